@@ -1,0 +1,1 @@
+"""The `aigc` command line: run the platform (up, web, worker), manage keys, submit and watch jobs."""

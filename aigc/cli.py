@@ -1,0 +1,175 @@
+"""Argument parsing and dispatch for every `aigc` subcommand; each reads the same AIGC_* settings."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+
+from core.config import Settings
+from core.errors import AigcError
+
+
+@contextlib.contextmanager
+def admin_redis(settings: Settings):
+    """Redis for admin commands: the running one, or the embedded one started just for this command."""
+    from core.redisdb import connect
+
+    if settings.uses_embedded_redis and not settings.embedded_redis_url_file.exists():
+        from workers.embedded_redis import EmbeddedRedis
+
+        server = EmbeddedRedis(settings.data_dir / "redis")
+        try:
+            yield connect(server.start())
+        finally:
+            server.stop()
+    else:
+        yield connect(settings.redis_url)
+
+
+def cmd_up(args) -> int:
+    from aigc.supervisor import up
+
+    return up(args.host, args.port)
+
+
+def cmd_web(args) -> int:
+    argv = [sys.executable, "-m", "gunicorn", "--bind", f"{args.host}:{args.port}",
+            "--workers", str(args.workers), "--threads", "4", "--access-logfile", "-",
+            "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+            "web:create_app()"]
+    os.execv(sys.executable, argv)
+
+
+def cmd_worker(args) -> int:
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    from workers.celery_app import QUEUES
+
+    unknown = sorted(set(queues) - set(QUEUES))
+    if unknown or not queues:
+        raise SystemExit(f"--queues takes a comma-separated subset of {','.join(QUEUES)}")
+    concurrency = args.concurrency or Settings.from_env().worker_concurrency
+    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+            "--queues", ",".join(queues), "--concurrency", str(concurrency),
+            "--hostname", f"aigc-{'-'.join(queues)}-{os.getpid()}@%h", "--loglevel", args.loglevel,
+            "--without-gossip", "--without-mingle"]
+    os.execv(sys.executable, argv)
+
+
+def cmd_keys(args) -> int:
+    from core.keys import KeyStore
+
+    settings = Settings.from_env()
+    with admin_redis(settings) as client:
+        keys = KeyStore(client)
+        if args.keys_cmd == "create":
+            key = keys.create(args.name, owner=args.owner)
+            print(f"Created key {args.name!r} for owner {args.owner or args.name!r}. "
+                  "It is shown once; store it now:")
+            print(key)
+        elif args.keys_cmd == "list":
+            for k in keys.list():
+                state = f"revoked {k['revoked_at']}" if k["revoked_at"] else "active"
+                print(f"{k['name']:<28} owner={k['owner']:<20} created {k['created_at']}  {state}")
+        else:
+            keys.revoke(args.name)
+            print(f"Revoked key {args.name!r}.")
+    return 0
+
+
+def _read_body(path: str) -> dict:
+    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise SystemExit(f"Not valid JSON in {path}: {exc}") from None
+
+
+def _print_result(job: dict) -> int:
+    print(json.dumps(job, indent=2, ensure_ascii=False))
+    return 0 if job["status"] == "succeeded" else 1
+
+
+def cmd_submit(args) -> int:
+    from aigc.client import Client, watch
+
+    settings = Settings.from_env()
+    client = Client(settings.api_url, settings.api_key)
+    job = client.submit(_read_body(args.file))
+    print(job["id"], file=sys.stderr)
+    if args.watch:
+        return _print_result(watch(client, job["id"]))
+    print(json.dumps(job, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_status(args) -> int:
+    from aigc.client import Client, watch
+
+    settings = Settings.from_env()
+    client = Client(settings.api_url, settings.api_key)
+    if args.watch:
+        return _print_result(watch(client, args.id))
+    print(json.dumps(client.get(args.id), indent=2, ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aigc", description="Self-hosted asynchronous generative-AI jobs.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    up = sub.add_parser("up", help="start Redis (embedded unless AIGC_REDIS_URL), a worker and the web server")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8000)
+    up.set_defaults(func=cmd_up)
+
+    web = sub.add_parser("web", help="serve the web app and API with gunicorn")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=int, default=8000)
+    web.add_argument("--workers", type=int, default=2)
+    web.set_defaults(func=cmd_web)
+
+    worker = sub.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--queues", default="inference,training,default")
+    worker.add_argument("--concurrency", type=int, default=0, help="default: AIGC_WORKER_CONCURRENCY")
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(func=cmd_worker)
+
+    keys = sub.add_parser("keys", help="create, list and revoke API keys")
+    ksub = keys.add_subparsers(dest="keys_cmd", required=True)
+    kc = ksub.add_parser("create", help="make a key; it is printed once, as the last line")
+    kc.add_argument("name")
+    kc.add_argument("--owner", default=None, help="whose jobs the key acts on (default: NAME)")
+    ksub.add_parser("list")
+    kr = ksub.add_parser("revoke")
+    kr.add_argument("name")
+    keys.set_defaults(func=cmd_keys)
+
+    submit = sub.add_parser("submit", help="submit a job: JSON {kind, input} from a file or - for stdin")
+    submit.add_argument("file", nargs="?", default="-")
+    submit.add_argument("--watch", action="store_true", help="show a progress bar until the job ends")
+    submit.set_defaults(func=cmd_submit)
+
+    status = sub.add_parser("status", help="show a job")
+    status.add_argument("id")
+    status.add_argument("--watch", action="store_true", help="show a progress bar until the job ends")
+    status.set_defaults(func=cmd_status)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except AigcError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from aigc.client import ApiError
+
+        if isinstance(exc, ApiError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise

@@ -1,0 +1,105 @@
+"""`aigc up`: the whole platform on one machine: embedded Redis, one worker for every queue, the web server.
+
+Children run in their own sessions so Ctrl-C reaches only this process, which then stops them in
+order: web first (no new jobs), then the worker (warm shutdown requeues or finishes), Redis last.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+from core.config import Settings
+from core.keys import KeyStore
+from core.redisdb import connect
+from workers.embedded_redis import EmbeddedRedis
+
+
+def _spawn(args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen(args, env=env, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen | None, name: str, timeout_s: float) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    print(f"  stopping {name} ...", flush=True)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        # A task still running after the grace period: its job's lease lapses and the reaper
+        # re-enqueues it on the next start, so killing loses nothing.
+        proc.kill()
+        proc.wait(10)
+
+
+def start_embedded_redis(settings: Settings) -> EmbeddedRedis:
+    pidfile = settings.data_dir / "redis" / "up.pid"
+    if pidfile.exists():
+        pid = int(pidfile.read_text() or 0)
+        try:
+            os.kill(pid, 0)
+            raise SystemExit(f"The platform already runs from {settings.data_dir} (pid {pid}); stop it first.")
+        except ProcessLookupError:
+            pass
+    server = EmbeddedRedis(settings.data_dir / "redis")
+    url = server.start()
+    settings.embedded_redis_url_file.write_text(url)
+    os.chmod(settings.embedded_redis_url_file, 0o600)
+    pidfile.write_text(str(os.getpid()))
+    return server
+
+
+def stop_embedded_redis(settings: Settings, server: EmbeddedRedis) -> None:
+    server.stop()
+    settings.embedded_redis_url_file.unlink(missing_ok=True)
+    (settings.data_dir / "redis" / "up.pid").unlink(missing_ok=True)
+
+
+def up(host: str, port: int) -> int:
+    settings = Settings.from_env()
+    public_url = os.environ.get("AIGC_PUBLIC_URL") or f"http://{host}:{port}"
+    server = start_embedded_redis(settings) if settings.uses_embedded_redis else None
+    env = dict(os.environ, AIGC_REDIS_URL=settings.redis_url, AIGC_DATA_DIR=str(settings.data_dir),
+               AIGC_PUBLIC_URL=public_url, AIGC_SECRET_KEY=settings.secret_key)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    key = KeyStore(connect(settings.redis_url)).create(f"local-{stamp}", owner="local")
+
+    exe = [sys.executable, "-m", "aigc"]
+    worker = _spawn(exe + ["worker", "--queues", "inference,training,default"], env)
+    web = _spawn(exe + ["web", "--host", host, "--port", str(port)], env)
+    stopping = False
+
+    def on_signal(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print(
+        "\nThe AIGC platform is starting.\n"
+        f"  Open      {public_url}/  (sign in with the API key below)\n"
+        f"  API       {public_url}/v1  (Authorization: Bearer <key>)\n"
+        f"  Data      {settings.data_dir}\n"
+        "  Stop      Ctrl-C\n"
+        f"  API key   {key}\n", flush=True)
+    code = 0
+    try:
+        while not stopping:
+            for proc, name in ((worker, "worker"), (web, "web server")):
+                if proc.poll() is not None:
+                    print(f"The {name} exited with code {proc.returncode}; stopping the platform.", flush=True)
+                    stopping, code = True, 1
+            time.sleep(0.5)
+    finally:
+        print("Stopping the platform ...", flush=True)
+        _stop(web, "web server", 15)
+        _stop(worker, "worker", 60)
+        if server:
+            stop_embedded_redis(settings, server)
+        print("Stopped. Jobs and artifacts are kept; `make run` picks them up again.", flush=True)
+    return code

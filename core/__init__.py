@@ -1,0 +1,1 @@
+"""Shared foundations: settings, errors, job records, storage, API keys and input schemas."""

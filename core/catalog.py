@@ -1,0 +1,91 @@
+"""Which models a request may name: built-ins, directories under AIGC_MODELS_DIR, cached Hub ids.
+
+Pure Python on purpose: the web process validates model names without importing torch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.config import Settings
+from core.errors import InvalidInput
+
+# Built-in text models: GPT-2 architectures built from a config with a byte-level tokenizer,
+# so they work with no network. Their weights are seeded, identical on every worker, and
+# untrained: the text is noise until fine-tuned. models/builtin.py holds their configs.
+BUILTIN_TEXT_MODELS = {
+    "builtin:tiny-gpt2": "2 layers, 128 wide; fast enough for tests and demos",
+    "builtin:gpt2-small": "GPT-2 small architecture (124M parameters), randomly initialised",
+}
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A validated model reference: what the worker loads and from where."""
+
+    id: str
+    source: str  # builtin | local | hub
+
+
+def hub_cache_dir() -> Path:
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    return home / "hub"
+
+
+def _local_dir(settings: Settings, name: str) -> Path | None:
+    path = (settings.models_dir / name).resolve()
+    if settings.models_dir.resolve() not in path.parents:
+        return None
+    return path if (path / "config.json").is_file() else None
+
+
+def _cached_hub_ids() -> list[str]:
+    root = hub_cache_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name[len("models--"):].replace("--", "/") for p in root.glob("models--*")
+                  if (p / "snapshots").is_dir())
+
+
+def resolve_text_model(name, settings: Settings, param: str = "input.model") -> ModelRef:
+    """A ModelRef for a model the platform can load, else InvalidInput naming `param`."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("model must be a non-empty string", param=param)
+    if name in BUILTIN_TEXT_MODELS:
+        return ModelRef(name, "builtin")
+    if not _NAME_RE.match(name) or ".." in name:
+        raise InvalidInput(f"Unknown model {name!r}", param=param, code="model_not_found")
+    if _local_dir(settings, name):
+        return ModelRef(name, "local")
+    if name in _cached_hub_ids() or settings.allow_hub_downloads:
+        return ModelRef(name, "hub")
+    raise InvalidInput(
+        f"Unknown model {name!r}: not built in, not under AIGC_MODELS_DIR, not in the Hugging Face "
+        "cache (set AIGC_ALLOW_HUB_DOWNLOADS=true to fetch Hub models)",
+        param=param, code="model_not_found")
+
+
+def local_model_path(settings: Settings, name: str) -> Path:
+    path = _local_dir(settings, name)
+    if path is None:
+        raise InvalidInput(f"Unknown model {name!r}", param="input.model", code="model_not_found")
+    return path
+
+
+def list_text_models(settings: Settings) -> list[dict]:
+    out = [{"id": k, "kind": "text", "source": "builtin", "description": v}
+           for k, v in BUILTIN_TEXT_MODELS.items()]
+    if settings.models_dir.is_dir():
+        for cfg in sorted(settings.models_dir.glob("*/config.json")) + sorted(
+                settings.models_dir.glob("*/*/config.json")):
+            name = str(cfg.parent.relative_to(settings.models_dir))
+            out.append({"id": name, "kind": "text", "source": "local"})
+    out += [{"id": name, "kind": "text", "source": "hub"} for name in _cached_hub_ids()]
+    return out

@@ -1,0 +1,66 @@
+"""One error hierarchy for the whole platform; the web layer maps each class to an HTTP status."""
+
+
+class AigcError(Exception):
+    """Base class: carries a machine-readable code, a message and the offending field."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code:
+            self.code = code
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "param": self.param}
+
+
+class InvalidInput(AigcError):
+    status = 400
+    code = "invalid_input"
+
+
+class Unauthorized(AigcError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(AigcError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(AigcError):
+    status = 409
+    code = "conflict"
+
+
+class TooLarge(AigcError):
+    status = 413
+    code = "too_large"
+
+
+class Unavailable(AigcError):
+    status = 503
+    code = "unavailable"
+
+
+class ConfigError(AigcError):
+    """A setting is missing or wrong; raised at start-up, never per request."""
+
+    code = "config_error"
+
+
+class JobCanceled(AigcError):
+    """Raised inside a running job when its cancel flag is seen."""
+
+    code = "canceled"
+
+
+class LeaseLost(AigcError):
+    """Raised inside a running job when another worker now owns it: stop writing at once."""
+
+    code = "lease_lost"

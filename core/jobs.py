@@ -1,0 +1,307 @@
+"""The job store: job records, per-owner index, events and leases in Redis, the source of truth."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+import redis
+
+from core.clock import now_iso
+from core.errors import Conflict, InvalidInput, NotFound
+from core.redisdb import PREFIX
+
+QUEUED, RUNNING, CANCELING = "queued", "running", "canceling"
+SUCCEEDED, FAILED, CANCELED = "succeeded", "failed", "canceled"
+TERMINAL = (SUCCEEDED, FAILED, CANCELED)
+STATUSES = (QUEUED, RUNNING, CANCELING) + TERMINAL
+
+# Which statuses each status may be entered from; terminal statuses are never left.
+ALLOWED_FROM = {
+    RUNNING: (QUEUED, RUNNING),
+    CANCELING: (RUNNING,),
+    SUCCEEDED: (RUNNING, CANCELING),
+    FAILED: (QUEUED, RUNNING, CANCELING),
+    CANCELED: (QUEUED, RUNNING, CANCELING),
+}
+
+_JSON_FIELDS = ("input", "output", "error", "progress", "artifacts", "metadata")
+_PUBLIC_FIELDS = ("id", "kind", "status", "created_at", "started_at", "finished_at") + _JSON_FIELDS
+
+# One atomic step for every write to a job: optional lease fence, optional status transition
+# (checked against the allowed "from" list), the field writes, an event, and the active-set
+# bookkeeping. Returns {"ok"|"fenced"|"denied"|"missing", old_status}.
+_UPDATE_LUA = """
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {'missing', ''} end
+if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then return {'fenced', st} end
+local terminal = (st == 'succeeded' or st == 'failed' or st == 'canceled')
+if ARGV[2] ~= '' then
+  local allowed = false
+  for s in string.gmatch(ARGV[3], '[^,]+') do if s == st then allowed = true end end
+  if not allowed then return {'denied', st} end
+  redis.call('HSET', KEYS[1], 'status', ARGV[2])
+elseif terminal then
+  return {'denied', st}
+end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[4] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[4]) end
+if ARGV[5] == 'add' then redis.call('SADD', KEYS[3], string.sub(KEYS[1], string.len(ARGV[6]) + 1)) end
+if ARGV[5] == 'rem' then
+  redis.call('SREM', KEYS[3], string.sub(KEYS[1], string.len(ARGV[6]) + 1))
+  if ARGV[1] ~= '' then redis.call('DEL', KEYS[4]) end
+end
+return {'ok', st}
+"""
+
+# Take the lease of a job and start an attempt: bump attempts and the fencing epoch.
+_CLAIM_LUA = """
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {'missing'} end
+if st == 'succeeded' or st == 'failed' or st == 'canceled' then return {'terminal', st} end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy', st} end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+if st == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[3])
+  st = 'running'
+end
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[5])
+redis.call('RPUSH', KEYS[4], string.sub(ARGV[4], 1, -2) .. ', "attempt": ' .. attempts .. '}')
+return {'claimed', st, tostring(attempts)}
+"""
+
+_RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def new_job_id() -> str:
+    return "job_" + secrets.token_hex(12)
+
+
+@dataclass
+class Claim:
+    """The outcome of trying to start an attempt on a job."""
+
+    outcome: str  # claimed | busy | terminal | missing
+    status: str = ""
+    attempts: int = 0
+    token: str = ""
+
+
+class JobStore:
+    """All reads and writes of job records go through here."""
+
+    def __init__(self, client: redis.Redis):
+        self.r = client
+        self._update = client.register_script(_UPDATE_LUA)
+        self._claim = client.register_script(_CLAIM_LUA)
+        self._renew = client.register_script(_RENEW_LUA)
+        self._release = client.register_script(_RELEASE_LUA)
+
+    # -- keys ---------------------------------------------------------------------------
+    @staticmethod
+    def job_key(job_id: str) -> str:
+        return f"{PREFIX}job:{job_id}"
+
+    @staticmethod
+    def events_key(job_id: str) -> str:
+        return f"{PREFIX}job:{job_id}:events"
+
+    @staticmethod
+    def lease_key(job_id: str) -> str:
+        return f"{PREFIX}lease:{job_id}"
+
+    @staticmethod
+    def owner_key(owner: str) -> str:
+        return f"{PREFIX}owner:{owner}:jobs"
+
+    ACTIVE_KEY = f"{PREFIX}jobs:active"
+
+    # -- create and read ----------------------------------------------------------------
+    def create(self, owner: str, kind: str, input: dict, metadata: dict | None = None,
+               idempotency: tuple[str, str] | None = None) -> tuple[dict, bool]:
+        """Write a queued job; with (key, body_hash) the same pair returns the first job.
+
+        Returns (job, created). A reused key with another body is a Conflict.
+        """
+        job_id = new_job_id()
+        if idempotency:
+            idem_key = self.idempotency_key(owner, idempotency[0])
+            value = f"{job_id} {idempotency[1]}"
+            if not self.r.set(idem_key, value, nx=True, ex=24 * 3600):
+                existing_id, _, body_hash = (self.r.get(idem_key) or "").partition(" ")
+                if body_hash != idempotency[1]:
+                    raise Conflict("Idempotency-Key was already used with a different request body",
+                                   param="Idempotency-Key", code="idempotency_key_reused")
+                return self.get(existing_id, owner), False
+        now = now_iso()
+        record = {
+            "id": job_id, "owner": owner, "kind": kind, "status": QUEUED,
+            "input": json.dumps(input), "output": "null", "error": "null",
+            "progress": json.dumps({"completed": 0, "total": None, "unit": None, "eta_s": None}),
+            "artifacts": "[]", "metadata": json.dumps(metadata or {}),
+            "attempts": 0, "epoch": 0, "cancel_requested": 0,
+            "created_at": now, "started_at": "", "finished_at": "", "updated_at": now,
+        }
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.job_key(job_id), mapping=record)
+        pipe.zadd(self.owner_key(owner), {job_id: time.time()})
+        pipe.rpush(self.events_key(job_id), _event("status", status=QUEUED))
+        pipe.execute()
+        return self._decode(record), True
+
+    @staticmethod
+    def idempotency_key(owner: str, key: str) -> str:
+        return f"{PREFIX}idem:{owner}:{key}"
+
+    def discard(self, job: dict, idempotency_key: str | None = None) -> None:
+        """Remove a job that could not be enqueued, so nothing half-written stays behind."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self.job_key(job["id"]), self.events_key(job["id"]))
+        if idempotency_key:
+            pipe.delete(self.idempotency_key(job["owner"], idempotency_key))
+        pipe.zrem(self.owner_key(job["owner"]), job["id"])
+        pipe.execute()
+
+    def get(self, job_id: str, owner: str | None = None) -> dict:
+        """The job, or NotFound; with an owner, another owner's job is NotFound too."""
+        raw = self.r.hgetall(self.job_key(job_id)) if job_id else {}
+        if not raw or (owner is not None and raw.get("owner") != owner):
+            raise NotFound(f"No job {job_id!r}", param="id")
+        return self._decode(raw)
+
+    def list(self, owner: str, kind: str | None = None, status: str | None = None,
+             limit: int = 20, after: str | None = None) -> tuple[list[dict], str | None]:
+        """Newest first; `after` is the last id of the previous page. Returns (jobs, next cursor)."""
+        key = self.owner_key(owner)
+        start = 0
+        if after:
+            rank = self.r.zrevrank(key, after)
+            if rank is None:
+                raise InvalidInput(f"Unknown cursor {after!r}: pass next_cursor from the last page",
+                                   param="after")
+            start = rank + 1
+        found: list[dict] = []
+        batch = max(limit * 2, 50)
+        while len(found) < limit:
+            ids = self.r.zrevrange(key, start, start + batch - 1)
+            if not ids:
+                break
+            pipe = self.r.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hgetall(self.job_key(job_id))
+            for job_id, raw in zip(ids, pipe.execute()):
+                start += 1
+                if not raw or (kind and raw["kind"] != kind) or (status and raw["status"] != status):
+                    continue
+                found.append(self._decode(raw))
+                if len(found) == limit:
+                    break
+        more = len(found) == limit and self.r.zcard(key) > start
+        return found, (found[-1]["id"] if more else None)
+
+    def events(self, job_id: str, after: int = -1, limit: int = 500) -> list[dict]:
+        raw = self.r.lrange(self.events_key(job_id), after + 1, after + limit)
+        return [dict(json.loads(item), seq=after + 1 + i) for i, item in enumerate(raw)]
+
+    # -- the life of a job ---------------------------------------------------------------
+    def claim(self, job_id: str, ttl_s: float) -> Claim:
+        token = secrets.token_hex(8)
+        now = now_iso()
+        res = self._claim(
+            keys=[self.job_key(job_id), self.lease_key(job_id), self.ACTIVE_KEY, self.events_key(job_id)],
+            args=[token, int(ttl_s * 1000), now, _event("status", status=RUNNING), job_id],
+        )
+        if res[0] != "claimed":
+            return Claim(res[0], res[1] if len(res) > 1 else "")
+        return Claim("claimed", res[1], int(res[2]), token)
+
+    def renew(self, job_id: str, token: str, ttl_s: float) -> bool:
+        return bool(self._renew(keys=[self.lease_key(job_id)], args=[token, int(ttl_s * 1000)]))
+
+    def release(self, job_id: str, token: str) -> None:
+        self._release(keys=[self.lease_key(job_id)], args=[token])
+
+    def lease_alive(self, job_id: str) -> bool:
+        return bool(self.r.exists(self.lease_key(job_id)))
+
+    def transition(self, job_id: str, status: str, token: str = "", event: dict | None = None,
+                   **fields) -> tuple[str, str]:
+        """Move a job to `status` if allowed; returns (outcome, previous status)."""
+        finishing = status in TERMINAL
+        now = now_iso()
+        fields["updated_at"] = now
+        if finishing:
+            fields["finished_at"] = now
+        ev = _event("status", status=status, **(event or {}))
+        return self._write(job_id, token, status, ",".join(ALLOWED_FROM[status]), ev,
+                           "rem" if finishing else "", fields)
+
+    def update(self, job_id: str, token: str = "", event: dict | None = None, **fields) -> str:
+        """Write fields (and an event) on a job that is not terminal; returns the outcome."""
+        fields["updated_at"] = now_iso()
+        ev = _event(event.pop("type"), **event) if event else ""
+        return self._write(job_id, token, "", "", ev, "", fields)[0]
+
+    def add_event(self, job_id: str, type: str, **payload) -> None:
+        self.r.rpush(self.events_key(job_id), _event(type, **payload))
+
+    def request_cancel(self, job_id: str) -> dict:
+        """Queued jobs are canceled at once; running ones get the flag their loop checks."""
+        outcome, _ = self.transition(job_id, CANCELED, cancel_requested=1)
+        if outcome != "ok":
+            self.transition(job_id, CANCELING, cancel_requested=1)
+        return self.get(job_id)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return self.r.hget(self.job_key(job_id), "cancel_requested") == "1"
+
+    def active_ids(self) -> list[str]:
+        return sorted(self.r.smembers(self.ACTIVE_KEY))
+
+    # -- internals ------------------------------------------------------------------------
+    def _write(self, job_id, token, status, allowed, event, active_op, fields) -> tuple[str, str]:
+        args = [token, status, allowed, event, active_op, f"{PREFIX}job:"]
+        for name, value in fields.items():
+            args += [name, json.dumps(value) if name in _JSON_FIELDS else value]
+        res = self._update(
+            keys=[self.job_key(job_id), self.events_key(job_id), self.ACTIVE_KEY, self.lease_key(job_id)],
+            args=args,
+        )
+        return res[0], res[1]
+
+    @staticmethod
+    def _decode(raw: dict) -> dict:
+        job = dict(raw)
+        for name in _JSON_FIELDS:
+            job[name] = json.loads(raw[name]) if isinstance(raw.get(name), str) else raw.get(name)
+        for name in ("attempts", "epoch"):
+            job[name] = int(raw.get(name) or 0)
+        job["cancel_requested"] = str(raw.get("cancel_requested")) == "1"
+        for name in ("started_at", "finished_at"):
+            job[name] = raw.get(name) or None
+        return job
+
+
+def public_job(job: dict) -> dict:
+    """The job as the API shows it (no owner internals, no fencing epoch)."""
+    out = {"object": "job"}
+    out.update({name: job.get(name) for name in _PUBLIC_FIELDS})
+    out["attempts"] = job["attempts"]
+    out["cancel_requested"] = job["cancel_requested"]
+    return out
+
+
+def _event(type: str, **payload) -> str:
+    return json.dumps({"type": type, "ts": now_iso(), **payload})

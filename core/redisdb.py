@@ -1,0 +1,31 @@
+"""The one place that opens Redis connections, with retries that ride out a Redis restart."""
+
+from __future__ import annotations
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry
+
+PREFIX = "aigc:"
+
+
+def connect(url: str, retries: int = 6) -> redis.Redis:
+    """A client that retries a command on a dropped connection (about 10 s in all at 6 retries)."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        health_check_interval=15,
+        socket_connect_timeout=5,
+        socket_timeout=30,
+        retry=Retry(ExponentialBackoff(cap=3.0, base=0.1), retries),
+        retry_on_error=[ConnectionError, TimeoutError],
+    )
+
+
+def persistence_problem(client: redis.Redis) -> str | None:
+    """Why this Redis could lose queued jobs on restart, or None when AOF is on."""
+    info = client.info("persistence")
+    if int(info.get("aof_enabled", 0)) != 1:
+        return "Redis runs without appendonly (AOF): queued jobs could be lost on restart"
+    return None

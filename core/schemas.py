@@ -1,0 +1,110 @@
+"""Input schemas: validate a job request and return clean input, or InvalidInput naming the field."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from core.catalog import resolve_text_model
+from core.config import Settings
+from core.errors import InvalidInput
+
+_MISSING = object()
+
+
+def _int(value, param, lo=None, hi=None):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{param} must be an integer", param=param)
+    if lo is not None and value < lo:
+        raise InvalidInput(f"{param} must be >= {lo}", param=param)
+    if hi is not None and value > hi:
+        raise InvalidInput(f"{param} must be <= {hi}", param=param)
+    return value
+
+
+def _number(value, param, lo=None, hi=None, lo_open=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise InvalidInput(f"{param} must be a number", param=param)
+    if lo is not None and (value <= lo if lo_open else value < lo):
+        raise InvalidInput(f"{param} must be {'>' if lo_open else '>='} {lo}", param=param)
+    if hi is not None and value > hi:
+        raise InvalidInput(f"{param} must be <= {hi}", param=param)
+    return float(value)
+
+
+def _string(value, param, max_len, allow_empty=False):
+    if not isinstance(value, str):
+        raise InvalidInput(f"{param} must be a string", param=param)
+    if not value and not allow_empty:
+        raise InvalidInput(f"{param} must not be empty", param=param)
+    if len(value) > max_len:
+        raise InvalidInput(f"{param} is longer than {max_len} characters", param=param)
+    return value
+
+
+def _stop(value, param):
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or len(items) > 4:
+        raise InvalidInput(f"{param} must be a string or a list of at most 4 strings", param=param)
+    return [_string(s, f"{param}[{i}]", 64) for i, s in enumerate(items)]
+
+
+def _fields(data: Any, param: str, spec: dict[str, tuple[Any, Callable]]) -> dict:
+    """Check an object against {name: (default, check)}; unknown names are errors too."""
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{param} must be an object", param=param)
+    unknown = sorted(set(data) - set(spec))
+    if unknown:
+        raise InvalidInput(f"Unknown field {unknown[0]!r}", param=f"{param}.{unknown[0]}")
+    out = {}
+    for name, (default, check) in spec.items():
+        sub = f"{param}.{name}"
+        if name not in data or data[name] is None and default is not _MISSING:
+            if default is _MISSING:
+                raise InvalidInput(f"{sub} is required", param=sub)
+            out[name] = default
+        else:
+            out[name] = check(data[name], sub)
+    return out
+
+
+def text_generate_input(data: Any, settings: Settings) -> dict:
+    spec = {
+        "model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p).id),
+        "prompt": (_MISSING, lambda v, p: _string(v, p, settings.max_prompt_chars)),
+        "max_new_tokens": (64, lambda v, p: _int(v, p, 1, settings.max_new_tokens)),
+        "temperature": (1.0, lambda v, p: _number(v, p, 0, 2)),
+        "top_p": (1.0, lambda v, p: _number(v, p, 0, 1, lo_open=True)),
+        "top_k": (0, lambda v, p: _int(v, p, 0, 1000)),
+        "n": (1, lambda v, p: _int(v, p, 1, settings.max_choices)),
+        "seed": (None, lambda v, p: _int(v, p, 0, 2**32 - 1)),
+        "stop": ([], _stop),
+    }
+    return _fields(data, "input", spec)
+
+
+# Job kinds this build accepts, each with the validator of its input.
+JOB_KINDS: dict[str, Callable[[Any, Settings], dict]] = {
+    "text.generate": text_generate_input,
+}
+
+
+def job_create(body: Any, settings: Settings) -> dict:
+    """Validate a POST /v1/jobs body: {"kind", "input", "metadata"?}."""
+    if not isinstance(body, dict):
+        raise InvalidInput("The request body must be a JSON object", param=None)
+    unknown = sorted(set(body) - {"kind", "input", "metadata"})
+    if unknown:
+        raise InvalidInput(f"Unknown field {unknown[0]!r}", param=unknown[0])
+    kind = body.get("kind")
+    if kind not in JOB_KINDS:
+        raise InvalidInput(f"kind must be one of {sorted(JOB_KINDS)}", param="kind")
+    if "input" not in body:
+        raise InvalidInput("input is required", param="input")
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict) or len(metadata) > 16 or not all(
+            isinstance(k, str) and len(k) <= 64 and isinstance(v, str) and len(v) <= 512
+            for k, v in metadata.items()):
+        raise InvalidInput("metadata must be an object of at most 16 string values", param="metadata")
+    return {"kind": kind, "input": JOB_KINDS[kind](body["input"], settings), "metadata": metadata}

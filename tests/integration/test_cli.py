@@ -1,0 +1,132 @@
+"""The `aigc` command as a person runs it: `up` on the embedded default, keys, submit and status."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import requests
+
+from tests.harness import REPO, http_ok, wait_for
+from workers.embedded_redis import free_port
+
+QUICK = {"kind": "text.generate",
+         "input": {"model": "builtin:tiny-gpt2", "prompt": "Sale on", "max_new_tokens": 12, "seed": 4}}
+
+
+def _aigc(args, env, stdin=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "aigc", *args], env=env, input=stdin, capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO)
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+class Up:
+    """`aigc up` in the background, its output read line by line."""
+
+    def __init__(self, data_dir: Path, port: int):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIGC_", "AWS_"))}
+        env.update(AIGC_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1",
+                   AIGC_TORCH_THREADS="1", HF_HOME=str(data_dir / "hf"))
+        self.proc = subprocess.Popen([sys.executable, "-m", "aigc", "up", "--port", str(port)], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def wait_line(self, prefix: str, timeout_s: float) -> str:
+        def found():
+            while not self.lines.empty():
+                line = self.lines.get()
+                self.seen.append(line)
+                if line.strip().startswith(prefix):
+                    return line
+            return None
+        return wait_for(found, timeout_s, f"`aigc up` to print {prefix!r}; got {''.join(self.seen)[-3000:]}")
+
+    def stop(self, timeout_s: float = 90) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout_s)
+        self.proc.stdout.close()
+        return code
+
+
+def test_up_runs_the_platform_and_a_restart_finds_everything(tmp_path):
+    data_dir, port = tmp_path / "aigc-data", free_port()
+    base = f"http://127.0.0.1:{port}"
+    up = Up(data_dir, port)
+    try:
+        assert up.wait_line("Open", 60).split()[1] == f"{base}/"
+        key = up.wait_line("API key", 60).split()[-1]
+        wait_for(lambda: http_ok(base + "/readyz"), 120,
+                 "the platform to be ready")
+        api = requests.Session()
+        api.headers["Authorization"] = f"Bearer {key}"
+        job = api.post(base + "/v1/jobs", json=QUICK, timeout=10).json()
+        wait_for(lambda: api.get(f"{base}/v1/jobs/{job['id']}", timeout=5).json()["status"] == "succeeded",
+                 60, "the job to succeed")
+        artifact = api.get(f"{base}/v1/jobs/{job['id']}/artifacts/output.json", timeout=5)
+        assert artifact.status_code == 200  # streamed from the local store
+        text = json.loads(artifact.content)["choices"][0]["text"]
+    finally:
+        code = up.stop()
+    assert code == 0
+    assert _processes_mentioning(str(data_dir)) == []  # Redis, worker and web all stopped
+    assert (data_dir / "redis" / "appendonlydir").is_dir() or (data_dir / "redis" / "appendonly.aof").exists()
+
+    again = Up(data_dir, port)
+    try:
+        key2 = again.wait_line("API key", 60).split()[-1]
+        assert key2 != key
+        api = requests.Session()
+        api.headers["Authorization"] = f"Bearer {key2}"
+        wait_for(lambda: http_ok(base + "/healthz"), 60, "web up")
+        kept = api.get(f"{base}/v1/jobs/{job['id']}", timeout=5).json()
+        assert kept["status"] == "succeeded" and kept["output"]["choices"][0]["text"] == text
+        assert api.get(f"{base}/v1/jobs/{job['id']}/artifacts/output.json", timeout=5).status_code == 200
+    finally:
+        assert again.stop() == 0
+
+
+def test_keys_submit_and_status_from_the_command_line(platform):
+    env = {**platform.env, "AIGC_API_URL": platform.web_url}
+    created = _aigc(["keys", "create", "cli-user"], env)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("aigc_")
+    assert "cli-user" in _aigc(["keys", "list"], env).stdout
+
+    env["AIGC_API_KEY"] = key
+    run = _aigc(["submit", "--watch", "-"], env, stdin=json.dumps(QUICK))
+    assert run.returncode == 0, run.stderr
+    job = json.loads(run.stdout)
+    assert job["status"] == "succeeded" and job["output"]["choices"]
+    assert "100.0%" in run.stderr and "12/12 tokens" in run.stderr
+
+    status = _aigc(["status", job["id"]], env)
+    assert json.loads(status.stdout)["id"] == job["id"]
+
+    bad = _aigc(["submit", "-"], env, stdin=json.dumps({"kind": "text.generate", "input": {"prompt": "x"}}))
+    assert bad.returncode == 2 and "input.model" in bad.stderr
+
+    assert _aigc(["keys", "revoke", "cli-user"], env).returncode == 0
+    assert platform.api(key).get("/v1/jobs").status_code == 401

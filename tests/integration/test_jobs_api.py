@@ -1,0 +1,134 @@
+"""Text generation over REST through real Redis, a real Celery worker, S3 (moto) and gunicorn."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+
+PROMPT = {"model": "builtin:tiny-gpt2", "prompt": "Fresh coffee beans for", "max_new_tokens": 24, "seed": 7}
+
+
+def test_submit_poll_and_read_the_result(platform, alice):
+    job = alice.submit(PROMPT)
+    assert job["status"] in ("queued", "running")
+    assert job["id"].startswith("job_") and len(job["id"]) >= 20
+
+    done = alice.wait(job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    out = done["output"]
+    assert out["model"] == "builtin:tiny-gpt2"
+    assert len(out["choices"]) == 1 and out["choices"][0]["finish_reason"] in ("length", "stop")
+    assert out["choices"][0]["text"]
+    assert out["usage"] == {"prompt_tokens": len(PROMPT["prompt"].encode()),
+                            "completion_tokens": out["usage"]["completion_tokens"]}
+    assert 0 < out["usage"]["completion_tokens"] <= 24
+    assert done["progress"]["completed"] == done["progress"]["total"] == 24
+    assert done["attempts"] == 1 and done["started_at"] and done["finished_at"]
+
+    # The finished record is in storage too, enough to recover the result without Redis.
+    stored = platform.s3_client().get_object(Bucket=platform.bucket, Key=f"artifacts/jobs/{job['id']}/job.json")
+    record = json.loads(stored["Body"].read())
+    assert record["status"] == "succeeded" and record["output"] == out
+
+    # The artifact route redirects to a presigned S3 URL that serves the output.
+    [artifact] = done["artifacts"]
+    assert artifact["name"] == "output.json" and artifact["bytes"] > 0
+    resp = alice.get(f"/v1/jobs/{job['id']}/artifacts/output.json", allow_redirects=False)
+    assert resp.status_code == 302
+    assert resp.headers["Location"].startswith(platform.s3.endpoint)
+    assert json.loads(requests.get(resp.headers["Location"], timeout=10).content) == out
+
+
+def test_same_seed_gives_the_same_text(alice):
+    a, b, c = (alice.submit({**PROMPT, "seed": seed, "n": 2}) for seed in (11, 11, 12))
+    texts = [[ch["text"] for ch in alice.wait(j["id"])["output"]["choices"]] for j in (a, b, c)]
+    assert texts[0] == texts[1]
+    assert texts[0] != texts[2]
+    assert texts[0][0] != texts[0][1]  # two samples of one request differ
+
+
+def test_idempotency_key_returns_the_same_job(alice):
+    body = {"kind": "text.generate", "input": PROMPT}
+    first = alice.post("/v1/jobs", json=body, headers={"Idempotency-Key": "order-42"})
+    again = alice.post("/v1/jobs", json=body, headers={"Idempotency-Key": "order-42"})
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    other = alice.post("/v1/jobs", json={**body, "input": {**PROMPT, "seed": 99}},
+                       headers={"Idempotency-Key": "order-42"})
+    assert other.status_code == 409
+    assert other.json()["error"]["param"] == "Idempotency-Key"
+
+
+def test_list_pages_with_a_cursor_and_filters(platform):
+    carol = platform.api(platform.create_key("carol"))
+    ids = [carol.submit(PROMPT)["id"] for _ in range(3)]
+    for job_id in ids:
+        carol.wait(job_id)
+    page1 = carol.get("/v1/jobs", params={"limit": 2}).json()
+    assert [j["id"] for j in page1["data"]] == ids[::-1][:2]
+    assert page1["has_more"] is True
+    page2 = carol.get("/v1/jobs", params={"limit": 2, "after": page1["next_cursor"]}).json()
+    assert [j["id"] for j in page2["data"]] == [ids[0]] and page2["has_more"] is False
+    assert len(carol.get("/v1/jobs", params={"status": "succeeded"}).json()["data"]) == 3
+    assert carol.get("/v1/jobs", params={"status": "failed"}).json()["data"] == []
+    assert carol.get("/v1/jobs", params={"status": "done"}).json()["error"]["param"] == "status"
+
+
+def test_events_record_the_life_of_a_job(alice):
+    job = alice.wait(alice.submit(PROMPT)["id"])
+    events = alice.get(f"/v1/jobs/{job['id']}/events").json()["data"]
+    statuses = [e["status"] for e in events if e["type"] == "status"]
+    assert statuses == ["queued", "running", "succeeded"]
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    assert any(e["type"] == "progress" for e in events)
+    later = alice.get(f"/v1/jobs/{job['id']}/events", params={"after": events[-2]["seq"]}).json()
+    assert [e["seq"] for e in later["data"]] == [events[-1]["seq"]]
+
+
+def test_models_lists_builtin_and_local_models(alice):
+    models = {m["id"]: m for m in alice.get("/v1/models").json()["data"]}
+    assert models["builtin:tiny-gpt2"]["kind"] == "text"
+    assert models["slow-gpt2"]["source"] == "local"
+
+
+def test_a_local_model_directory_generates(alice):
+    job = alice.wait(alice.submit({"model": "slow-gpt2", "prompt": "hi", "max_new_tokens": 5, "seed": 1})["id"])
+    assert job["status"] == "succeeded" and job["output"]["model"] == "slow-gpt2"
+
+
+def test_prompt_too_long_for_the_model_fails_naming_the_field(alice):
+    job = alice.wait(alice.submit({**PROMPT, "prompt": "x" * 1000, "max_new_tokens": 100})["id"])
+    assert job["status"] == "failed"
+    assert job["error"]["param"] == "input.prompt" and "context" in job["error"]["message"]
+
+
+def test_health_and_readiness(platform):
+    assert requests.get(platform.web_url + "/healthz", timeout=5).json() == {"status": "ok"}
+    ready = requests.get(platform.web_url + "/readyz", timeout=5)
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["workers"] >= 1
+
+
+def test_cancel_a_queued_job_never_runs_it_and_a_running_one_stops(alice):
+    # The single worker is busy with a slow job, so the second one waits in the queue.
+    slow = alice.submit({"model": "slow-gpt2", "prompt": "a", "max_new_tokens": 900, "n": 4, "seed": 3})
+    alice.wait(slow["id"], until=("running",), timeout_s=60)
+    queued = alice.submit(PROMPT)
+    canceled = alice.post(f"/v1/jobs/{queued['id']}/cancel").json()
+    assert canceled["status"] == "canceled"
+
+    resp = alice.post(f"/v1/jobs/{slow['id']}/cancel").json()
+    assert resp["status"] in ("canceling", "canceled")
+    stopped = alice.wait(slow["id"], timeout_s=30)
+    assert stopped["status"] == "canceled"
+    assert stopped["progress"]["completed"] < 900
+
+    # The queued job's message still reaches the worker, which must leave it alone.
+    follow_up = alice.wait(alice.submit(PROMPT)["id"])
+    assert follow_up["status"] == "succeeded"
+    after = alice.get(f"/v1/jobs/{queued['id']}").json()
+    assert after["status"] == "canceled" and after["attempts"] == 0 and after["output"] is None
+    events = alice.get(f"/v1/jobs/{queued['id']}/events").json()["data"]
+    assert [e["status"] for e in events if e["type"] == "status"] == ["queued", "canceled"]

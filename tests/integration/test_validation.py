@@ -1,0 +1,78 @@
+"""Bad input gets a 400 (or 413) naming the field, and nothing is recorded or enqueued."""
+
+from __future__ import annotations
+
+import pytest
+
+GOOD = {"model": "builtin:tiny-gpt2", "prompt": "hello", "max_new_tokens": 8}
+
+
+def _body(**changes):
+    return {"kind": "text.generate", "input": {**GOOD, **changes}}
+
+
+def _without(name):
+    return {"kind": "text.generate", "input": {k: v for k, v in GOOD.items() if k != name}}
+
+
+@pytest.mark.parametrize("body,param", [
+    ({"kind": "image.paint", "input": GOOD}, "kind"),
+    ({"input": GOOD}, "kind"),
+    ({"kind": "text.generate"}, "input"),
+    ({"kind": "text.generate", "input": "hello"}, "input"),
+    ({"kind": "text.generate", "input": GOOD, "extra": 1}, "extra"),
+    (_without("prompt"), "input.prompt"),
+    (_without("model"), "input.model"),
+    (_body(prompt=""), "input.prompt"),
+    (_body(prompt=42), "input.prompt"),
+    (_body(model="no-such-model"), "input.model"),
+    (_body(model="../../etc"), "input.model"),
+    (_body(max_new_tokens=0), "input.max_new_tokens"),
+    (_body(max_new_tokens=-5), "input.max_new_tokens"),
+    (_body(max_new_tokens=10**6), "input.max_new_tokens"),
+    (_body(max_new_tokens="8"), "input.max_new_tokens"),
+    (_body(max_new_tokens=True), "input.max_new_tokens"),
+    (_body(temperature=-0.1), "input.temperature"),
+    (_body(temperature="hot"), "input.temperature"),
+    (_body(top_p=0), "input.top_p"),
+    (_body(top_p=1.5), "input.top_p"),
+    (_body(top_k=-1), "input.top_k"),
+    (_body(n=0), "input.n"),
+    (_body(n=1000), "input.n"),
+    (_body(seed=-1), "input.seed"),
+    (_body(seed=1.5), "input.seed"),
+    (_body(stop=["a", "b", "c", "d", "e"]), "input.stop"),
+    (_body(stop=[""]), "input.stop[0]"),
+    (_body(colour="blue"), "input.colour"),
+    ({"kind": "text.generate", "input": GOOD, "metadata": "x"}, "metadata"),
+])
+def test_invalid_job_is_400_naming_the_field(platform, alice, body, param):
+    before = platform.redis_client().zcard("aigc:owner:alice:jobs")
+    resp = alice.post("/v1/jobs", json=body)
+    assert resp.status_code == 400, resp.text
+    error = resp.json()["error"]
+    assert error["param"] == param
+    assert error["code"] in ("invalid_input", "model_not_found") and error["message"]
+    assert platform.redis_client().zcard("aigc:owner:alice:jobs") == before
+
+
+@pytest.mark.parametrize("data", [b"{not json", b"", b"\xff\xfe", b"[1, 2]", b"null"])
+def test_malformed_json_is_400(alice, data):
+    resp = alice.post("/v1/jobs", data=data, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400
+    assert resp.json()["error"]["code"] in ("invalid_json", "invalid_input")
+
+
+def test_oversized_body_is_413_from_the_production_server(platform, alice):
+    before = platform.redis_client().zcard("aigc:owner:alice:jobs")
+    resp = alice.post("/v1/jobs", json=_body(prompt="x" * (2 << 20)))
+    assert resp.status_code == 413
+    assert resp.json()["error"]["code"] == "too_large"
+    assert platform.redis_client().zcard("aigc:owner:alice:jobs") == before
+
+
+def test_bad_query_parameters_are_400(alice):
+    assert alice.get("/v1/jobs", params={"limit": "0"}).json()["error"]["param"] == "limit"
+    assert alice.get("/v1/jobs", params={"limit": "abc"}).json()["error"]["param"] == "limit"
+    assert alice.get("/v1/jobs", params={"kind": "nope"}).json()["error"]["param"] == "kind"
+    assert alice.get("/v1/jobs", params={"after": "job_unknown"}).json()["error"]["param"] == "after"

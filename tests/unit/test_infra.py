@@ -1,0 +1,232 @@
+"""Static checks of infra/ (compose, redis.conf, k8s manifests, no literal secrets): Docker cannot run in CI."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+import yaml
+
+INFRA = pathlib.Path(__file__).resolve().parents[2] / "infra"
+COMPOSE = INFRA / "docker-compose.yml"
+REDIS_CONF = INFRA / "redis.conf"
+K8S = INFRA / "k8s"
+
+# Files an operator creates from the *.example templates; git-ignored by infra/.gitignore.
+LOCAL_SECRET_FILES = {INFRA / ".env", K8S / "secret.yaml"}
+
+# Keys whose value is a credential; matched case-insensitively on `KEY: value` / `KEY=value`.
+_SECRET_KEY = r"[A-Za-z0-9_]*(?:PASSWORD|SECRET_KEY|SECRET_ACCESS_KEY|ACCESS_KEY_ID|ROOT_USER|API_KEY|TOKEN)[A-Za-z0-9_]*"
+SECRET_ASSIGNMENT = re.compile(
+    rf"""(?<![\w${{])(?P<key>{_SECRET_KEY})["']?[ \t]*[:=][ \t]*["']?(?P<value>[^\s"',}}]+)""", re.IGNORECASE
+)
+# redis.conf lines (`requirepass x`) and command lines (`--requirepass x`), not prose in comments.
+REQUIREPASS = re.compile(r"(?:^[ \t]*|--)requirepass[ \t]+(?P<value>[^\s\"']+)", re.IGNORECASE | re.MULTILINE)
+URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:(?P<value>[^@\s/]+)@", re.IGNORECASE)
+
+
+def _compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def _command(service: dict) -> str:
+    command = service.get("command", "")
+    return " ".join(command) if isinstance(command, list) else command
+
+
+def _environment(service: dict) -> dict:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return env
+
+
+def _redis_settings() -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in REDIS_CONF.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, value = line.partition(" ")
+            settings.setdefault(name.lower(), []).append(value.strip())
+    return settings
+
+
+def _k8s_documents() -> list[tuple[pathlib.Path, dict]]:
+    docs = []
+    for path in sorted(K8S.glob("*.y*ml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc is not None:
+                docs.append((path, doc))
+    return docs
+
+
+def _is_reference_or_placeholder(value: str) -> bool:
+    """`${VAR}` (compose), `$$VAR` / `$VAR` (shell in a container), or an obvious change-me."""
+    return value.startswith("$") or value.lower().startswith("change-me")
+
+
+def find_literal_secrets(text: str) -> list[str]:
+    """Credential values in `text` that are neither variable references nor placeholders."""
+    found = []
+    for pattern in (SECRET_ASSIGNMENT, REQUIREPASS, URL_PASSWORD):
+        for match in pattern.finditer(text):
+            if not _is_reference_or_placeholder(match.group("value")):
+                found.append(match.group(0))
+    return found
+
+
+def test_compose_has_the_platform_services():
+    compose = _compose()
+    assert "version" not in compose
+    expected = {"redis", "minio", "minio-init", "web", "worker-gpu", "worker-cpu", "flower"}
+    assert expected <= set(compose["services"])
+
+
+def test_compose_app_services_share_the_image_and_environment():
+    services = _compose()["services"]
+    for name in ("web", "worker-gpu", "worker-cpu"):
+        service = services[name]
+        assert service["build"] == {"context": "..", "dockerfile": "infra/Dockerfile"}, name
+        env = _environment(service)
+        assert env["AIGC_ENV"] == "production", name
+        assert env["AIGC_STORAGE_URL"] == "s3://aigc/artifacts", name
+        assert env["AIGC_REDIS_URL"] == "redis://:${REDIS_PASSWORD}@redis:6379/0", name
+        assert env["AIGC_S3_ENDPOINT_URL"] == "http://minio:9000", name
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy", name
+        assert service["depends_on"]["minio"]["condition"] == "service_healthy", name
+    assert _command(services["web"]) == "aigc web --host 0.0.0.0 --port 8000"
+    assert any("8000" in str(port) for port in services["web"]["ports"])
+    assert _command(services["worker-cpu"]) == "aigc worker --queues default"
+
+
+def test_worker_gpu_serves_inference_and_training_on_one_gpu():
+    service = _compose()["services"]["worker-gpu"]
+    command = _command(service).split()
+    assert command[:2] == ["aigc", "worker"]
+    assert command[command.index("--queues") + 1] == "inference,training"
+    env = _environment(service)
+    assert str(env["CUDA_VISIBLE_DEVICES"]) == "0"
+    assert str(env["AIGC_WORKER_CONCURRENCY"]) == "1"
+    devices = service["deploy"]["resources"]["reservations"]["devices"]
+    assert any(
+        d.get("driver") == "nvidia" and d.get("count") == 1 and "gpu" in d.get("capabilities", [])
+        for d in devices
+    )
+
+
+def test_redis_service_mounts_config_and_takes_password_from_env():
+    redis = _compose()["services"]["redis"]
+    assert redis["image"].startswith("redis:7")
+    assert any(
+        str(v).split(":")[:2] == ["./redis.conf", "/usr/local/etc/redis/redis.conf"] for v in redis["volumes"]
+    )
+    command = _command(redis)
+    assert command.startswith("redis-server /usr/local/etc/redis/redis.conf")
+    assert "--requirepass ${REDIS_PASSWORD" in command
+    assert any(str(v).split(":")[1] == "/data" for v in redis["volumes"] if ":" in str(v))
+    assert "redis-cli" in " ".join(redis["healthcheck"]["test"])
+
+
+def test_minio_init_creates_the_bucket():
+    services = _compose()["services"]
+    assert services["minio"]["image"].startswith("minio/minio")
+    init = services["minio-init"]
+    assert init["image"].startswith("minio/mc")
+    script = " ".join(init.get("entrypoint") or []) + " " + _command(init)
+    assert "mb" in script and "local/aigc" in script
+
+
+def test_flower_uses_the_password_protected_broker():
+    flower = _compose()["services"]["flower"]
+    assert flower["image"].startswith("mher/flower")
+    assert "--broker=redis://:${REDIS_PASSWORD}@redis:6379/0" in _command(flower)
+    assert any("5555" in str(port) for port in flower["ports"])
+
+
+def test_redis_conf_keeps_queued_jobs_across_restarts():
+    settings = _redis_settings()
+    assert settings["appendonly"] == ["yes"]
+    assert settings["appendfsync"] == ["everysec"]
+    assert settings["maxmemory-policy"] == ["noeviction"]
+    assert settings["dir"] == ["/data"]
+    assert settings["protected-mode"] == ["yes"]
+    assert settings.get("save"), "RDB snapshots as a second copy"
+    assert "requirepass" not in settings, "the password comes from the command line, not the file"
+
+
+def test_every_k8s_manifest_has_api_version_and_kind():
+    docs = _k8s_documents()
+    assert {p.name for p, _ in docs} >= {
+        "web.yaml", "worker-gpu.yaml", "worker-cpu.yaml", "configmap.yaml", "secret.example.yaml"
+    }
+    for path, doc in docs:
+        assert isinstance(doc, dict), path.name
+        assert doc.get("apiVersion"), path.name
+        assert doc.get("kind"), path.name
+        assert doc.get("metadata", {}).get("name"), path.name
+    kinds = {(p.name, d["kind"]) for p, d in docs}
+    assert ("web.yaml", "Deployment") in kinds and ("web.yaml", "Service") in kinds
+    assert ("configmap.yaml", "ConfigMap") in kinds and ("secret.example.yaml", "Secret") in kinds
+
+
+def _deployment(filename: str) -> dict:
+    [doc] = [d for p, d in _k8s_documents() if p.name == filename and d["kind"] == "Deployment"]
+    return doc
+
+
+def test_k8s_workers_serve_their_queues_with_a_grace_period():
+    for filename, queues in (("worker-gpu.yaml", "inference,training"), ("worker-cpu.yaml", "default")):
+        pod = _deployment(filename)["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] == 120, filename
+        [container] = pod["containers"]
+        argv = container.get("command", []) + container.get("args", [])
+        assert argv[argv.index("--queues") + 1] == queues, filename
+    [gpu] = _deployment("worker-gpu.yaml")["spec"]["template"]["spec"]["containers"]
+    assert int(gpu["resources"]["limits"]["nvidia.com/gpu"]) == 1
+
+
+def test_k8s_configmap_holds_no_credentials():
+    [config] = [d for p, d in _k8s_documents() if d["kind"] == "ConfigMap"]
+    assert all(key.startswith("AIGC_") for key in config["data"])
+    assert "AIGC_SECRET_KEY" not in config["data"] and "AIGC_REDIS_URL" not in config["data"]
+
+
+@pytest.mark.parametrize(
+    "text, literal",
+    [
+        ("AWS_SECRET_ACCESS_KEY: hunter2hunter2", True),
+        ("REDIS_PASSWORD=s3cr3t", True),
+        ("requirepass s3cr3t", True),
+        ("AIGC_REDIS_URL: redis://:s3cr3t@redis:6379/0", True),
+        ('"AIGC_SECRET_KEY": "abcdefabcdefabcdef"', True),
+        ("AWS_SECRET_ACCESS_KEY: ${MINIO_ROOT_PASSWORD}", False),
+        ("AIGC_REDIS_URL: redis://:${REDIS_PASSWORD}@redis:6379/0", False),
+        ("--requirepass ${REDIS_PASSWORD:?set REDIS_PASSWORD}", False),
+        ("AIGC_SECRET_KEY=change-me", False),
+        ("secretRef:", False),
+        ("# requirepass is passed on the command line", False),
+    ],
+)
+def test_secret_scanner(text, literal):
+    assert bool(find_literal_secrets(text)) is literal
+
+
+def test_no_literal_secrets_under_infra():
+    files = [p for p in INFRA.rglob("*") if p.is_file() and p not in LOCAL_SECRET_FILES]
+    assert COMPOSE in files and REDIS_CONF in files
+    offenders = {str(p.relative_to(INFRA)): find_literal_secrets(p.read_text()) for p in files}
+    assert {name: hits for name, hits in offenders.items() if hits} == {}
+
+
+def test_compose_credentials_are_variable_references_only():
+    text = COMPOSE.read_text()
+    for match in SECRET_ASSIGNMENT.finditer(text):
+        assert match.group("value").startswith("$"), match.group(0)
+    assert "change-me" not in text
+
+
+def test_local_secret_files_are_git_ignored():
+    ignored = {line.strip() for line in (INFRA / ".gitignore").read_text().splitlines()}
+    assert ".env" in ignored and "k8s/secret.yaml" in ignored
+    assert "**/.env" in (INFRA / "Dockerfile.dockerignore").read_text().split()

@@ -1,0 +1,34 @@
+"""The Flask front: JSON API under /v1 and HTML pages; it enqueues by task name and never imports torch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+
+from core.config import Settings
+
+
+def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.env == "production",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=7),
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.json.sort_keys = False  # keep fields in the order the API documents
+    app.extensions["aigc_settings"] = settings
+
+    from web import api, errors, system, ui
+
+    errors.register(app)
+    app.register_blueprint(system.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(ui.bp)
+    return app

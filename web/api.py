@@ -1,0 +1,101 @@
+"""The JSON API, v1: jobs, their events and artifacts, and models. Every route is owner-scoped."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, jsonify, request
+
+from core.catalog import list_text_models
+from core.errors import InvalidInput
+from core.jobs import STATUSES
+from core.schemas import JOB_KINDS
+from web.auth import api_owner
+from web.deps import get_settings, get_store
+from web.service import artifact_response, job_view, submit_job
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+
+
+def json_body():
+    """The parsed JSON body, or a 400 that says what is wrong with it."""
+    raw = request.get_data(cache=False)
+    if not raw:
+        raise InvalidInput("The request body is empty; send a JSON object", code="invalid_json")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise InvalidInput(f"{name} must be an integer from {lo} to {hi}", param=name)
+    return int(raw)
+
+
+@bp.post("/jobs")
+def create_job():
+    """Queue a job; 202 with the job. The same Idempotency-Key and body return the same job."""
+    owner = api_owner()
+    job, created = submit_job(owner, json_body(), request.headers.get("Idempotency-Key"))
+    resp = jsonify(job_view(job))
+    if not created:
+        resp.headers["Idempotent-Replayed"] = "true"
+    return resp, 202
+
+
+@bp.get("/jobs")
+def list_jobs():
+    owner = api_owner()
+    kind, status = request.args.get("kind") or None, request.args.get("status") or None
+    if kind and kind not in JOB_KINDS:
+        raise InvalidInput(f"kind must be one of {sorted(JOB_KINDS)}", param="kind")
+    if status and status not in STATUSES:
+        raise InvalidInput(f"status must be one of {list(STATUSES)}", param="status")
+    limit = _int_arg("limit", 20, 1, 100)
+    jobs, cursor = get_store().list(owner, kind, status, limit, request.args.get("after") or None)
+    return jsonify({"object": "list", "data": [job_view(j) for j in jobs],
+                    "has_more": cursor is not None, "next_cursor": cursor})
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id):
+    """The job; 404 if unknown or another owner's."""
+    return jsonify(job_view(get_store().get(job_id, api_owner())))
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel_job(job_id):
+    """Queued: canceled at once. Running: `canceling` until the worker stops. Terminal: unchanged."""
+    store = get_store()
+    store.get(job_id, api_owner())
+    return jsonify(job_view(store.request_cancel(job_id)))
+
+
+@bp.get("/jobs/<job_id>/events")
+def job_events(job_id):
+    """Status changes, progress, metrics and log lines with seq > `after`."""
+    store = get_store()
+    store.get(job_id, api_owner())
+    after = request.args.get("after", "-1")
+    if not after.lstrip("-").isdigit() or int(after) < -1:
+        raise InvalidInput("after must be an integer >= -1", param="after")
+    events = store.events(job_id, int(after))
+    return jsonify({"object": "list", "data": events,
+                    "next_after": events[-1]["seq"] if events else int(after)})
+
+
+@bp.get("/jobs/<job_id>/artifacts/<name>")
+def get_artifact(job_id, name):
+    """Streamed from the local store, or a redirect to a short-lived presigned S3 URL."""
+    return artifact_response(get_store().get(job_id, api_owner()), name)
+
+
+@bp.get("/models")
+def list_models():
+    api_owner()
+    return jsonify({"object": "list", "data": list_text_models(get_settings())})

@@ -1,0 +1,44 @@
+"""Side effects owned in one place: the app's Redis, job store, key store, storage and Celery client."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from core.config import Settings
+from core.jobs import JobStore
+from core.keys import KeyStore
+from core.redisdb import connect
+from core.storage import Storage, make_storage
+
+
+def _cached(name: str, build):
+    ext = current_app.extensions
+    if name not in ext:
+        ext[name] = build()
+    return ext[name]
+
+
+def get_settings() -> Settings:
+    return current_app.extensions["aigc_settings"]
+
+
+def get_redis():
+    return _cached("aigc_redis", lambda: connect(get_settings().redis_url))
+
+
+def get_store() -> JobStore:
+    return _cached("aigc_store", lambda: JobStore(get_redis()))
+
+
+def get_keys() -> KeyStore:
+    return _cached("aigc_keys", lambda: KeyStore(get_redis()))
+
+
+def get_storage() -> Storage:
+    return _cached("aigc_storage", lambda: make_storage(get_settings()))
+
+
+def get_celery():
+    from workers.celery_app import make_celery
+
+    return _cached("aigc_celery", lambda: make_celery(get_settings()))

@@ -1,0 +1,38 @@
+"""Every error leaves as {"error": {"code", "message", "param"}} under /v1, or as a page in the UI."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from core.errors import AigcError
+
+
+def error_response(status: int, code: str, message: str, param: str | None = None):
+    resp = jsonify({"error": {"code": code, "message": message, "param": param}})
+    resp.status_code = status
+    if status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="aigc"'
+    return resp
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(("/v1", "/healthz", "/readyz")) or request.path.endswith(".json")
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(AigcError)
+    def on_aigc_error(exc: AigcError):
+        if _wants_json():
+            return error_response(exc.status, exc.code, exc.message, exc.param)
+        return render_template("error.html", status=exc.status, message=exc.message), exc.status
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(exc: HTTPException):
+        code = {413: "too_large", 404: "not_found", 405: "method_not_allowed"}.get(exc.code, "http_error")
+        message = exc.description or exc.name
+        if exc.code == 413:
+            message = f"The request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
+        if _wants_json():
+            return error_response(exc.code or 500, code, message)
+        return render_template("error.html", status=exc.code, message=message), exc.code

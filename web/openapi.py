@@ -1,0 +1,156 @@
+"""The OpenAPI 3.1 description of the API; tests/unit/test_openapi.py keeps it true to the routes."""
+
+from __future__ import annotations
+
+from core.jobs import STATUSES
+from core.schemas import JOB_KINDS
+
+_ERR = {"$ref": "#/components/responses/Error"}
+_AUTH_ERRORS = {"401": _ERR, "404": _ERR}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _path_param(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+_TEXT_GENERATE_INPUT = {
+    "type": "object",
+    "required": ["model", "prompt"],
+    "additionalProperties": False,
+    "properties": {
+        "model": {"type": "string", "description": "builtin:tiny-gpt2, a directory under AIGC_MODELS_DIR, "
+                                                   "or a cached Hugging Face id"},
+        "prompt": {"type": "string", "minLength": 1},
+        "max_new_tokens": {"type": "integer", "minimum": 1, "default": 64},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2, "default": 1.0,
+                        "description": "0 means greedy decoding"},
+        "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1.0},
+        "top_k": {"type": "integer", "minimum": 0, "default": 0, "description": "0 disables top-k"},
+        "n": {"type": "integer", "minimum": 1, "default": 1},
+        "seed": {"type": ["integer", "null"], "minimum": 0, "description": "same seed, same text"},
+        "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]},
+    },
+}
+
+_SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "properties": {"error": {"type": "object", "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"},
+            "param": {"type": ["string", "null"], "description": "the offending field, e.g. input.max_new_tokens"},
+        }}},
+    },
+    "Progress": {"type": "object", "properties": {
+        "completed": {"type": "integer"}, "total": {"type": ["integer", "null"]},
+        "unit": {"type": ["string", "null"]}, "eta_s": {"type": ["number", "null"]}}},
+    "Artifact": {"type": "object", "properties": {
+        "name": {"type": "string"}, "bytes": {"type": "integer"}, "content_type": {"type": "string"},
+        "url": {"type": "string"}}},
+    "Job": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "job"},
+            "id": {"type": "string"},
+            "kind": {"enum": sorted(JOB_KINDS)},
+            "status": {"enum": list(STATUSES)},
+            "input": {"type": "object"},
+            "output": {"type": ["object", "null"]},
+            "error": {"type": ["object", "null"]},
+            "progress": _ref("Progress"),
+            "artifacts": {"type": "array", "items": _ref("Artifact")},
+            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+            "attempts": {"type": "integer"},
+            "cancel_requested": {"type": "boolean"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "started_at": {"type": ["string", "null"], "format": "date-time"},
+            "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "JobCreate": {
+        "type": "object",
+        "required": ["kind", "input"],
+        "properties": {"kind": {"enum": sorted(JOB_KINDS)}, "input": _ref("TextGenerateInput"),
+                       "metadata": {"type": "object", "additionalProperties": {"type": "string"}}},
+    },
+    "TextGenerateInput": _TEXT_GENERATE_INPUT,
+    "TextGenerateOutput": {"type": "object", "properties": {
+        "model": {"type": "string"},
+        "choices": {"type": "array", "items": {"type": "object", "properties": {
+            "index": {"type": "integer"}, "text": {"type": "string"},
+            "finish_reason": {"enum": ["stop", "length"]}}}},
+        "usage": {"type": "object", "properties": {
+            "prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}}},
+        "seed": {"type": "integer"}}},
+}
+
+_PATHS = {
+    "/healthz": {"get": {"summary": "The process is up", "security": [],
+                         "responses": {"200": _json({"type": "object"})}}},
+    "/readyz": {"get": {"summary": "Redis, storage and a worker are reachable", "security": [],
+                        "responses": {"200": _json({"type": "object"}), "503": _json({"type": "object"}, "Not ready")}}},
+    "/v1/openapi.json": {"get": {"summary": "This document", "security": [],
+                                 "responses": {"200": _json({"type": "object"})}}},
+    "/v1/jobs": {
+        "post": {
+            "summary": "Queue a job",
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"},
+                            "description": "the same key and body return the same job"}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("JobCreate")}}},
+            "responses": {"202": _json(_ref("Job"), "Queued"), "400": _ERR, "401": _ERR, "409": _ERR,
+                          "413": _ERR, "503": _ERR},
+        },
+        "get": {
+            "summary": "My jobs, newest first (cursor pagination)",
+            "parameters": [
+                {"name": "kind", "in": "query", "schema": {"enum": sorted(JOB_KINDS)}},
+                {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                {"name": "after", "in": "query", "schema": {"type": "string"}, "description": "next_cursor"},
+            ],
+            "responses": {"200": _json({"type": "object", "properties": {
+                "data": {"type": "array", "items": _ref("Job")}, "has_more": {"type": "boolean"},
+                "next_cursor": {"type": ["string", "null"]}}}), "400": _ERR, "401": _ERR},
+        },
+    },
+    "/v1/jobs/{job_id}": {"get": {"summary": "One job", "parameters": [_path_param("job_id")],
+                                  "responses": {"200": _json(_ref("Job")), **_AUTH_ERRORS}}},
+    "/v1/jobs/{job_id}/cancel": {"post": {"summary": "Cancel a job", "parameters": [_path_param("job_id")],
+                                          "responses": {"200": _json(_ref("Job")), **_AUTH_ERRORS}}},
+    "/v1/jobs/{job_id}/events": {"get": {
+        "summary": "Status changes, progress, metrics and logs after a sequence number",
+        "parameters": [_path_param("job_id"), {"name": "after", "in": "query", "schema": {"type": "integer"}}],
+        "responses": {"200": _json({"type": "object"}), "400": _ERR, **_AUTH_ERRORS}}},
+    "/v1/jobs/{job_id}/artifacts/{name}": {"get": {
+        "summary": "Download an artifact (stream, or 302 to a presigned URL)",
+        "parameters": [_path_param("job_id"), _path_param("name")],
+        "responses": {"200": {"description": "The file"}, "302": {"description": "Presigned URL"},
+                      **_AUTH_ERRORS}}},
+    "/v1/models": {"get": {"summary": "Models I can use", "responses": {"200": _json({"type": "object"}),
+                                                                          "401": _ERR}}},
+    "/v1/storage/{token}": {"get": {
+        "summary": "Signed, expiring download from the local store", "security": [],
+        "parameters": [_path_param("token")],
+        "responses": {"200": {"description": "The file"}, "404": _ERR}}},
+}
+
+
+def build_spec() -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "AIGC job platform", "version": "1"},
+        "security": [{"bearer": []}],
+        "paths": _PATHS,
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Error": _json(_ref("Error"), "Error")},
+        },
+    }

@@ -1,0 +1,64 @@
+"""What the API and the pages share: submitting a job, showing it, and handing out its artifacts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+from flask import redirect, send_file, url_for
+
+from core import schemas
+from core.errors import InvalidInput, NotFound, Unavailable
+from core.jobs import public_job
+from core.storage import LocalStorage, artifact_key
+from web.deps import get_celery, get_settings, get_storage, get_store
+
+log = logging.getLogger(__name__)
+
+
+def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[dict, bool]:
+    """Validate, record and enqueue a job; (job, created). Invalid input enqueues nothing."""
+    clean = schemas.job_create(body, get_settings())
+    idem = None
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= 255:
+            raise InvalidInput("Idempotency-Key must be 1-255 characters", param="Idempotency-Key")
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        idem = (idempotency_key, digest)
+    store = get_store()
+    job, created = store.create(owner, clean["kind"], clean["input"], clean["metadata"], idem)
+    if created:
+        try:
+            # Routed to its queue by the Celery configuration, by task name only.
+            get_celery().send_task(clean["kind"], args=[job["id"]], retry=True,
+                                   retry_policy={"max_retries": 3, "interval_start": 0.2,
+                                                 "interval_step": 0.5, "interval_max": 2})
+        except Exception as exc:
+            log.exception("enqueue failed for %s", job["id"])
+            store.discard(job, idempotency_key)
+            raise Unavailable("The job queue is unavailable; nothing was submitted, try again") from exc
+    return job, created
+
+
+def job_view(job: dict) -> dict:
+    """The public job with a download URL on each artifact."""
+    view = public_job(job)
+    view["artifacts"] = [
+        dict(a, url=url_for("api.get_artifact", job_id=job["id"], name=a["name"], _external=True))
+        for a in job["artifacts"] or []
+    ]
+    return view
+
+
+def artifact_response(job: dict, name: str):
+    """Local store: stream the file. S3: redirect to a short-lived presigned URL."""
+    entry = next((a for a in job["artifacts"] or [] if a["name"] == name), None)
+    if entry is None:
+        raise NotFound(f"Job {job['id']} has no artifact {name!r}", param="name")
+    storage = get_storage()
+    key = artifact_key(job["id"], name)
+    if isinstance(storage, LocalStorage):
+        return send_file(storage.path_for(key), mimetype=entry["content_type"], download_name=name,
+                         max_age=0)
+    return redirect(storage.presigned_get(key, get_settings().presign_ttl_s), code=302)

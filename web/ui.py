@@ -1,0 +1,134 @@
+"""HTML pages: sign in with an API key, submit a generation job, watch it, list my jobs."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
+
+from core.catalog import list_text_models
+from core.errors import InvalidInput, Unauthorized
+from core.jobs import TERMINAL
+from core.keys import key_digest
+from web.auth import session_owner
+from web.csrf import check_csrf, csrf_token
+from web.deps import get_keys, get_settings, get_store
+from web.service import job_view, submit_job
+
+bp = Blueprint("ui", __name__)
+bp.before_request(check_csrf)
+
+
+@bp.app_context_processor
+def template_globals():
+    return {"csrf_token": csrf_token, "owner": g.get("ui_owner")}
+
+
+def login_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        g.ui_owner = session_owner()
+        if g.ui_owner is None:
+            if request.path.endswith(".json"):
+                raise Unauthorized("Signed out")
+            return redirect(url_for("ui.login", next=request.path))
+        return view(*args, **kwargs)
+    return wrapper
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("ui.jobs_list" if session_owner() else "ui.login"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        key = request.form.get("api_key", "").strip()
+        try:
+            get_keys().authenticate(key)
+        except Unauthorized as exc:
+            error = exc.message
+        else:
+            session.clear()
+            session.permanent = True
+            session["key_digest"] = key_digest(key)
+            target = request.args.get("next", "")
+            # Only local paths: never bounce a signed-in user to another site.
+            return redirect(target if target.startswith("/") and not target.startswith("//")
+                            else url_for("ui.jobs_list"))
+    return render_template("login.html", error=error), 401 if error else 200
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("ui.login"))
+
+
+@bp.get("/jobs")
+@login_required
+def jobs_list():
+    jobs, cursor = get_store().list(g.ui_owner, limit=50, after=request.args.get("after") or None)
+    return render_template("jobs.html", jobs=jobs, cursor=cursor)
+
+
+_FORM_DEFAULTS = {"max_new_tokens": "64", "temperature": "1.0", "top_p": "1.0", "top_k": "0", "n": "1",
+                  "seed": "", "stop": "", "prompt": "", "model": "builtin:tiny-gpt2"}
+
+
+def _form_to_input(form) -> dict:
+    """Form strings to typed input; a value that is not a number is reported on its field."""
+    data = {"model": form.get("model", ""), "prompt": form.get("prompt", "")}
+    for name, cast in (("max_new_tokens", int), ("temperature", float), ("top_p", float),
+                       ("top_k", int), ("n", int), ("seed", int)):
+        raw = form.get(name, "").strip()
+        if raw:
+            try:
+                data[name] = cast(raw)
+            except ValueError:
+                raise InvalidInput(f"input.{name} must be a number", param=f"input.{name}") from None
+    stops = [s for s in form.get("stop", "").split("\n") if s.strip()]
+    if stops:
+        data["stop"] = [s.rstrip("\r") for s in stops]
+    return data
+
+
+@bp.route("/jobs/new", methods=["GET", "POST"])
+@login_required
+def new_job():
+    values, error = dict(_FORM_DEFAULTS), None
+    if request.method == "POST":
+        values.update({k: request.form.get(k, "") for k in _FORM_DEFAULTS})
+        try:
+            job, _ = submit_job(g.ui_owner, {"kind": "text.generate", "input": _form_to_input(request.form)})
+        except InvalidInput as exc:
+            error = exc
+        else:
+            return redirect(url_for("ui.job_page", job_id=job["id"]))
+    models = [m["id"] for m in list_text_models(get_settings())]
+    return render_template("new_job.html", values=values, error=error, models=models), 400 if error else 200
+
+
+@bp.get("/jobs/<job_id>")
+@login_required
+def job_page(job_id):
+    job = get_store().get(job_id, g.ui_owner)
+    return render_template("job.html", job=job_view(job), terminal=job["status"] in TERMINAL)
+
+
+@bp.get("/jobs/<job_id>.json")
+@login_required
+def job_json(job_id):
+    """What the job page polls (session-authenticated; the /v1 API wants a Bearer key)."""
+    return jsonify(job_view(get_store().get(job_id, g.ui_owner)))
+
+
+@bp.post("/jobs/<job_id>/cancel")
+@login_required
+def cancel(job_id):
+    store = get_store()
+    store.get(job_id, g.ui_owner)
+    store.request_cancel(job_id)
+    return redirect(url_for("ui.job_page", job_id=job_id))

@@ -1,0 +1,50 @@
+"""Worker bootstrap through Celery signals: per-child device and threads, housekeeping, safety checks."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery import signals
+
+from core.redisdb import persistence_problem
+from workers.reaper import Housekeeper
+from workers.runtime import get_runtime
+
+log = logging.getLogger(__name__)
+_housekeeper: Housekeeper | None = None
+
+
+@signals.worker_init.connect
+def refuse_volatile_redis(**_):
+    """Queued jobs must survive a Redis restart: refuse a Redis without AOF unless told."""
+    rt = get_runtime()
+    problem = persistence_problem(rt.redis)
+    if problem and not rt.settings.allow_volatile_redis:
+        raise SystemExit(f"{problem}. Enable appendonly, or set AIGC_ALLOW_VOLATILE_REDIS=true.")
+
+
+@signals.worker_process_init.connect
+def init_child(**_):
+    """Runs in each pool child after the fork: CUDA and threads are set up here, never in the parent."""
+    import torch
+
+    rt = get_runtime()
+    threads = rt.settings.torch_threads or max(1, (os.cpu_count() or 1) // rt.settings.worker_concurrency)
+    torch.set_num_threads(threads)
+    log.info("worker child %s: device=%s torch_threads=%s", os.getpid(), rt.device, threads)
+
+
+@signals.worker_ready.connect
+def start_housekeeping(sender=None, **_):
+    global _housekeeper
+    rt = get_runtime()
+    queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values()) if sender else []
+    _housekeeper = Housekeeper(rt.store, sender.app.send_task, queues, rt.settings.reaper_interval_s)
+    _housekeeper.start()
+
+
+@signals.worker_shutdown.connect
+def stop_housekeeping(**_):
+    if _housekeeper:
+        _housekeeper.stop()

@@ -1,0 +1,65 @@
+"""Per-process singletons for task code: settings, Redis, job store, storage, model cache, device.
+
+Built lazily and rebuilt after a fork, so no connection or CUDA state crosses into a child.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+
+from core.config import Settings
+from core.jobs import JobStore
+from core.redisdb import connect
+from core.storage import Storage, make_storage
+from workers.model_cache import ModelCache
+
+
+class Runtime:
+    def __init__(self, settings: Settings | None = None):
+        self.pid = os.getpid()
+        self._settings = settings
+
+    @cached_property
+    def settings(self) -> Settings:
+        return self._settings or Settings.from_env()
+
+    @cached_property
+    def redis(self):
+        return connect(self.settings.redis_url)
+
+    @cached_property
+    def store(self) -> JobStore:
+        return JobStore(self.redis)
+
+    @cached_property
+    def storage(self) -> Storage:
+        return make_storage(self.settings)
+
+    @cached_property
+    def models(self) -> ModelCache:
+        return ModelCache(self.settings.model_cache_size, on_evict=_free_accelerator_memory)
+
+    @cached_property
+    def device(self) -> str:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _free_accelerator_memory(_model) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime; a forked child gets a fresh one."""
+    global _runtime
+    if _runtime is None or _runtime.pid != os.getpid():
+        _runtime = Runtime()
+    return _runtime
