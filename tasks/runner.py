@@ -100,8 +100,8 @@ class Heartbeat(threading.Thread):
                     return
                 if store.cancel_requested(self.ctx.id):
                     self.ctx.canceled.set()
-            except TRANSIENT:
-                continue  # Redis blinked; the lease outlives a short outage
+            except Exception:  # Redis blinked: the lease outlives a short outage, keep beating
+                log.warning("job %s: heartbeat failed, retrying", self.ctx.id, exc_info=True)
 
 
 def write_job_json(rt: Runtime, job_id: str) -> None:

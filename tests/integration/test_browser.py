@@ -1,0 +1,90 @@
+"""The web pages in headless Chromium: sign in, submit a generation, watch it finish without reloading."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
+                                 reason="Debian chromium is not installed (make test installs it)")]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, platform):
+    context = browser.new_context(base_url=platform.web_url)
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    context.close()
+
+
+def _sign_in(page, key):
+    page.goto("/")
+    assert "/login" in page.url
+    page.fill("#api_key", key)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/jobs")
+
+
+def test_sign_in_submit_and_watch_a_job_finish(page, platform):
+    _sign_in(page, platform.create_key("browser-user"))
+    page.click("text=New generation")
+    page.select_option("#model", "slow-gpt2")
+    page.fill("#prompt", "Spring sale on running shoes")
+    page.fill("#max_new_tokens", "400")
+    page.fill("#seed", "21")
+    page.click("#generate-form button[type=submit]")
+    page.wait_for_url("**/jobs/job_*")
+
+    # The page refreshes itself: running, then succeeded, with no reload in between.
+    page.evaluate("window.__sameDocument = true")
+    page.wait_for_function("['running', 'succeeded'].includes(document.getElementById('status').textContent)")
+    page.wait_for_function("document.getElementById('status').textContent === 'succeeded'", timeout=90_000)
+    assert page.evaluate("window.__sameDocument") is True
+    assert page.eval_on_selector("#bar", "el => el.style.width") == "100%"
+    text = page.inner_text("pre.completion")
+    assert text.strip()
+    assert "400 / 400 tokens" in page.inner_text("#progress-text")
+    assert page.locator("#cancel-form").count() == 0
+    if os.environ.get("AIGC_SCREENSHOTS"):  # for a person to look at: AIGC_SCREENSHOTS=dir make test
+        page.wait_for_timeout(600)  # let the bar's CSS transition settle
+        page.screenshot(path=os.path.join(os.environ["AIGC_SCREENSHOTS"], "job.png"), full_page=True)
+
+    job_id = page.url.rsplit("/", 1)[-1]
+    api_job = platform.api(platform.create_key("browser-api")).get(f"/v1/jobs/{job_id}")
+    assert api_job.status_code == 404  # another owner's key does not see it
+    page.click("text=My jobs")
+    assert job_id in page.inner_text("table.jobs")
+
+
+def test_form_errors_name_the_field(page, platform):
+    _sign_in(page, platform.create_key("browser-user-2"))
+    page.goto("/jobs/new")
+    page.fill("#prompt", "hello")
+    page.fill("#max_new_tokens", "0")
+    page.click("#generate-form button[type=submit]")
+    error = page.locator(".field-error")
+    assert "input.max_new_tokens" in error.inner_text()
+    assert page.input_value("#prompt") == "hello"  # what was typed is kept
+
+
+def test_wrong_key_is_refused(page):
+    page.goto("/login")
+    page.fill("#api_key", "aigc_wrong")
+    page.click("button[type=submit]")
+    assert "Invalid API key" in page.inner_text(".error")

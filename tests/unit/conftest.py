@@ -1,0 +1,28 @@
+"""Unit-test fixtures: Settings built from an explicit environment that points into tmp_path."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.config import Settings
+
+
+@pytest.fixture
+def make_settings(tmp_path):
+    """Settings.from_env over a private data and models dir; keyword overrides are AIGC_* values."""
+
+    def make(**env) -> Settings:
+        base = {
+            "AIGC_DATA_DIR": str(tmp_path / "data"),
+            "AIGC_MODELS_DIR": str(tmp_path / "models"),
+            "AIGC_SECRET_KEY": "unit-test-secret-key-0123456789",
+        }
+        base.update(env)
+        return Settings.from_env(base)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings) -> Settings:
+    return make_settings()

@@ -1,0 +1,104 @@
+"""reap_once against a real Redis: orphaned jobs re-enqueued once, live leases left alone, cleanup."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.jobs import CANCELED, CANCELING, RUNNING, SUCCEEDED, JobStore
+from workers.reaper import reap_once
+
+
+class Recorder:
+    """Stands in for Celery's send_task: records what would be enqueued."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, list]] = []
+
+    def __call__(self, name, args=None, **kwargs):
+        self.sent.append((name, args))
+
+
+@pytest.fixture
+def store(redis_client) -> JobStore:
+    return JobStore(redis_client)
+
+
+def orphan(store: JobStore, kind: str = "text.generate") -> dict:
+    """A job whose worker died: claimed, then its lease lapsed."""
+    job, _ = store.create("alice", kind, {"prompt": "x"})
+    assert store.claim(job["id"], 30).outcome == "claimed"
+    store.r.delete(store.lease_key(job["id"]))
+    return job
+
+
+def test_orphaned_running_job_is_reenqueued_exactly_once(store):
+    job = orphan(store)
+    send = Recorder()
+    assert reap_once(store, send) == [job["id"]]
+    assert reap_once(store, send) == []
+    assert send.sent == [("text.generate", [job["id"]])]
+    assert store.get(job["id"])["status"] == RUNNING
+    assert job["id"] in store.active_ids()
+    logs = [e for e in store.events(job["id"]) if e["type"] == "log"]
+    assert len(logs) == 1 and "re-enqueued" in logs[0]["message"]
+
+
+def test_each_new_attempt_can_be_reenqueued_again(store):
+    job = orphan(store)
+    send = Recorder()
+    reap_once(store, send)
+    # The redelivered copy claims it (attempt 2) and its worker dies too.
+    assert store.claim(job["id"], 30).attempts == 2
+    store.r.delete(store.lease_key(job["id"]))
+    assert reap_once(store, send) == [job["id"]]
+    assert len(send.sent) == 2
+
+
+def test_job_with_a_live_lease_is_left_alone(store):
+    job, _ = store.create("alice", "text.generate", {"prompt": "x"})
+    store.claim(job["id"], 30)
+    send = Recorder()
+    assert reap_once(store, send) == []
+    assert send.sent == []
+    assert store.get(job["id"])["status"] == RUNNING
+    assert store.active_ids() == [job["id"]]
+
+
+def test_canceling_job_with_a_lapsed_lease_becomes_canceled(store):
+    job = orphan(store)
+    assert store.transition(job["id"], CANCELING, cancel_requested=1)[0] == "ok"
+    send = Recorder()
+    assert reap_once(store, send) == []
+    assert send.sent == []
+    after = store.get(job["id"])
+    assert after["status"] == CANCELED and after["finished_at"]
+    assert store.active_ids() == []
+
+
+def test_terminal_id_left_in_the_active_set_is_removed(store):
+    job, _ = store.create("alice", "text.generate", {"prompt": "x"})
+    store.transition(job["id"], CANCELED)
+    store.r.sadd(store.ACTIVE_KEY, job["id"])
+    send = Recorder()
+    assert reap_once(store, send) == []
+    assert store.active_ids() == [] and send.sent == []
+    assert store.get(job["id"])["status"] == CANCELED
+
+
+def test_missing_record_in_the_active_set_is_removed(store):
+    store.r.sadd(store.ACTIVE_KEY, "job_gone")
+    send = Recorder()
+    assert reap_once(store, send) == []
+    assert store.active_ids() == [] and send.sent == []
+
+
+def test_only_orphans_are_reenqueued_among_many(store):
+    orphans = {orphan(store)["id"], orphan(store, kind="gan.train")["id"]}
+    live, _ = store.create("alice", "text.generate", {"prompt": "x"})
+    store.claim(live["id"], 30)
+    done, _ = store.create("alice", "text.generate", {"prompt": "x"})
+    token = store.claim(done["id"], 30).token
+    store.transition(done["id"], SUCCEEDED, token)
+    send = Recorder()
+    assert set(reap_once(store, send)) == orphans
+    assert sorted(send.sent) == sorted((store.get(i)["kind"], [i]) for i in orphans)

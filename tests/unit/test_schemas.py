@@ -1,0 +1,156 @@
+"""Input schemas: defaults, type checks, bounds and unknown fields, each error naming its param."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import InvalidInput
+from core.schemas import job_create, text_generate_input
+
+BASE = {"model": "builtin:tiny-gpt2", "prompt": "Once upon a time"}
+
+
+def test_defaults_are_filled_in(settings):
+    clean = text_generate_input(dict(BASE), settings)
+    assert clean == {
+        "model": "builtin:tiny-gpt2", "prompt": "Once upon a time", "max_new_tokens": 64,
+        "temperature": 1.0, "top_p": 1.0, "top_k": 0, "n": 1, "seed": None, "stop": [],
+    }
+
+
+def test_explicit_values_are_kept(settings):
+    clean = text_generate_input(dict(BASE, max_new_tokens=5, temperature=0, top_p=0.5, top_k=40,
+                                     n=3, seed=7, stop=["\n", "END"]), settings)
+    assert clean["max_new_tokens"] == 5 and clean["n"] == 3 and clean["seed"] == 7
+    assert clean["temperature"] == 0.0 and isinstance(clean["temperature"], float)
+    assert clean["top_p"] == 0.5 and clean["top_k"] == 40
+    assert clean["stop"] == ["\n", "END"]
+
+
+def test_null_optional_fields_take_their_defaults(settings):
+    clean = text_generate_input(dict(BASE, max_new_tokens=None, seed=None, stop=None), settings)
+    assert clean["max_new_tokens"] == 64 and clean["seed"] is None and clean["stop"] == []
+
+
+def test_stop_as_a_string_becomes_a_list(settings):
+    assert text_generate_input(dict(BASE, stop="###"), settings)["stop"] == ["###"]
+
+
+@pytest.mark.parametrize("changes, param", [
+    ({"model": None}, "input.model"),
+    ({"model": ""}, "input.model"),
+    ({"model": "no-such-model"}, "input.model"),
+    ({"model": "../etc/passwd"}, "input.model"),
+    ({"prompt": ""}, "input.prompt"),
+    ({"prompt": 42}, "input.prompt"),
+    ({"prompt": None}, "input.prompt"),
+    ({"prompt": "x" * 201}, "input.prompt"),
+    ({"max_new_tokens": 0}, "input.max_new_tokens"),
+    ({"max_new_tokens": 101}, "input.max_new_tokens"),
+    ({"max_new_tokens": 1.5}, "input.max_new_tokens"),
+    ({"max_new_tokens": "10"}, "input.max_new_tokens"),
+    ({"max_new_tokens": True}, "input.max_new_tokens"),
+    ({"n": True}, "input.n"),
+    ({"n": 0}, "input.n"),
+    ({"n": 4}, "input.n"),
+    ({"top_k": -1}, "input.top_k"),
+    ({"top_k": False}, "input.top_k"),
+    ({"seed": -1}, "input.seed"),
+    ({"seed": 2**32}, "input.seed"),
+    ({"seed": "1"}, "input.seed"),
+    ({"temperature": -0.1}, "input.temperature"),
+    ({"temperature": 2.5}, "input.temperature"),
+    ({"temperature": True}, "input.temperature"),
+    ({"temperature": float("nan")}, "input.temperature"),
+    ({"temperature": "hot"}, "input.temperature"),
+    ({"top_p": 0}, "input.top_p"),
+    ({"top_p": 1.01}, "input.top_p"),
+    ({"stop": ["a", "b", "c", "d", "e"]}, "input.stop"),
+    ({"stop": 5}, "input.stop"),
+    ({"stop": {"a": 1}}, "input.stop"),
+    ({"stop": ["ok", 3]}, "input.stop[1]"),
+    ({"stop": ["x" * 65]}, "input.stop[0]"),
+    ({"stop": [""]}, "input.stop[0]"),
+    ({"colour": "red"}, "input.colour"),
+])
+def test_invalid_input_names_the_param(make_settings, changes, param):
+    settings = make_settings(AIGC_MAX_NEW_TOKENS="100", AIGC_MAX_CHOICES="3", AIGC_MAX_PROMPT_CHARS="200")
+    with pytest.raises(InvalidInput) as exc:
+        text_generate_input(dict(BASE, **changes), settings)
+    assert exc.value.param == param
+    assert exc.value.status == 400 and exc.value.message
+
+
+@pytest.mark.parametrize("missing", ["model", "prompt"])
+def test_required_fields(settings, missing):
+    data = dict(BASE)
+    del data[missing]
+    with pytest.raises(InvalidInput) as exc:
+        text_generate_input(data, settings)
+    assert exc.value.param == f"input.{missing}"
+    assert "required" in exc.value.message
+
+
+def test_bounds_follow_the_settings(make_settings):
+    settings = make_settings(AIGC_MAX_NEW_TOKENS="100", AIGC_MAX_CHOICES="3")
+    clean = text_generate_input(dict(BASE, max_new_tokens=100, n=3), settings)
+    assert clean["max_new_tokens"] == 100 and clean["n"] == 3
+
+
+@pytest.mark.xfail(reason="BUG: core/schemas.py text_generate_input: the default max_new_tokens (64) "
+                          "is used unchecked, so with AIGC_MAX_NEW_TOKENS below 64 a request that "
+                          "omits the field exceeds the configured upper bound", strict=True)
+def test_default_max_new_tokens_respects_a_lower_configured_bound(make_settings):
+    settings = make_settings(AIGC_MAX_NEW_TOKENS="16")
+    clean = text_generate_input(dict(BASE), settings)
+    assert clean["max_new_tokens"] <= settings.max_new_tokens
+
+
+def test_input_must_be_an_object(settings):
+    with pytest.raises(InvalidInput) as exc:
+        text_generate_input(["not", "an", "object"], settings)
+    assert exc.value.param == "input"
+
+
+# -- the whole POST /v1/jobs body ---------------------------------------------------------------
+
+def test_job_create_returns_clean_kind_input_and_metadata(settings):
+    clean = job_create({"kind": "text.generate", "input": dict(BASE), "metadata": {"a": "b"}}, settings)
+    assert clean["kind"] == "text.generate"
+    assert clean["input"]["max_new_tokens"] == 64
+    assert clean["metadata"] == {"a": "b"}
+    assert job_create({"kind": "text.generate", "input": dict(BASE)}, settings)["metadata"] == {}
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"kind": "text.generate", "input": BASE, "extra": 1}, "extra"),
+    ({"kind": "image.generate", "input": BASE}, "kind"),
+    ({"input": BASE}, "kind"),
+    ({"kind": "text.generate"}, "input"),
+    ({"kind": "text.generate", "input": BASE, "metadata": {"a": 1}}, "metadata"),
+    ({"kind": "text.generate", "input": BASE, "metadata": {"k": "x" * 513}}, "metadata"),
+    ({"kind": "text.generate", "input": BASE, "metadata": {str(i): "v" for i in range(17)}}, "metadata"),
+    ({"kind": "text.generate", "input": BASE, "metadata": "tag"}, "metadata"),
+    ({"kind": "text.generate", "input": {**BASE, "n": "2"}}, "input.n"),
+])
+def test_job_create_errors_name_the_param(settings, body, param):
+    with pytest.raises(InvalidInput) as exc:
+        job_create(body, settings)
+    assert exc.value.param == param
+
+
+@pytest.mark.parametrize("body", [[], "text", None, 3])
+def test_job_create_body_must_be_an_object(settings, body):
+    with pytest.raises(InvalidInput) as exc:
+        job_create(body, settings)
+    assert exc.value.param is None and "object" in exc.value.message
+
+
+@pytest.mark.xfail(reason="BUG: core/schemas.py job_create uses `body.get('metadata') or {}`, so a "
+                          "falsy non-object metadata ([] / false / 0 / \"\") is silently accepted "
+                          "as {} instead of a 400 naming metadata", strict=True)
+@pytest.mark.parametrize("metadata", [[], False, 0, ""])
+def test_job_create_rejects_falsy_non_object_metadata(settings, metadata):
+    with pytest.raises(InvalidInput) as exc:
+        job_create({"kind": "text.generate", "input": dict(BASE), "metadata": metadata}, settings)
+    assert exc.value.param == "metadata"

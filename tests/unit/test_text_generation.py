@@ -1,0 +1,261 @@
+"""Text generation with the built-in tiny GPT-2: tokenizer, seeds, n, greedy, stop strings, limits, batching."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from models.builtin import BUILTIN_CONFIGS, EOS, build_builtin, byte_level_tokenizer
+from models.text import GenerationParams, PromptTooLong, TextModel, generate_batch, load_text_model
+
+TINY = "builtin:tiny-gpt2"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> TextModel:
+    return load_text_model(TINY, "builtin")
+
+
+@pytest.fixture(scope="module")
+def varied() -> TextModel:
+    """The tiny architecture with large random weights: the built-in's untrained weights make greedy
+    decoding repeat one byte, which would hide padding and stop-string mistakes."""
+    tok = byte_level_tokenizer()
+    config = GPT2Config(vocab_size=len(tok), bos_token_id=256, eos_token_id=256, pad_token_id=256,
+                        initializer_range=0.3, **BUILTIN_CONFIGS[TINY])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = GPT2LMHeadModel(config).eval()
+    return TextModel("varied", model, tok, torch.device("cpu"), config.n_positions)
+
+
+def texts(result: dict) -> list[str]:
+    return [c["text"] for c in result["choices"]]
+
+
+def greedy(max_new_tokens: int = 24, **kw) -> GenerationParams:
+    return GenerationParams(max_new_tokens=max_new_tokens, temperature=0, **kw)
+
+
+# -- tokenizer and loading ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["hello", "héllo wörld", "你好，世界", "emoji 🚀 and \x00 nul\n", " lead"])
+def test_byte_level_tokenizer_round_trips_utf8(text):
+    tok = byte_level_tokenizer()
+    ids = tok(text)["input_ids"]
+    assert ids == list(text.encode("utf-8"))
+    assert tok.decode(ids) == text
+
+
+def test_tokenizer_has_one_special_token_after_the_bytes():
+    tok = byte_level_tokenizer()
+    assert len(tok) == 257
+    assert tok.eos_token == EOS and tok.eos_token_id == 256 and tok.pad_token_id == 256
+    assert tok.padding_side == "left"
+
+
+def test_builtin_weights_are_the_same_on_every_build():
+    a, _ = build_builtin(TINY)
+    b, _ = build_builtin(TINY)
+    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(pa, pb), name
+    with pytest.raises(KeyError):
+        build_builtin("builtin:nope")
+
+
+def test_building_a_builtin_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    build_builtin(TINY)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_load_builtin(tiny):
+    assert tiny.max_positions == 1024
+    assert tiny.device.type == "cpu"
+    assert not tiny.model.training
+    assert tiny.tokenizer.padding_side == "left"
+
+
+def test_load_local_directory(tmp_path):
+    tok = byte_level_tokenizer()
+    config = GPT2Config(vocab_size=len(tok), n_layer=1, n_head=2, n_embd=32, n_positions=64,
+                        bos_token_id=256, eos_token_id=256, pad_token_id=256)
+    GPT2LMHeadModel(config).save_pretrained(tmp_path / "m", safe_serialization=True)
+    tok.save_pretrained(tmp_path / "m")
+    tm = load_text_model("m", "local", path=tmp_path / "m")
+    assert tm.max_positions == 64
+    [result] = generate_batch(tm, ["ab"], greedy(4))
+    assert result["prompt_tokens"] == 2 and len(result["choices"]) == 1
+
+
+# -- sampling ----------------------------------------------------------------------------------
+
+def test_same_seed_same_text_and_different_seed_different_text(tiny):
+    params = GenerationParams(max_new_tokens=16, temperature=1.0, seed=1)
+    [a] = generate_batch(tiny, ["Once upon a time"], params)
+    [b] = generate_batch(tiny, ["Once upon a time"], params)
+    [c] = generate_batch(tiny, ["Once upon a time"], GenerationParams(max_new_tokens=16, seed=2))
+    assert texts(a) == texts(b)
+    assert texts(a) != texts(c)
+
+
+def test_generation_does_not_disturb_the_global_rng(tiny):
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    generate_batch(tiny, ["x"], GenerationParams(max_new_tokens=4, seed=9))
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_n_choices(tiny):
+    [result] = generate_batch(tiny, ["abc"], GenerationParams(max_new_tokens=8, n=3, seed=4))
+    assert [c["index"] for c in result["choices"]] == [0, 1, 2]
+    assert len(set(texts(result))) > 1
+    assert all(c["finish_reason"] in ("length", "stop") for c in result["choices"])
+    assert result["prompt_tokens"] == 3
+    assert 0 < result["completion_tokens"] <= 3 * 8
+
+
+def test_sampling_parameters_are_accepted(tiny):
+    params = GenerationParams(max_new_tokens=8, temperature=0.7, top_p=0.9, top_k=20, seed=3)
+    [a] = generate_batch(tiny, ["abc"], params)
+    [b] = generate_batch(tiny, ["abc"], params)
+    assert texts(a) == texts(b) and len(a["choices"]) == 1
+
+
+def test_temperature_zero_is_deterministic_regardless_of_seed(varied):
+    [a] = generate_batch(varied, ["Hello"], greedy(seed=1))
+    [b] = generate_batch(varied, ["Hello"], greedy(seed=99))
+    assert texts(a) == texts(b)
+    assert a["choices"][0]["finish_reason"] == "length"
+    assert a["completion_tokens"] == 24
+
+
+@pytest.mark.xfail(reason="BUG: models/text.py generate_batch passes num_return_sequences=n with "
+                          "do_sample=False when temperature is 0; transformers raises ValueError for "
+                          "greedy n>1, so a valid job (temperature 0, n 2) fails with internal_error",
+                   strict=True)
+def test_temperature_zero_with_several_choices(varied):
+    [a] = generate_batch(varied, ["Hello"], greedy())
+    [c] = generate_batch(varied, ["Hello"], greedy(n=2))
+    assert texts(c) == texts(a) * 2
+
+
+# -- stop strings, limits and progress ---------------------------------------------------------
+
+def _fresh_ascii_char(text: str, start: int = 3, avoid: str = "") -> tuple[int, str]:
+    """The first printable ASCII character at index >= start that does not occur before it
+    (nor in `avoid`)."""
+    for i in range(start, len(text)):
+        ch = text[i]
+        if ch.isascii() and ch.isprintable() and ch not in text[:i] and ch not in avoid:
+            return i, ch
+    pytest.fail(f"no usable stop character in {text!r}")
+
+
+def test_stop_string_cuts_the_text_and_ends_generation_early(varied):
+    [full] = generate_batch(varied, ["Hi"], greedy(24))
+    text = full["choices"][0]["text"]
+    cut, stop = _fresh_ascii_char(text)
+    steps = []
+    [result] = generate_batch(varied, ["Hi"], greedy(24, stop=("never-there", stop)),
+                              on_step=lambda step, total: steps.append(step))
+    choice = result["choices"][0]
+    assert choice["text"] == text[:cut]
+    assert choice["finish_reason"] == "stop"
+    assert stop not in choice["text"]
+    assert max(steps[:-1]) < 24  # generation itself stopped, not only the returned text
+
+
+def test_stop_string_ends_only_its_own_row(varied):
+    prompts = ["Hi", "A much longer prompt, with more tokens in it"]
+    full = generate_batch(varied, prompts, greedy(24))
+    text0, text1 = (r["choices"][0]["text"] for r in full)
+    cut, stop = _fresh_ascii_char(text0, avoid=text1)
+    result = generate_batch(varied, prompts, greedy(24, stop=(stop,)))
+    assert result[0]["choices"][0]["text"] == text0[:cut]
+    assert result[0]["choices"][0]["finish_reason"] == "stop"
+    assert result[1]["choices"][0]["text"] == text1
+    assert result[1]["choices"][0]["finish_reason"] == "length"
+
+
+@pytest.mark.xfail(reason="BUG: models/text.py _finish (line 143) counts completion tokens of a "
+                          "stop-cut text by re-encoding the decoded string; invalid UTF-8 bytes "
+                          "decode to U+FFFD which re-encodes to 3 tokens, so usage reports more "
+                          "completion tokens than were generated", strict=True)
+def test_completion_tokens_never_exceed_the_tokens_generated(varied):
+    [full] = generate_batch(varied, ["Hi"], greedy(24))
+    text = full["choices"][0]["text"]
+    first_bad = text.index("\ufffd")  # this model's greedy output has invalid UTF-8 bytes early on
+    cut, stop = _fresh_ascii_char(text, start=first_bad + 1)
+    steps = []
+    [result] = generate_batch(varied, ["Hi"], greedy(24, stop=(stop,)),
+                              on_step=lambda step, total: steps.append(step))
+    generated = max(steps[:-1])
+    assert result["choices"][0]["finish_reason"] == "stop"
+    assert result["completion_tokens"] <= generated
+
+
+def test_prompt_too_long_for_the_context(tiny):
+    with pytest.raises(PromptTooLong) as exc:
+        generate_batch(tiny, ["a" * 1023], greedy(2))
+    assert "1024" in str(exc.value)
+    [ok] = generate_batch(tiny, ["a" * 1022], greedy(2))  # exactly fills the context
+    assert ok["prompt_tokens"] == 1022 and ok["completion_tokens"] == 2
+
+
+def test_prompt_too_long_counts_the_longest_prompt_of_a_batch(tiny):
+    with pytest.raises(PromptTooLong):
+        generate_batch(tiny, ["short", "b" * 1020], greedy(8))
+
+
+def test_on_step_sees_increasing_steps_and_ends_at_the_total(tiny):
+    calls = []
+    generate_batch(tiny, ["abc"], greedy(6), on_step=lambda step, total: calls.append((step, total)))
+    steps = [s for s, _ in calls]
+    assert steps[0] >= 0 and steps == sorted(steps)
+    assert len(set(steps)) >= 6
+    assert steps[-1] == 6
+    assert {t for _, t in calls} == {6}
+
+
+def test_on_step_that_raises_stops_generation(tiny):
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def on_step(step, total):
+        seen.append(step)
+        if step >= 3:
+            raise Stop()
+
+    with pytest.raises(Stop):
+        generate_batch(tiny, ["abc"], greedy(50), on_step=on_step)
+    assert seen[-1] == 3 and max(seen) == 3
+    assert seen == sorted(seen)
+
+
+# -- batching ----------------------------------------------------------------------------------
+
+def test_batch_gives_each_prompt_the_text_it_gets_alone(varied):
+    prompts = ["Hi", "A much longer prompt, with more tokens in it"]
+    alone = [generate_batch(varied, [p], greedy(24))[0] for p in prompts]
+    assert texts(alone[0]) != texts(alone[1])
+    together = generate_batch(varied, prompts, greedy(24))
+    for single, batched in zip(alone, together):
+        assert texts(batched) == texts(single)
+        assert batched["prompt_tokens"] == single["prompt_tokens"]
+    assert [r["prompt_tokens"] for r in together] == [2, len(prompts[1])]
+
+
+def test_batch_with_n_keeps_choices_with_their_prompt(tiny):
+    prompts = ["Hi", "A much longer prompt"]
+    together = generate_batch(tiny, prompts, GenerationParams(max_new_tokens=8, n=2, seed=11))
+    assert len(together) == 2
+    assert [[c["index"] for c in r["choices"]] for r in together] == [[0, 1], [0, 1]]
+    assert [r["prompt_tokens"] for r in together] == [2, len(prompts[1])]
+    assert all(0 < r["completion_tokens"] <= 16 for r in together)
