@@ -18,7 +18,6 @@ from core.errors import InvalidInput
 # untrained: the text is noise until fine-tuned. models/builtin.py holds their configs.
 BUILTIN_TEXT_MODELS = {
     "builtin:tiny-gpt2": "2 layers, 128 wide; fast enough for tests and demos",
-    "builtin:gpt2-small": "GPT-2 small architecture (124M parameters), randomly initialised",
 }
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")

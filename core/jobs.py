@@ -237,15 +237,16 @@ class JobStore:
         return bool(self.r.exists(self.lease_key(job_id)))
 
     def transition(self, job_id: str, status: str, token: str = "", event: dict | None = None,
-                   **fields) -> tuple[str, str]:
-        """Move a job to `status` if allowed; returns (outcome, previous status)."""
+                   only_from: tuple[str, ...] | None = None, **fields) -> tuple[str, str]:
+        """Move a job to `status` if allowed (narrowed by `only_from`); returns (outcome, previous)."""
         finishing = status in TERMINAL
         now = now_iso()
         fields["updated_at"] = now
         if finishing:
             fields["finished_at"] = now
         ev = _event("status", status=status, **(event or {}))
-        return self._write(job_id, token, status, ",".join(ALLOWED_FROM[status]), ev,
+        allowed = [s for s in ALLOWED_FROM[status] if only_from is None or s in only_from]
+        return self._write(job_id, token, status, ",".join(allowed), ev,
                            "rem" if finishing else "", fields)
 
     def update(self, job_id: str, token: str = "", event: dict | None = None, **fields) -> str:
@@ -259,7 +260,7 @@ class JobStore:
 
     def request_cancel(self, job_id: str) -> dict:
         """Queued jobs are canceled at once; running ones get the flag their loop checks."""
-        outcome, _ = self.transition(job_id, CANCELED, cancel_requested=1)
+        outcome, _ = self.transition(job_id, CANCELED, only_from=(QUEUED,), cancel_requested=1)
         if outcome != "ok":
             self.transition(job_id, CANCELING, cancel_requested=1)
         return self.get(job_id)

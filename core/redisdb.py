@@ -8,6 +8,7 @@ from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 
 PREFIX = "aigc:"
+WORKER_PREFIX = PREFIX + "worker:"  # live workers announce themselves under this prefix
 
 
 def connect(url: str, retries: int = 6) -> redis.Redis:

@@ -73,7 +73,7 @@ def text_generate_input(data: Any, settings: Settings) -> dict:
     spec = {
         "model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p).id),
         "prompt": (_MISSING, lambda v, p: _string(v, p, settings.max_prompt_chars)),
-        "max_new_tokens": (64, lambda v, p: _int(v, p, 1, settings.max_new_tokens)),
+        "max_new_tokens": (min(64, settings.max_new_tokens), lambda v, p: _int(v, p, 1, settings.max_new_tokens)),
         "temperature": (1.0, lambda v, p: _number(v, p, 0, 2)),
         "top_p": (1.0, lambda v, p: _number(v, p, 0, 1, lo_open=True)),
         "top_k": (0, lambda v, p: _int(v, p, 0, 1000)),
@@ -102,7 +102,8 @@ def job_create(body: Any, settings: Settings) -> dict:
         raise InvalidInput(f"kind must be one of {sorted(JOB_KINDS)}", param="kind")
     if "input" not in body:
         raise InvalidInput("input is required", param="input")
-    metadata = body.get("metadata") or {}
+    metadata = body.get("metadata")
+    metadata = {} if metadata is None else metadata
     if not isinstance(metadata, dict) or len(metadata) > 16 or not all(
             isinstance(k, str) and len(k) <= 64 and isinstance(v, str) and len(v) <= 512
             for k, v in metadata.items()):

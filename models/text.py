@@ -107,7 +107,9 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
             f"model's context of {tm.max_positions} tokens")
     enc = {k: v.to(tm.device) for k, v in enc.items()}
     sampling = params.temperature > 0
-    kwargs = dict(max_new_tokens=params.max_new_tokens, num_return_sequences=params.n,
+    # Greedy decoding gives every choice the same text: generate it once and repeat it.
+    per_prompt = params.n if sampling else 1
+    kwargs = dict(max_new_tokens=params.max_new_tokens, num_return_sequences=per_prompt,
                   do_sample=sampling, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
     if sampling:
         kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
@@ -123,7 +125,7 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
     for p, prompt_ids in enumerate(enc["attention_mask"].sum(dim=1).tolist()):
         choices, used = [], 0
         for i in range(params.n):
-            choice, n_tokens = _finish(tok, generated[p * params.n + i], params)
+            choice, n_tokens = _finish(tok, generated[p * per_prompt + i % per_prompt], params)
             choices.append({"index": i, **choice})
             used += n_tokens
         results.append({"choices": choices, "prompt_tokens": int(prompt_ids), "completion_tokens": used})
@@ -131,14 +133,25 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
 
 
 def _finish(tok, ids: list[int], params: GenerationParams) -> tuple[dict, int]:
-    """Cut a completion at end-of-text or the first stop string; say why it ended."""
+    """Cut a completion at end-of-text or the first stop string; say why it ended.
+
+    Returns the choice and the tokens generated up to that point (the stop string included).
+    """
     reason = "length"
     if tok.eos_token_id in ids:
         ids = ids[:ids.index(tok.eos_token_id)]
         reason = "stop"
     text = tok.decode(ids, skip_special_tokens=True)
     cut = min((text.find(s) for s in params.stop if s in text), default=-1)
-    if cut >= 0:
-        text, reason = text[:cut], "stop"
-        return {"text": text, "finish_reason": reason}, len(tok(text)["input_ids"])
-    return {"text": text, "finish_reason": reason}, len(ids)
+    if cut < 0:
+        return {"text": text, "finish_reason": reason}, len(ids)
+    # The fewest tokens whose text already holds a stop string: what generation spent on it.
+    # (Re-encoding the cut text would miscount bytes that decoded to U+FFFD.)
+    lo, hi = 1, len(ids)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if any(s in tok.decode(ids[:mid], skip_special_tokens=True) for s in params.stop):
+            hi = mid
+        else:
+            lo = mid + 1
+    return {"text": text[:cut], "finish_reason": "stop"}, lo

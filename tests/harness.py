@@ -17,7 +17,7 @@ import boto3
 import requests
 
 from core.keys import KeyStore
-from core.redisdb import connect
+from core.redisdb import WORKER_PREFIX, connect
 from workers.embedded_redis import EmbeddedRedis, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,7 +192,7 @@ class Platform:
 
         def announced():
             assert proc.alive(), f"worker exited:\n{proc.log_tail()}"
-            return any(k.endswith(f":{proc.pid}") for k in r.scan_iter("aigc:worker:*"))
+            return any(k.endswith(f":{proc.pid}") for k in r.scan_iter(WORKER_PREFIX + "*"))
         wait_for(announced, timeout_s, f"worker {proc.pid} to announce itself")
         return proc
 

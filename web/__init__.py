@@ -28,6 +28,17 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     from web import api, errors, system, ui
 
     errors.register(app)
+
+    @app.after_request
+    def security_headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        # Pages load only their own scripts and styles; JSON data blocks are not scripts.
+        resp.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+        return resp
+
     app.register_blueprint(system.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, send_file
 
 from core.errors import AigcError, NotFound
+from core.redisdb import WORKER_PREFIX
 from core.storage import LocalStorage
 from web.deps import get_redis, get_storage
 from web.openapi import build_spec
@@ -24,7 +25,7 @@ def readyz():
     checks, ok = {}, True
     try:
         get_redis().ping()
-        workers = sum(1 for _ in get_redis().scan_iter("aigc:worker:*", count=100))
+        workers = sum(1 for _ in get_redis().scan_iter(WORKER_PREFIX + "*", count=100))
         checks["redis"] = "ok"
         checks["workers"] = workers
         ok = workers > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import wraps
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
@@ -13,9 +14,10 @@ from core.keys import key_digest
 from web.auth import session_owner
 from web.csrf import check_csrf, csrf_token
 from web.deps import get_keys, get_settings, get_store
-from web.service import job_view, submit_job
+from web.service import artifact_response, job_view, submit_job
 
 bp = Blueprint("ui", __name__)
+_SAFE_NEXT = re.compile(r"/(?!/)[A-Za-z0-9_./-]*")
 bp.before_request(check_csrf)
 
 
@@ -55,9 +57,8 @@ def login():
             session.permanent = True
             session["key_digest"] = key_digest(key)
             target = request.args.get("next", "")
-            # Only local paths: never bounce a signed-in user to another site.
-            return redirect(target if target.startswith("/") and not target.startswith("//")
-                            else url_for("ui.jobs_list"))
+            # Only plain local paths: never bounce a signed-in user to another site.
+            return redirect(target if _SAFE_NEXT.fullmatch(target) else url_for("ui.jobs_list"))
     return render_template("login.html", error=error), 401 if error else 200
 
 
@@ -123,6 +124,13 @@ def job_page(job_id):
 def job_json(job_id):
     """What the job page polls (session-authenticated; the /v1 API wants a Bearer key)."""
     return jsonify(job_view(get_store().get(job_id, g.ui_owner)))
+
+
+@bp.get("/jobs/<job_id>/artifacts/<name>")
+@login_required
+def artifact(job_id, name):
+    """The page's download link: the same file the API serves, authorised by the session."""
+    return artifact_response(get_store().get(job_id, g.ui_owner), name)
 
 
 @bp.post("/jobs/<job_id>/cancel")

@@ -14,11 +14,9 @@ import threading
 import time
 
 from core.jobs import CANCELED, CANCELING, RUNNING, JobStore
-from core.redisdb import PREFIX
+from core.redisdb import PREFIX, WORKER_PREFIX
 
 log = logging.getLogger(__name__)
-
-WORKER_KEY = PREFIX + "worker:"
 
 
 def reap_once(store: JobStore, send_task) -> list[str]:
@@ -54,7 +52,7 @@ class Housekeeper(threading.Thread):
         self.store, self.send_task, self.queues = store, send_task, queues
         self.interval_s = interval_s
         self.stopped = threading.Event()
-        self.key = f"{WORKER_KEY}{socket.gethostname()}:{os.getpid()}"
+        self.key = f"{WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}"
 
     def run(self):
         while not self.stopped.is_set():

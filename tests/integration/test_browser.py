@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -53,8 +54,9 @@ def test_sign_in_submit_and_watch_a_job_finish(page, platform):
 
     # The page refreshes itself: running, then succeeded, with no reload in between.
     page.evaluate("window.__sameDocument = true")
-    page.wait_for_function("['running', 'succeeded'].includes(document.getElementById('status').textContent)")
-    page.wait_for_function("document.getElementById('status').textContent === 'succeeded'", timeout=90_000)
+    # (Selectors, not wait_for_function: the page's CSP forbids the eval that would need.)
+    page.wait_for_selector("#status.status-running, #status.status-succeeded")
+    page.wait_for_selector("#status.status-succeeded", timeout=90_000)
     assert page.evaluate("window.__sameDocument") is True
     assert page.eval_on_selector("#bar", "el => el.style.width") == "100%"
     text = page.inner_text("pre.completion")
@@ -65,7 +67,13 @@ def test_sign_in_submit_and_watch_a_job_finish(page, platform):
         page.wait_for_timeout(600)  # let the bar's CSS transition settle
         page.screenshot(path=os.path.join(os.environ["AIGC_SCREENSHOTS"], "job.png"), full_page=True)
 
+    # The download link works with the session alone (it redirects to a presigned S3 URL).
+    href = page.get_attribute("#artifacts a", "href")
+    download = page.request.get(href)
     job_id = page.url.rsplit("/", 1)[-1]
+    shown = page.request.get(f"/jobs/{job_id}.json").json()
+    assert download.ok and json.loads(download.body()) == shown["output"]
+
     api_job = platform.api(platform.create_key("browser-api")).get(f"/v1/jobs/{job_id}")
     assert api_job.status_code == 404  # another owner's key does not see it
     page.click("text=My jobs")

@@ -36,9 +36,6 @@ def test_every_buildable_builtin_is_in_the_catalog():
     assert set(BUILTIN_CONFIGS) <= set(BUILTIN_TEXT_MODELS)
 
 
-@pytest.mark.xfail(reason="BUG: core/catalog.py BUILTIN_TEXT_MODELS advertises 'builtin:gpt2-small' but "
-                          "models/builtin.py BUILTIN_CONFIGS has no such entry: the web accepts the "
-                          "model and the worker's build_builtin raises KeyError", strict=True)
 def test_builtin_names_match_models_builtin_configs():
     from models.builtin import BUILTIN_CONFIGS
 

@@ -216,10 +216,6 @@ def test_cancel_of_a_queued_job_is_immediate(store):
     assert store.claim(job["id"], 30).outcome == "terminal"
 
 
-@pytest.mark.xfail(reason="BUG: core/jobs.py request_cancel tries transition(CANCELED) first and "
-                          "ALLOWED_FROM[CANCELED] includes RUNNING, so a running job is marked "
-                          "canceled at once (worker still running) instead of canceling",
-                   strict=True)
 def test_cancel_of_a_running_job_sets_canceling_and_the_flag(store):
     job, _ = running_job(store)
     after = store.request_cancel(job["id"])

@@ -41,7 +41,8 @@
     links.replaceChildren();
     for (const a of job.artifacts || []) {
       const link = document.createElement("a");
-      link.href = a.url;
+      // The page's own route: the session authorises it (a.url wants an API key).
+      link.href = `${root.dataset.base}/artifacts/${encodeURIComponent(a.name)}`;
       link.textContent = `Download ${a.name} (${a.bytes} bytes)`;
       links.append(link);
     }
