@@ -17,7 +17,7 @@ from core.errors import InvalidInput
 # so they work with no network. Their weights are seeded, identical on every worker, and
 # untrained: the text is noise until fine-tuned. models/builtin.py holds their configs.
 BUILTIN_TEXT_MODELS = {
-    "builtin:tiny-gpt2": "2 layers, 128 wide; fast enough for tests and demos",
+    "builtin:tiny-gpt2": "tiny GPT-2, untrained: its text is noise until fine-tuned",
 }
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")

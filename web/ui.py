@@ -108,7 +108,7 @@ def new_job():
             error = exc
         else:
             return redirect(url_for("ui.job_page", job_id=job["id"]))
-    models = [m["id"] for m in list_text_models(get_settings())]
+    models = list_text_models(get_settings())
     return render_template("new_job.html", values=values, error=error, models=models), 400 if error else 200
 
 
