@@ -11,11 +11,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import datetime, timezone
 
 from core.config import Settings
 from core.keys import KeyStore
-from core.redisdb import connect
+from core.redisdb import WORKER_PREFIX, connect
 from workers.embedded_redis import EmbeddedRedis
 
 
@@ -35,6 +36,20 @@ def _stop(proc: subprocess.Popen | None, name: str, timeout_s: float) -> None:
         # re-enqueues it on the next start, so killing loses nothing.
         proc.kill()
         proc.wait(10)
+
+
+def _wait_until_ready(public_url: str, redis_url: str, procs, stopping, timeout_s: float = 180) -> None:
+    client = connect(redis_url)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not stopping() and all(p.poll() is None for p in procs):
+        try:
+            with urllib.request.urlopen(f"{public_url}/healthz", timeout=2) as resp:
+                web_ok = resp.status == 200
+        except OSError:
+            web_ok = False
+        if web_ok and next(client.scan_iter(WORKER_PREFIX + "*"), None):
+            return
+        time.sleep(0.5)
 
 
 def start_embedded_redis(settings: Settings) -> EmbeddedRedis:
@@ -80,6 +95,8 @@ def up(host: str, port: int) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # The banner comes once everything answers, so start-up logs do not scroll it away.
+    _wait_until_ready(public_url, settings.redis_url, [worker, web], lambda: stopping)
     print(
         "\nThe AIGC platform is starting.\n"
         f"  Open      {public_url}/  (sign in with the API key below)\n"
