@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install install-dev browser run test test-fast bench clean
+.PHONY: install install-dev browser run demo test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,9 @@ browser:
 
 run: install
 	$(VENV)/bin/aigc up
+
+demo: install
+	$(VENV)/bin/aigc demo
 
 test: install-dev browser
 	$(PY) -m pytest

@@ -116,6 +116,12 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    from aigc.demo import run_demo
+
+    return run_demo(args.steps)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aigc", description="Self-hosted asynchronous generative-AI jobs.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -156,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("id")
     status.add_argument("--watch", action="store_true", help="show a progress bar until the job ends")
     status.set_defaults(func=cmd_status)
+    demo = sub.add_parser("demo", help="fine-tune the built-in model on the shipped ad copy, then generate")
+    demo.add_argument("--steps", type=int, default=None, help="training steps (default: the tuned demo)")
+    demo.set_defaults(func=cmd_demo)
     return p
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 from core.jobs import TERMINAL
 
@@ -29,6 +30,10 @@ class Client:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.base_url + path, data=data, method=method, headers={
             "Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"})
+        return self._send(req)
+
+    @staticmethod
+    def _send(req) -> dict:
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return json.loads(resp.read())
@@ -38,6 +43,17 @@ class Client:
                 raise ApiError(exc.code, json.loads(raw)) from None
             except ValueError:
                 raise ApiError(exc.code, raw) from None
+
+    def upload(self, filename: str, data: bytes, purpose: str) -> dict:
+        """POST /v1/files as multipart/form-data."""
+        boundary = "aigc-" + uuid.uuid4().hex
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n{purpose}\r\n'.encode(),
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode(), data, f"\r\n--{boundary}--\r\n".encode()]
+        req = urllib.request.Request(self.base_url + "/v1/files", data=b"".join(parts), method="POST", headers={
+            "Authorization": f"Bearer {self.api_key}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        return self._send(req)
 
     def submit(self, body: dict) -> dict:
         return self.request("POST", "/v1/jobs", body)

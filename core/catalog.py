@@ -9,6 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from core.config import Settings
 from core.errors import InvalidInput
@@ -19,6 +20,8 @@ from core.errors import InvalidInput
 BUILTIN_TEXT_MODELS = {
     "builtin:tiny-gpt2": "tiny GPT-2, untrained: its text is noise until fine-tuned",
 }
+
+FINE_TUNED_PREFIX = "ft:"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 
@@ -53,12 +56,20 @@ def _cached_hub_ids() -> list[str]:
                   if (p / "snapshots").is_dir())
 
 
-def resolve_text_model(name, settings: Settings, param: str = "input.model") -> ModelRef:
-    """A ModelRef for a model the platform can load, else InvalidInput naming `param`."""
+def resolve_text_model(name, settings: Settings, param: str = "input.model",
+                       owns_model: Callable[[str], bool] | None = None) -> ModelRef:
+    """A ModelRef for a model the caller can load, else InvalidInput naming `param`.
+
+    `owns_model` answers for models produced here (`ft:...`), which belong to one owner.
+    """
     if not isinstance(name, str) or not name:
         raise InvalidInput("model must be a non-empty string", param=param)
     if name in BUILTIN_TEXT_MODELS:
         return ModelRef(name, "builtin")
+    if name.startswith(FINE_TUNED_PREFIX):
+        if owns_model and owns_model(name):
+            return ModelRef(name, "fine-tune")
+        raise InvalidInput(f"Unknown model {name!r}", param=param, code="model_not_found")
     if not _NAME_RE.match(name) or ".." in name:
         raise InvalidInput(f"Unknown model {name!r}", param=param, code="model_not_found")
     if _local_dir(settings, name):

@@ -63,6 +63,7 @@ class Settings:
     models_dir: Path = Path(".aigc/models")  # AIGC_MODELS_DIR: local model directories by name
     public_url: str = "http://127.0.0.1:8000"  # AIGC_PUBLIC_URL: base of links the server hands out
     max_request_bytes: int = 1 << 20  # AIGC_MAX_REQUEST_BYTES: larger bodies get 413
+    max_upload_bytes: int = 50 << 20  # AIGC_MAX_UPLOAD_BYTES: larger uploads get 413
     max_new_tokens: int = 1024  # AIGC_MAX_NEW_TOKENS: upper bound for input.max_new_tokens
     max_choices: int = 8  # AIGC_MAX_CHOICES: upper bound for input.n
     max_prompt_chars: int = 16000  # AIGC_MAX_PROMPT_CHARS
@@ -108,6 +109,7 @@ class Settings:
             models_dir=Path(env.get("AIGC_MODELS_DIR") or data_dir / "models").resolve(),
             public_url=public_url,
             max_request_bytes=_env_int(env, "AIGC_MAX_REQUEST_BYTES", 1 << 20, 1024),
+            max_upload_bytes=_env_int(env, "AIGC_MAX_UPLOAD_BYTES", 50 << 20, 1024),
             max_new_tokens=_env_int(env, "AIGC_MAX_NEW_TOKENS", 1024, 1),
             max_choices=_env_int(env, "AIGC_MAX_CHOICES", 8, 1),
             max_prompt_chars=_env_int(env, "AIGC_MAX_PROMPT_CHARS", 16000, 1),

@@ -27,8 +27,9 @@ ALLOWED_FROM = {
     CANCELED: (QUEUED, RUNNING, CANCELING),
 }
 
-_JSON_FIELDS = ("input", "output", "error", "progress", "artifacts", "metadata")
-_PUBLIC_FIELDS = ("id", "kind", "status", "created_at", "started_at", "finished_at") + _JSON_FIELDS
+_JSON_FIELDS = ("input", "output", "error", "progress", "artifacts", "metadata", "checkpoint")
+_PUBLIC_FIELDS = ("id", "kind", "status", "created_at", "started_at", "finished_at", "input", "output",
+                  "error", "progress", "artifacts", "metadata")
 
 # One atomic step for every write to a job: optional lease fence, optional status transition
 # (checked against the allowed "from" list), the field writes, an event, and the active-set
@@ -150,7 +151,7 @@ class JobStore:
             "id": job_id, "owner": owner, "kind": kind, "status": QUEUED,
             "input": json.dumps(input), "output": "null", "error": "null",
             "progress": json.dumps({"completed": 0, "total": None, "unit": None, "eta_s": None}),
-            "artifacts": "[]", "metadata": json.dumps(metadata or {}),
+            "artifacts": "[]", "metadata": json.dumps(metadata or {}), "checkpoint": "null",
             "attempts": 0, "epoch": 0, "cancel_requested": 0,
             "created_at": now, "started_at": "", "finished_at": "", "updated_at": now,
         }
@@ -301,6 +302,8 @@ def public_job(job: dict) -> dict:
     out.update({name: job.get(name) for name in _PUBLIC_FIELDS})
     out["attempts"] = job["attempts"]
     out["cancel_requested"] = job["cancel_requested"]
+    # The last committed checkpoint's step only; its storage layout is internal.
+    out["checkpoint"] = {"step": job["checkpoint"]["step"]} if job.get("checkpoint") else None
     return out
 
 

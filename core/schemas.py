@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from core.catalog import resolve_text_model
@@ -9,6 +11,17 @@ from core.config import Settings
 from core.errors import InvalidInput
 
 _MISSING = object()
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """What validation needs to know about the caller's own models and files."""
+
+    owns_model: Callable[[str], bool] = lambda _id: False
+    file: Callable[[str], dict | None] = lambda _id: None
+
+
+NO_LOOKUPS = Lookups()
 
 
 def _int(value, param, lo=None, hi=None):
@@ -69,9 +82,9 @@ def _fields(data: Any, param: str, spec: dict[str, tuple[Any, Callable]]) -> dic
     return out
 
 
-def text_generate_input(data: Any, settings: Settings) -> dict:
+def text_generate_input(data: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS) -> dict:
     spec = {
-        "model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p).id),
+        "model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model).id),
         "prompt": (_MISSING, lambda v, p: _string(v, p, settings.max_prompt_chars)),
         "max_new_tokens": (min(64, settings.max_new_tokens), lambda v, p: _int(v, p, 1, settings.max_new_tokens)),
         "temperature": (1.0, lambda v, p: _number(v, p, 0, 2)),
@@ -84,13 +97,63 @@ def text_generate_input(data: Any, settings: Settings) -> dict:
     return _fields(data, "input", spec)
 
 
+_SUFFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+def _file_id(purpose: str, lookups: Lookups):
+    def check(value, param):
+        record = lookups.file(value) if isinstance(value, str) and value else None
+        if record is None:
+            raise InvalidInput(f"No file {value!r}: upload it with POST /v1/files", param=param,
+                               code="file_not_found")
+        if record["purpose"] != purpose:
+            raise InvalidInput(f"File {value!r} has purpose {record['purpose']!r}, not {purpose!r}", param=param)
+        return value
+    return check
+
+
+def _suffix(value, param):
+    if not isinstance(value, str) or not _SUFFIX_RE.match(value):
+        raise InvalidInput(f"{param} must be 1-40 lowercase letters, digits or '-'", param=param)
+    return value
+
+
+def finetune_hyperparameters(data: Any, param: str = "input.hyperparameters") -> dict:
+    spec = {
+        "epochs": (3, lambda v, p: _int(v, p, 1, 100)),
+        "max_steps": (None, lambda v, p: _int(v, p, 1, 1_000_000)),  # overrides epochs when set
+        "batch_size": (8, lambda v, p: _int(v, p, 1, 256)),
+        "learning_rate": (5e-4, lambda v, p: _number(v, p, 0, 1, lo_open=True)),
+        "block_size": (128, lambda v, p: _int(v, p, 8, 4096)),
+        "warmup_steps": (10, lambda v, p: _int(v, p, 0, 100_000)),
+        "seed": (0, lambda v, p: _int(v, p, 0, 2**32 - 1)),
+        "eval_every": (50, lambda v, p: _int(v, p, 1, 100_000)),
+        "checkpoint_every": (100, lambda v, p: _int(v, p, 1, 100_000)),
+    }
+    return _fields({} if data is None else data, param, spec)
+
+
+def text_finetune_input(data: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS) -> dict:
+    spec = {
+        "base_model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model).id),
+        "training_file": (_MISSING, _file_id("fine-tune", lookups)),
+        "validation_file": (None, _file_id("fine-tune", lookups)),
+        "suffix": ("custom", _suffix),
+        "hyperparameters": ({}, lambda v, p: v),
+    }
+    clean = _fields(data, "input", spec)
+    clean["hyperparameters"] = finetune_hyperparameters(clean["hyperparameters"])
+    return clean
+
+
 # Job kinds this build accepts, each with the validator of its input.
-JOB_KINDS: dict[str, Callable[[Any, Settings], dict]] = {
+JOB_KINDS: dict[str, Callable[[Any, Settings, Lookups], dict]] = {
     "text.generate": text_generate_input,
+    "text.finetune": text_finetune_input,
 }
 
 
-def job_create(body: Any, settings: Settings) -> dict:
+def job_create(body: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS) -> dict:
     """Validate a POST /v1/jobs body: {"kind", "input", "metadata"?}."""
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object", param=None)
@@ -108,4 +171,4 @@ def job_create(body: Any, settings: Settings) -> dict:
             isinstance(k, str) and len(k) <= 64 and isinstance(v, str) and len(v) <= 512
             for k, v in metadata.items()):
         raise InvalidInput("metadata must be an object of at most 16 string values", param="metadata")
-    return {"kind": kind, "input": JOB_KINDS[kind](body["input"], settings), "metadata": metadata}
+    return {"kind": kind, "input": JOB_KINDS[kind](body["input"], settings, lookups), "metadata": metadata}

@@ -40,6 +40,7 @@ class JobContext:
         self.artifacts: list[dict] = []
         self._started = time.monotonic()
         self._first_completed: int | None = None
+        self._floor = 0
         self._last_write = self._last_event = 0.0
 
     def check(self) -> None:
@@ -57,6 +58,10 @@ class JobContext:
             return
         if self._first_completed is None:
             self._first_completed = completed
+            before = self.job.get("progress") or {}
+            # A resumed job redoes steps after its checkpoint; its bar never moves backwards.
+            self._floor = before.get("completed") or 0 if before.get("unit") == unit else 0
+        completed = max(completed, self._floor)
         done_here = completed - self._first_completed
         eta = None
         if total and done_here > 0:

@@ -7,25 +7,15 @@ import secrets
 
 from celery import shared_task
 
-from core.catalog import local_model_path, resolve_text_model
 from core.errors import InvalidInput
-from models.text import GenerationParams, PromptTooLong, generate_batch, load_text_model
+from models.text import GenerationParams, PromptTooLong, generate_batch
+from tasks.model_loading import load_cached
 from tasks.runner import JobContext, run_job
-from workers.runtime import get_runtime
-
-
-def load_cached_text_model(name: str, param: str = "input.model"):
-    """The worker's cached copy of a text model, loading it on first use."""
-    rt = get_runtime()
-    ref = resolve_text_model(name, rt.settings, param)
-    path = local_model_path(rt.settings, name) if ref.source == "local" else None
-    return rt.models.get(("text", ref.id), lambda: load_text_model(
-        ref.id, ref.source, rt.device, path, rt.settings.allow_hub_downloads))
 
 
 def generate(ctx: JobContext) -> dict:
     inp = ctx.job["input"]
-    model = load_cached_text_model(inp["model"])
+    model = load_cached(inp["model"], ctx.job["owner"])
     # No seed given: pick one and report it, so the caller can reproduce the text.
     seed = inp["seed"] if inp["seed"] is not None else secrets.randbelow(2**32)
     params = GenerationParams(

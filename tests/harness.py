@@ -117,6 +117,9 @@ class Api:
             return call
         raise AttributeError(method)
 
+    def upload(self, data: bytes, purpose: str = "fine-tune", filename: str = "train.jsonl"):
+        return self.post("/v1/files", files={"file": (filename, data)}, data={"purpose": purpose})
+
     def submit(self, input: dict, kind: str = "text.generate", **kwargs) -> dict:
         resp = self.post("/v1/jobs", json={"kind": kind, "input": input}, **kwargs)
         assert resp.status_code == 202, resp.text
@@ -165,6 +168,7 @@ class Platform:
             "AIGC_LEASE_TTL_S": "3",
             "AIGC_REAPER_INTERVAL_S": "1",
             "AIGC_TORCH_THREADS": "1",
+            "AIGC_MAX_UPLOAD_BYTES": str(1 << 20),
             "HF_HOME": str(self.root / "hf"),
             "HF_HUB_OFFLINE": "1",
         }

@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.json.sort_keys = False  # keep fields in the order the API documents
     app.extensions["aigc_settings"] = settings
 
-    from web import api, errors, system, ui
+    from web import api, errors, files_api, system, ui
 
     errors.register(app)
 
@@ -41,5 +41,6 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
 
     app.register_blueprint(system.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(files_api.bp)
     app.register_blueprint(ui.bp)
     return app

@@ -11,7 +11,8 @@ from core.errors import InvalidInput
 from core.jobs import STATUSES
 from core.schemas import JOB_KINDS
 from web.auth import api_owner
-from web.deps import get_settings, get_store
+from core.registry import public_model
+from web.deps import get_registry, get_settings, get_storage, get_store
 from web.service import artifact_response, job_view, submit_job
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
@@ -97,5 +98,21 @@ def get_artifact(job_id, name):
 
 @bp.get("/models")
 def list_models():
-    api_owner()
-    return jsonify({"object": "list", "data": list_text_models(get_settings())})
+    """Built-in, local and cached Hub models, and the caller's own fine-tunes."""
+    own = [public_model(m) for m in get_registry().list(api_owner())]
+    return jsonify({"object": "list", "data": own + list_text_models(get_settings())})
+
+
+@bp.get("/models/<path:model_id>")
+def get_model(model_id):
+    return jsonify(public_model(get_registry().get(model_id, api_owner())))
+
+
+@bp.delete("/models/<path:model_id>")
+def delete_model(model_id):
+    """Remove one of the caller's fine-tuned models (its weights too); 404 for anyone else's."""
+    record = get_registry().delete(model_id, api_owner())
+    storage = get_storage()
+    for obj in storage.list(record["prefix"]):
+        storage.delete(obj.key)
+    return jsonify({"id": model_id, "object": "model", "deleted": True})

@@ -8,7 +8,9 @@ from core.config import Settings
 from core.jobs import JobStore
 from core.keys import KeyStore
 from core.redisdb import connect
+from core.registry import ModelRegistry
 from core.storage import Storage, make_storage
+from core.files import FileStore
 
 
 def _cached(name: str, build):
@@ -36,6 +38,14 @@ def get_keys() -> KeyStore:
 
 def get_storage() -> Storage:
     return _cached("aigc_storage", lambda: make_storage(get_settings()))
+
+
+def get_files() -> FileStore:
+    return _cached("aigc_files", lambda: FileStore(get_redis(), get_storage()))
+
+
+def get_registry() -> ModelRegistry:
+    return _cached("aigc_registry", lambda: ModelRegistry(get_redis()))
 
 
 def get_celery():

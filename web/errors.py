@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
+from redis.exceptions import ConnectionError as RedisConnectionError
 from werkzeug.exceptions import HTTPException
 
 from core.errors import AigcError
@@ -27,12 +28,19 @@ def register(app: Flask) -> None:
             return error_response(exc.status, exc.code, exc.message, exc.param)
         return render_template("error.html", status=exc.status, message=exc.message), exc.status
 
+    @app.errorhandler(RedisConnectionError)
+    def on_redis_down(exc):
+        message = "The job store (Redis) is unreachable; try again shortly"
+        if _wants_json():
+            return error_response(503, "unavailable", message)
+        return render_template("error.html", status=503, message=message), 503
+
     @app.errorhandler(HTTPException)
     def on_http_error(exc: HTTPException):
         code = {413: "too_large", 404: "not_found", 405: "method_not_allowed"}.get(exc.code, "http_error")
         message = exc.description or exc.name
         if exc.code == 413:
-            message = f"The request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
+            message = f"The request body is larger than {request.max_content_length} bytes"
         if _wants_json():
             return error_response(exc.code or 500, code, message)
         return render_template("error.html", status=exc.code, message=message), exc.code

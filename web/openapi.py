@@ -65,6 +65,7 @@ _SCHEMAS = {
             "output": {"type": ["object", "null"]},
             "error": {"type": ["object", "null"]},
             "progress": _ref("Progress"),
+            "checkpoint": {"type": ["object", "null"], "description": "{step} of the last committed checkpoint"},
             "artifacts": {"type": "array", "items": _ref("Artifact")},
             "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
             "attempts": {"type": "integer"},
@@ -77,10 +78,40 @@ _SCHEMAS = {
     "JobCreate": {
         "type": "object",
         "required": ["kind", "input"],
-        "properties": {"kind": {"enum": sorted(JOB_KINDS)}, "input": _ref("TextGenerateInput"),
+        "properties": {"kind": {"enum": sorted(JOB_KINDS)},
+                       "input": {"oneOf": [_ref("TextGenerateInput"), _ref("TextFinetuneInput")]},
                        "metadata": {"type": "object", "additionalProperties": {"type": "string"}}},
     },
     "TextGenerateInput": _TEXT_GENERATE_INPUT,
+    "TextFinetuneInput": {
+        "type": "object", "required": ["base_model", "training_file"], "additionalProperties": False,
+        "properties": {
+            "base_model": {"type": "string", "description": "any text model, including an earlier ft: model"},
+            "training_file": {"type": "string", "description": "a file with purpose fine-tune"},
+            "validation_file": {"type": ["string", "null"], "description": "else a held-out 10% slice"},
+            "suffix": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,39}$", "default": "custom"},
+            "hyperparameters": {"type": "object", "additionalProperties": False, "properties": {
+                "epochs": {"type": "integer", "default": 3}, "max_steps": {"type": ["integer", "null"]},
+                "batch_size": {"type": "integer", "default": 8},
+                "learning_rate": {"type": "number", "default": 5e-4},
+                "block_size": {"type": "integer", "default": 128},
+                "warmup_steps": {"type": "integer", "default": 10}, "seed": {"type": "integer", "default": 0},
+                "eval_every": {"type": "integer", "default": 50},
+                "checkpoint_every": {"type": "integer", "default": 100}}},
+        },
+    },
+    "TextFinetuneOutput": {"type": "object", "properties": {
+        "model": {"type": "string", "description": "ft:{base}:{suffix}:{short id}"},
+        "train_loss": {"type": "number"}, "valid_loss": {"type": "number"},
+        "first_valid_loss": {"type": "number"}, "steps": {"type": "integer"},
+        "resumed_from_step": {"type": "integer"}}},
+    "File": {"type": "object", "properties": {
+        "object": {"const": "file"}, "id": {"type": "string"}, "filename": {"type": "string"},
+        "bytes": {"type": "integer"}, "purpose": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"}}},
+    "Model": {"type": "object", "properties": {
+        "id": {"type": "string"}, "kind": {"enum": ["text", "gan"]}, "source": {"type": "string"},
+        "base": {"type": "string"}, "job_id": {"type": "string"}}},
     "TextGenerateOutput": {"type": "object", "properties": {
         "model": {"type": "string"},
         "choices": {"type": "array", "items": {"type": "object", "properties": {
@@ -135,6 +166,32 @@ _PATHS = {
                       **_AUTH_ERRORS}}},
     "/v1/models": {"get": {"summary": "Models I can use", "responses": {"200": _json({"type": "object"}),
                                                                           "401": _ERR}}},
+    "/v1/models/{model_id}": {
+        "get": {"summary": "One of my fine-tuned models", "parameters": [_path_param("model_id")],
+                "responses": {"200": _json(_ref("Model")), **_AUTH_ERRORS}},
+        "delete": {"summary": "Delete one of my fine-tuned models and its weights",
+                   "parameters": [_path_param("model_id")],
+                   "responses": {"200": _json({"type": "object"}), **_AUTH_ERRORS}},
+    },
+    "/v1/files": {
+        "post": {
+            "summary": "Upload a file (checked for its purpose)",
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file", "purpose"],
+                "properties": {"file": {"type": "string", "format": "binary"},
+                               "purpose": {"enum": ["fine-tune"]}}}}}},
+            "responses": {"201": _json(_ref("File"), "Stored"), "400": _ERR, "401": _ERR, "413": _ERR},
+        },
+        "get": {"summary": "My files", "parameters": [{"name": "purpose", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "data": {"type": "array", "items": _ref("File")}}}), "401": _ERR}},
+    },
+    "/v1/files/{file_id}": {
+        "get": {"summary": "One file", "parameters": [_path_param("file_id")],
+                "responses": {"200": _json(_ref("File")), **_AUTH_ERRORS}},
+        "delete": {"summary": "Delete a file", "parameters": [_path_param("file_id")],
+                   "responses": {"200": _json({"type": "object"}), **_AUTH_ERRORS}},
+    },
     "/v1/storage/{token}": {"get": {
         "summary": "Signed, expiring download from the local store", "security": [],
         "parameters": [_path_param("token")],

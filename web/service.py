@@ -12,14 +12,24 @@ from core import schemas
 from core.errors import InvalidInput, NotFound, Unavailable
 from core.jobs import public_job
 from core.storage import LocalStorage, artifact_key
-from web.deps import get_celery, get_settings, get_storage, get_store
+from web.deps import get_celery, get_files, get_registry, get_settings, get_storage, get_store
 
 log = logging.getLogger(__name__)
 
 
+def owner_lookups(owner: str) -> schemas.Lookups:
+    """Validation's view of what this owner may name: their fine-tuned models and files."""
+    def file(file_id: str):
+        try:
+            return get_files().get(file_id, owner)
+        except NotFound:
+            return None
+    return schemas.Lookups(owns_model=lambda model_id: get_registry().exists(model_id, owner), file=file)
+
+
 def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[dict, bool]:
     """Validate, record and enqueue a job; (job, created). Invalid input enqueues nothing."""
-    clean = schemas.job_create(body, get_settings())
+    clean = schemas.job_create(body, get_settings(), owner_lookups(owner))
     idem = None
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 255:

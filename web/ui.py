@@ -126,6 +126,17 @@ def job_json(job_id):
     return jsonify(job_view(get_store().get(job_id, g.ui_owner)))
 
 
+@bp.get("/jobs/<job_id>/events.json")
+@login_required
+def job_events_json(job_id):
+    """Events after `after`, for the page's loss curves (session-authenticated)."""
+    store = get_store()
+    store.get(job_id, g.ui_owner)
+    after = request.args.get("after", "-1")
+    after = int(after) if after.lstrip("-").isdigit() else -1
+    return jsonify({"data": store.events(job_id, max(after, -1))})
+
+
 @bp.get("/jobs/<job_id>/artifacts/<name>")
 @login_required
 def artifact(job_id, name):

@@ -20,7 +20,7 @@ TASK_ROUTES = {
     "gan.sample": {"queue": "inference"},
 }
 
-TASK_MODULES = ["tasks.text_generate"]
+TASK_MODULES = ["tasks.text_generate", "tasks.text_finetune"]
 
 
 def make_celery(settings: Settings, worker: bool = False) -> Celery:

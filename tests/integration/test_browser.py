@@ -96,3 +96,22 @@ def test_wrong_key_is_refused(page):
     page.fill("#api_key", "aigc_wrong")
     page.click("button[type=submit]")
     assert "Invalid API key" in page.inner_text(".error")
+
+
+def test_a_finetune_job_page_draws_the_loss_curves(page, platform):
+    from tests.integration.test_finetune import HP, corpus_bytes
+
+    key = platform.create_key("browser-trainer")
+    api = platform.api(key)
+    upload = api.upload(corpus_bytes(100)).json()
+    job = api.submit({"base_model": "builtin:tiny-gpt2", "training_file": upload["id"],
+                      "hyperparameters": {**HP, "max_steps": 20}}, kind="text.finetune")
+    _sign_in(page, key)
+    page.goto(f"/jobs/{job['id']}")
+    page.wait_for_selector("#status.status-succeeded", timeout=120_000)
+    page.wait_for_selector("#loss svg path.train-line", state="attached")
+    assert page.locator("#loss").is_visible()
+    assert page.locator("#loss circle.valid-dot").count() == 3  # steps 0, 10 and 20
+    assert "validation loss" in page.inner_text("#usage")
+    if os.environ.get("AIGC_SCREENSHOTS"):
+        page.screenshot(path=os.path.join(os.environ["AIGC_SCREENSHOTS"], "finetune.png"), full_page=True)

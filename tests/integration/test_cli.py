@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -130,3 +131,14 @@ def test_keys_submit_and_status_from_the_command_line(platform):
 
     assert _aigc(["keys", "revoke", "cli-user"], env).returncode == 0
     assert platform.api(key).get("/v1/jobs").status_code == 401
+
+
+def test_demo_fine_tunes_on_the_shipped_corpus_and_generates(platform):
+    env = {**platform.env, "AIGC_API_URL": platform.web_url, "AIGC_API_KEY": platform.create_key("demo-user")}
+    run = _aigc(["demo", "--steps", "20"], env, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Uploaded the ad-copy corpus" in run.stdout
+    loss = re.search(r"Validation loss ([0-9.]+) -> ([0-9.]+) after 20 steps", run.stdout)
+    assert loss and float(loss.group(2)) < float(loss.group(1))
+    samples = run.stdout.split("Samples:")[1].strip().splitlines()
+    assert [s.split()[0] for s in samples[:2]] == ["The", "Calling"] and len(samples) >= 6

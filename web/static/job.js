@@ -37,6 +37,11 @@
       }
       $("usage").textContent = `${out.usage.prompt_tokens} prompt tokens, ${out.usage.completion_tokens} completion tokens, seed ${out.seed}`;
     }
+    if (out && out.model && out.steps !== undefined) {
+      $("usage").textContent = `Model ${out.model} · ${out.steps} steps · validation loss ` +
+        `${out.first_valid_loss} → ${out.valid_loss}` +
+        (out.resumed_from_step ? ` · resumed from step ${out.resumed_from_step}` : "");
+    }
     const links = $("artifacts");
     links.replaceChildren();
     for (const a of job.artifacts || []) {
@@ -53,14 +58,29 @@
     }
   }
 
+  // Metrics arrive as events; fetch only the new ones on each tick.
+  const metrics = { train_loss: [], valid_loss: [] };
+  let lastSeq = -1;
+  async function pollEvents() {
+    const resp = await fetch(`${root.dataset.events}?after=${lastSeq}`, { credentials: "same-origin" });
+    if (!resp.ok) return;
+    for (const e of (await resp.json()).data) {
+      lastSeq = e.seq;
+      if (e.type === "metric" && metrics[e.name]) metrics[e.name].push({ step: e.step, value: e.value });
+    }
+    if (window.drawLossChart($("loss-svg"), metrics.train_loss, metrics.valid_loss)) $("loss").hidden = false;
+  }
+
   async function poll() {
     try {
       const resp = await fetch(root.dataset.url, { credentials: "same-origin" });
       if (resp.ok) render(await resp.json());
+      await pollEvents();
     } catch (e) { /* the server blinked; try again on the next tick */ }
     if (root.dataset.terminal !== "true") setTimeout(poll, 1000);
   }
 
   render(JSON.parse($("initial-job").textContent));
+  pollEvents().catch(() => {});
   if (root.dataset.terminal !== "true") setTimeout(poll, 500);
 })();

@@ -1,0 +1,57 @@
+"""What an upload must look like for each purpose; a bad file gets a 400 that names the first bad line."""
+
+from __future__ import annotations
+
+import json
+
+from core.errors import InvalidInput
+
+FINE_TUNE = "fine-tune"
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"The file is not UTF-8 text (bad byte at offset {exc.start})", param="file") from None
+
+
+def parse_finetune(data: bytes) -> list[dict]:
+    """Examples from UTF-8 plain text (one per non-blank line) or JSONL of {"text"} or
+    {"prompt", "completion"} objects."""
+    lines = _text(data).splitlines()
+    first = next((line for line in lines if line.strip()), None)
+    if first is None:
+        raise InvalidInput("The file has no text", param="file")
+    if not first.lstrip().startswith("{"):
+        return [{"text": line} for line in lines if line.strip()]
+    examples = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise InvalidInput(f"line {number}: not valid JSON ({exc.msg})", param="file") from None
+        examples.append(_example(obj, number))
+    return examples
+
+
+def _example(obj, number: int) -> dict:
+    if isinstance(obj, dict) and set(obj) >= {"text"} and isinstance(obj["text"], str) and obj["text"].strip():
+        return {"text": obj["text"]}
+    if (isinstance(obj, dict) and {"prompt", "completion"} <= set(obj)
+            and all(isinstance(obj[k], str) for k in ("prompt", "completion")) and obj["completion"].strip()):
+        return {"prompt": obj["prompt"], "completion": obj["completion"]}
+    raise InvalidInput(f'line {number}: expected {{"text": "..."}} or {{"prompt": "...", "completion": "..."}}',
+                       param="file")
+
+
+# Each purpose's check; campaign and gan-dataset files get theirs with those features.
+CHECKS = {FINE_TUNE: parse_finetune}
+
+
+def check_upload(purpose, data: bytes) -> None:
+    if purpose not in CHECKS:
+        raise InvalidInput(f"purpose must be one of {sorted(CHECKS)}", param="purpose")
+    CHECKS[purpose](data)

@@ -1,0 +1,78 @@
+"""Uploaded files: owner-scoped records in Redis, content in storage under server-built keys."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import redis
+
+from core.clock import now_iso
+from core.errors import NotFound
+from core.redisdb import PREFIX
+from core.storage import Storage
+
+_PUBLIC = ("id", "filename", "bytes", "purpose", "created_at")
+
+
+def file_content_key(file_id: str) -> str:
+    return f"files/{file_id}/content"
+
+
+def public_file(record: dict) -> dict:
+    return {"object": "file", **{k: record[k] for k in _PUBLIC}}
+
+
+class FileStore:
+    def __init__(self, client: redis.Redis, storage: Storage):
+        self.r, self.storage = client, storage
+
+    @staticmethod
+    def _key(file_id: str) -> str:
+        return f"{PREFIX}file:{file_id}"
+
+    @staticmethod
+    def _owner_key(owner: str) -> str:
+        return f"{PREFIX}owner:{owner}:files"
+
+    def create(self, owner: str, filename: str, purpose: str, data: bytes) -> dict:
+        """Content first, record second: a file is visible only once it is whole."""
+        file_id = "file_" + secrets.token_hex(12)
+        self.storage.put_bytes(file_content_key(file_id), data)
+        record = {"id": file_id, "owner": owner, "filename": filename[:255], "bytes": len(data),
+                  "purpose": purpose, "created_at": now_iso()}
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self._key(file_id), mapping=record)
+        pipe.zadd(self._owner_key(owner), {file_id: time.time()})
+        pipe.execute()
+        return record
+
+    def get(self, file_id: str, owner: str | None = None) -> dict:
+        record = self.r.hgetall(self._key(file_id)) if file_id else {}
+        if not record or (owner is not None and record["owner"] != owner):
+            raise NotFound(f"No file {file_id!r}", param="id")
+        record["bytes"] = int(record["bytes"])
+        return record
+
+    def list(self, owner: str, purpose: str | None = None, limit: int = 100) -> list[dict]:
+        out = []
+        for file_id in self.r.zrevrange(self._owner_key(owner), 0, -1):
+            record = self.r.hgetall(self._key(file_id))
+            if record and (purpose is None or record["purpose"] == purpose):
+                record["bytes"] = int(record["bytes"])
+                out.append(record)
+                if len(out) == limit:
+                    break
+        return out
+
+    def read(self, file_id: str, owner: str | None = None) -> bytes:
+        self.get(file_id, owner)
+        return self.storage.get_bytes(file_content_key(file_id))
+
+    def delete(self, file_id: str, owner: str) -> None:
+        self.get(file_id, owner)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self._key(file_id))
+        pipe.zrem(self._owner_key(owner), file_id)
+        pipe.execute()
+        self.storage.delete(file_content_key(file_id))

@@ -1,0 +1,74 @@
+"""Models produced here (`ft:` fine-tunes): owner-scoped records in Redis, weights in storage."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+
+from core.clock import now_iso
+from core.errors import NotFound
+from core.redisdb import PREFIX
+
+
+def model_prefix(job_id: str) -> str:
+    """Where a job's final model lives in storage: one place per job, so a rerun overwrites."""
+    return f"models/{job_id}"
+
+
+class ModelRegistry:
+    def __init__(self, client: redis.Redis):
+        self.r = client
+
+    @staticmethod
+    def _key(model_id: str) -> str:
+        return f"{PREFIX}model:{model_id}"
+
+    @staticmethod
+    def _owner_key(owner: str) -> str:
+        return f"{PREFIX}owner:{owner}:models"
+
+    def add(self, model_id: str, owner: str, kind: str, base: str, job_id: str, manifest: dict) -> dict:
+        """Register (or re-register, idempotently) a model whose files are already in storage."""
+        record = {"id": model_id, "owner": owner, "kind": kind, "base": base, "job_id": job_id,
+                  "prefix": model_prefix(job_id), "manifest": json.dumps(manifest), "created_at": now_iso()}
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self._key(model_id), mapping=record)
+        pipe.zadd(self._owner_key(owner), {model_id: time.time()}, nx=True)
+        pipe.execute()
+        return self._decode(record)
+
+    def get(self, model_id: str, owner: str | None = None) -> dict:
+        record = self.r.hgetall(self._key(model_id)) if model_id else {}
+        if not record or (owner is not None and record["owner"] != owner):
+            raise NotFound(f"No model {model_id!r}", param="model")
+        return self._decode(record)
+
+    def exists(self, model_id: str, owner: str) -> bool:
+        return self.r.hget(self._key(model_id), "owner") == owner
+
+    def list(self, owner: str) -> list[dict]:
+        out = []
+        for model_id in self.r.zrevrange(self._owner_key(owner), 0, -1):
+            record = self.r.hgetall(self._key(model_id))
+            if record:
+                out.append(self._decode(record))
+        return out
+
+    def delete(self, model_id: str, owner: str) -> dict:
+        record = self.get(model_id, owner)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self._key(model_id))
+        pipe.zrem(self._owner_key(owner), model_id)
+        pipe.execute()
+        return record
+
+    @staticmethod
+    def _decode(record: dict) -> dict:
+        return {**record, "manifest": json.loads(record["manifest"])}
+
+
+def public_model(record: dict) -> dict:
+    return {"id": record["id"], "object": "model", "kind": record["kind"], "source": "fine-tune",
+            "base": record["base"], "job_id": record["job_id"], "created_at": record["created_at"]}

@@ -1,0 +1,83 @@
+"""A fine-tune survives kill -9 (resumes from its checkpoint) and duplicate delivery (one trainer)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tests.harness import wait_for
+from tests.integration.test_finetune import HP, corpus_bytes
+
+
+def _start_finetune(api, **hp) -> dict:
+    upload = api.upload(corpus_bytes())
+    assert upload.status_code == 201
+    return api.submit({"base_model": "builtin:tiny-gpt2", "training_file": upload.json()["id"],
+                       "suffix": "crash", "hyperparameters": {**HP, **hp}}, kind="text.finetune")
+
+
+def test_kill_9_mid_training_resumes_from_the_checkpoint(make_platform):
+    p = make_platform("ft-crash")
+    p.start_web()
+    victim = p.start_worker()
+    api = p.api(p.create_key("fran"))
+    job = _start_finetune(api, max_steps=120, checkpoint_every=20, eval_every=20)
+
+    def past_a_checkpoint():
+        j = api.get(f"/v1/jobs/{job['id']}").json()
+        return j["checkpoint"] and j["checkpoint"]["step"] >= 20 and j["progress"]["completed"] > 25
+    wait_for(past_a_checkpoint, 180, "training to pass its first checkpoint")
+    killed_at = api.get(f"/v1/jobs/{job['id']}").json()["progress"]["completed"]
+    victim.kill9()
+
+    successor = p.start_worker()
+    seen = []
+
+    def finished():
+        j = api.get(f"/v1/jobs/{job['id']}").json()
+        seen.append(j["progress"]["completed"])
+        return j if j["status"] in ("succeeded", "failed", "canceled") else None
+    done = wait_for(finished, 240, "the resumed job to finish", interval_s=0.3)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["attempts"] == 2
+    out = done["output"]
+    assert out["resumed_from_step"] >= 20 and out["steps"] == 120
+    assert min(seen) >= killed_at  # the step counter never went backwards
+    assert out["valid_loss"] < out["first_valid_loss"]
+
+    # Exactly one final model: one registry entry, one set of weights.
+    models = [m for m in api.get("/v1/models").json()["data"] if m["id"].startswith("ft:")]
+    assert [m["id"] for m in models] == [out["model"]]
+    weights = [k for k in p.stored_keys("models/") if k.endswith("model.safetensors")]
+    assert weights == [f"artifacts/models/{job['id']}/model.safetensors"]
+
+    # The fine-tuned model generates on a worker process that never trained it.
+    successor.stop()
+    p.start_worker()
+    gen = api.wait(api.submit({"model": out["model"], "prompt": "The ", "max_new_tokens": 20, "seed": 1})["id"])
+    assert gen["status"] == "succeeded", gen["error"]
+
+
+def test_duplicate_delivery_under_a_short_visibility_timeout_leaves_one_trainer(make_platform):
+    p = make_platform("ft-dup")
+    # Redis hands the running task to another worker after 5 s; the lease must turn it away.
+    p.env["AIGC_VISIBILITY_TIMEOUT_S"] = "5"
+    p.start_web()
+    first = p.start_worker()
+    api = p.api(p.create_key("gus"))
+    job = _start_finetune(api, max_steps=1200, checkpoint_every=400, eval_every=400)
+    api.wait(job["id"], until=("running",), timeout_s=60)
+    time.sleep(6)
+    # A worker starting now finds the running task's message past its visibility timeout and
+    # restores it on its first sweep (kombu only sweeps on every tenth tick after that).
+    second = p.start_worker()
+    done = api.wait(job["id"], timeout_s=300)
+    assert done["status"] == "succeeded", done["error"]
+
+    logs = first.log_tail(10**7) + second.log_tail(10**7)
+    received = re.findall(rf"Task text\.finetune\[[0-9a-f-]+\] received", logs)
+    assert len(received) >= 2, "the test did not produce a duplicate delivery"
+    assert done["attempts"] == 1  # only one delivery ever claimed the job
+    events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
+    assert [e["status"] for e in events if e["type"] == "status"] == ["queued", "running", "succeeded"]
+    assert not any("resumed" in e.get("message", "") for e in events)

@@ -1,0 +1,55 @@
+"""The files API, v1: upload (checked by purpose), list, read, delete; every route owner-scoped."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from core.errors import InvalidInput, TooLarge
+from core.file_checks import check_upload
+from core.files import public_file
+from web.auth import api_owner
+from web.deps import get_files, get_settings
+
+bp = Blueprint("files", __name__, url_prefix="/v1/files")
+
+
+@bp.before_request
+def allow_larger_bodies():
+    """Uploads get their own size limit (the JSON routes keep the small one)."""
+    limit = get_settings().max_upload_bytes
+    # Refuse on the declared length before reading a byte; max_content_length covers chunked bodies.
+    if request.content_length and request.content_length > limit:
+        raise TooLarge(f"Uploads are limited to {limit} bytes", param="file")
+    request.max_content_length = limit
+
+
+@bp.post("")
+def upload():
+    """multipart `file` and `purpose` -> 201 file object; 400 naming what is wrong; 413 too large."""
+    owner = api_owner()
+    upload = request.files.get("file")
+    if upload is None:
+        raise InvalidInput("Send the file as multipart form field 'file'", param="file")
+    purpose = request.form.get("purpose", "")
+    data = upload.read()
+    check_upload(purpose, data)
+    record = get_files().create(owner, upload.filename or "upload", purpose, data)
+    return jsonify(public_file(record)), 201
+
+
+@bp.get("")
+def list_files():
+    owner = api_owner()
+    purpose = request.args.get("purpose") or None
+    return jsonify({"object": "list", "data": [public_file(f) for f in get_files().list(owner, purpose)]})
+
+
+@bp.get("/<file_id>")
+def get_file(file_id):
+    return jsonify(public_file(get_files().get(file_id, api_owner())))
+
+
+@bp.delete("/<file_id>")
+def delete_file(file_id):
+    get_files().delete(file_id, api_owner())
+    return jsonify({"id": file_id, "object": "file", "deleted": True})
