@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 from core.errors import InvalidInput
@@ -47,8 +49,42 @@ def _example(obj, number: int) -> dict:
                        param="file")
 
 
-# Each purpose's check; campaign and gan-dataset files get theirs with those features.
-CHECKS = {FINE_TUNE: parse_finetune}
+def check_campaign(data: bytes) -> None:
+    """A CSV with a header row of unique column names, or JSONL of objects."""
+    text = _text(data)
+    first = next((line for line in text.splitlines() if line.strip()), None)
+    if first is None:
+        raise InvalidInput("The file has no rows", param="file")
+    if first.lstrip().startswith("{"):
+        rows = 0
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    obj = json.loads(line)
+                except ValueError as exc:
+                    raise InvalidInput(f"line {number}: not valid JSON ({exc.msg})", param="file") from None
+                if not isinstance(obj, dict):
+                    raise InvalidInput(f"line {number}: each line must be a JSON object", param="file")
+                rows += 1
+        return
+    reader = csv.reader(io.StringIO(text))
+    header = next((row for row in reader if any(cell.strip() for cell in row)), [])
+    names = [cell.strip() for cell in header]
+    if not names or any(not n for n in names) or len(set(names)) != len(names):
+        raise InvalidInput("The first row must be a header of unique, non-empty column names "
+                           f"(got {header[:8]!r})", param="file")
+    if not any(any(cell.strip() for cell in row) for row in reader):
+        raise InvalidInput("The file has a header but no rows", param="file")
+
+
+def check_gan_dataset(data: bytes) -> None:
+    from core.archive_checks import check_image_archive
+
+    check_image_archive(data)
+
+
+# Each purpose's check.
+CHECKS = {FINE_TUNE: parse_finetune, "campaign": check_campaign, "gan-dataset": check_gan_dataset}
 
 
 def check_upload(purpose, data: bytes) -> None:

@@ -144,6 +144,9 @@ def _finish(tok, ids: list[int], params: GenerationParams) -> tuple[dict, int]:
     text = tok.decode(ids, skip_special_tokens=True)
     cut = min((text.find(s) for s in params.stop if s in text), default=-1)
     if cut < 0:
+        if reason == "length":
+            # A byte-level model cut mid-character leaves a partial UTF-8 sequence: drop it.
+            text = text.rstrip("\ufffd")
         return {"text": text, "finish_reason": reason}, len(ids)
     # The fewest tokens whose text already holds a stop string: what generation spent on it.
     # (Re-encoding the cut text would miscount bytes that decoded to U+FFFD.)

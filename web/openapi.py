@@ -179,7 +179,7 @@ _PATHS = {
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file", "purpose"],
                 "properties": {"file": {"type": "string", "format": "binary"},
-                               "purpose": {"enum": ["fine-tune"]}}}}}},
+                               "purpose": {"enum": ["fine-tune", "campaign", "gan-dataset"]}}}}}},
             "responses": {"201": _json(_ref("File"), "Stored"), "400": _ERR, "401": _ERR, "413": _ERR},
         },
         "get": {"summary": "My files", "parameters": [{"name": "purpose", "in": "query", "schema": {"type": "string"}}],

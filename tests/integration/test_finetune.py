@@ -56,6 +56,21 @@ def test_upload_limits_and_formats(platform, alice):
     assert alice.get(f"/v1/files/{body['id']}").status_code == 404
 
 
+def test_campaign_and_image_archive_uploads(alice):
+    from tests.unit.test_file_checks import make_zip, png
+
+    archive = alice.upload(make_zip({"cats/a.png": png(), "dogs/b.png": png()}), purpose="gan-dataset",
+                           filename="pets.zip")
+    assert archive.status_code == 201 and archive.json()["purpose"] == "gan-dataset"
+    escaping = alice.upload(make_zip({"../../evil.png": png()}), purpose="gan-dataset")
+    assert escaping.status_code == 400 and "escapes" in escaping.json()["error"]["message"]
+    sheet = alice.upload("product,audience\n茶叶,学生\n".encode(), purpose="campaign", filename="c.csv")
+    assert sheet.status_code == 201
+    assert alice.upload(b"product,product\n1,2\n", purpose="campaign").status_code == 400
+    listed = alice.get("/v1/files", params={"purpose": "gan-dataset"}).json()["data"]
+    assert [f["id"] for f in listed] == [archive.json()["id"]]
+
+
 def test_files_belong_to_their_owner(alice, bob, training_file):
     fid = training_file["id"]
     assert bob.get(f"/v1/files/{fid}").status_code == 404
