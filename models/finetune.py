@@ -118,7 +118,7 @@ class Trainer:
             last = step == self.total_steps
             if step % self.cfg.eval_every == 0 or last:
                 on_eval(step, self.evaluate())
-            if step % self.cfg.checkpoint_every == 0 and not last:
+            if step % self.cfg.checkpoint_every == 0 or last:
                 on_checkpoint(step)
         return loss_value
 

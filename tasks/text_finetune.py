@@ -50,8 +50,8 @@ def _examples(ctx: JobContext, file_id: str | None, param: str) -> list[dict] | 
 class Checkpointer:
     """Saves weights and training state under the job, then commits the pointer (fenced)."""
 
-    def __init__(self, ctx: JobContext, model, trainer: Trainer):
-        self.ctx, self.model, self.trainer = ctx, model, trainer
+    def __init__(self, ctx: JobContext, model, tokenizer, trainer: Trainer):
+        self.ctx, self.model, self.tokenizer, self.trainer = ctx, model, tokenizer, trainer
         self.first_valid_loss: float | None = None  # carried in the pointer, for the output
 
     def save(self, step: int) -> None:
@@ -59,6 +59,7 @@ class Checkpointer:
         prefix = checkpoint_prefix(job_id, step)
         with tempfile.TemporaryDirectory() as tmp:
             self.model.save_pretrained(tmp, safe_serialization=True)
+            self.tokenizer.save_pretrained(tmp)  # a checkpoint describes itself
             Path(tmp, STATE_FILE).write_bytes(self.trainer.state_bytes(step))
             manifest = upload_dir(rt.storage, Path(tmp), prefix)
         previous = (self.ctx.job.get("checkpoint") or {}).get("prefix")
@@ -106,7 +107,7 @@ def finetune(ctx: JobContext) -> dict:
         train, valid = split_blocks(blocks, cfg.seed)
     torch.manual_seed(cfg.seed)
     trainer = Trainer(model, cfg, train, valid, tm.device)
-    ckpt = Checkpointer(ctx, model, trainer)
+    ckpt = Checkpointer(ctx, model, tokenizer, trainer)
     start = ckpt.restore()
     if ckpt.first_valid_loss is None:
         ckpt.first_valid_loss = trainer.evaluate()
