@@ -20,8 +20,18 @@ from core.redisdb import WORKER_PREFIX, connect
 from workers.embedded_redis import EmbeddedRedis
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: if `aigc up` is killed outright, take this process down too."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the pidfile check on the next start still finds an orphaned Redis
+
+
 def _spawn(args: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen(args, env=env, start_new_session=True)
+    return subprocess.Popen(args, env=env, start_new_session=True, preexec_fn=_die_with_parent)
 
 
 def _stop(proc: subprocess.Popen | None, name: str, timeout_s: float) -> None:
@@ -52,20 +62,42 @@ def _wait_until_ready(public_url: str, redis_url: str, procs, stopping, timeout_
         time.sleep(0.5)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _is_our_redis(pid: int, data_dir) -> bool:
+    try:
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+    except OSError:
+        return False
+    return "redis-server" in cmdline and str(data_dir) in cmdline
+
+
 def start_embedded_redis(settings: Settings) -> EmbeddedRedis:
-    pidfile = settings.data_dir / "redis" / "up.pid"
+    redis_dir = settings.data_dir / "redis"
+    pidfile = redis_dir / "up.pid"
     if pidfile.exists():
-        pid = int(pidfile.read_text() or 0)
-        try:
-            os.kill(pid, 0)
-            raise SystemExit(f"The platform already runs from {settings.data_dir} (pid {pid}); stop it first.")
-        except ProcessLookupError:
-            pass
-    server = EmbeddedRedis(settings.data_dir / "redis")
+        up_pid, _, redis_pid = pidfile.read_text().partition(" ")
+        if up_pid.isdigit() and _alive(int(up_pid)):
+            raise SystemExit(f"The platform already runs from {settings.data_dir} (pid {up_pid}); stop it first.")
+        # A previous `aigc up` died without cleaning up: stop its orphaned Redis, which would
+        # otherwise share the AOF directory with the new one.
+        if redis_pid.strip().isdigit() and _is_our_redis(int(redis_pid), redis_dir):
+            os.kill(int(redis_pid), signal.SIGTERM)
+            for _ in range(100):
+                if not _alive(int(redis_pid)):
+                    break
+                time.sleep(0.1)
+    server = EmbeddedRedis(redis_dir)
     url = server.start()
     settings.embedded_redis_url_file.write_text(url)
     os.chmod(settings.embedded_redis_url_file, 0o600)
-    pidfile.write_text(str(os.getpid()))
+    pidfile.write_text(f"{os.getpid()} {server.proc.pid}")
     return server
 
 
@@ -93,8 +125,8 @@ def up(host: str, port: int) -> int:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed
+        signal.signal(signum, on_signal)
     # The banner comes once everything answers, so start-up logs do not scroll it away.
     _wait_until_ready(public_url, settings.redis_url, [worker, web], lambda: stopping)
     print(

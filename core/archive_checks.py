@@ -9,7 +9,9 @@ counted here; training skips them and reports the count.
 from __future__ import annotations
 
 import io
+import struct
 import tarfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -38,10 +40,20 @@ def _safe_name(name: str) -> PurePosixPath:
     return path
 
 
+def _refuse_huge_zip_directory(data: bytes) -> None:
+    """Read the entry count from the end-of-central-directory record before ZipFile parses it all."""
+    eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if eocd >= 0 and len(data) >= eocd + 12:
+        (entries,) = struct.unpack("<H", data[eocd + 10:eocd + 12])
+        if entries > MAX_MEMBERS:  # 0xFFFF (ZIP64) is over the limit too
+            raise InvalidInput(f"The archive has more than {MAX_MEMBERS} files", param="file")
+
+
 def _members(data: bytes):
     """(name, size, opener) for each regular file; raises for links, devices and bad paths."""
     buf = io.BytesIO(data)
     if zipfile.is_zipfile(buf):
+        _refuse_huge_zip_directory(data)
         archive = zipfile.ZipFile(buf)
         for info in archive.infolist():
             _safe_name(info.filename)
@@ -56,7 +68,7 @@ def _members(data: bytes):
     except tarfile.TarError:
         raise InvalidInput("A gan-dataset file must be a zip or tar archive of PNG or JPEG images",
                            param="file") from None
-    for member in archive.getmembers():
+    for member in archive:  # one header at a time: the caller stops at the limits
         _safe_name(member.name)
         if member.isdir():
             continue
@@ -80,7 +92,11 @@ def check_image_archive(data: bytes) -> ArchiveSummary:
         if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith("."):
             continue
         try:
-            with Image.open(io.BytesIO(read())) as img:  # reads the header only
+            # Pillow's own bomb guard fires before ours for absurd sizes: the same answer.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img = Image.open(io.BytesIO(read()))  # reads the header only
+            with img:
                 if img.width * img.height > MAX_PIXELS:
                     raise InvalidInput(f"{name}: {img.width}x{img.height} is over the {MAX_PIXELS}-pixel limit",
                                        param="file")
@@ -88,6 +104,8 @@ def check_image_archive(data: bytes) -> ArchiveSummary:
             images += 1
             if len(path.parts) > 1:
                 classes.add(path.parts[-2])
+        except Image.DecompressionBombError:
+            raise InvalidInput(f"{name}: over the {MAX_PIXELS}-pixel limit", param="file") from None
         except (UnidentifiedImageError, OSError, SyntaxError):
             corrupt += 1
     if images == 0:

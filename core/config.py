@@ -58,6 +58,7 @@ class Settings:
     redis_url_env: str | None = None  # AIGC_REDIS_URL: external Redis; unset means the embedded one
     storage_url: str = ""  # AIGC_STORAGE_URL: file:///dir or s3://bucket/prefix
     s3_endpoint_url: str | None = None  # AIGC_S3_ENDPOINT_URL: MinIO or any S3-compatible endpoint
+    s3_public_endpoint_url: str | None = None  # AIGC_S3_PUBLIC_ENDPOINT_URL: host in download links
     s3_region: str = "us-east-1"  # AIGC_S3_REGION
     secret_key: str = field(default="", repr=False)  # AIGC_SECRET_KEY: signs sessions and local URLs
     models_dir: Path = Path(".aigc/models")  # AIGC_MODELS_DIR: local model directories by name
@@ -67,6 +68,7 @@ class Settings:
     max_new_tokens: int = 1024  # AIGC_MAX_NEW_TOKENS: upper bound for input.max_new_tokens
     max_choices: int = 8  # AIGC_MAX_CHOICES: upper bound for input.n
     max_prompt_chars: int = 16000  # AIGC_MAX_PROMPT_CHARS
+    max_campaign_rows: int = 100_000  # AIGC_MAX_CAMPAIGN_ROWS: rows in one campaign
     lease_ttl_s: int = 30  # AIGC_LEASE_TTL_S: a running job's lease; the heartbeat renews it
     visibility_timeout_s: int = 6 * 3600  # AIGC_VISIBILITY_TIMEOUT_S: above the longest task
     max_attempts: int = 3  # AIGC_MAX_ATTEMPTS: a job that keeps killing workers fails after this
@@ -104,6 +106,7 @@ class Settings:
             redis_url_env=env.get("AIGC_REDIS_URL") or None,
             storage_url=storage_url,
             s3_endpoint_url=env.get("AIGC_S3_ENDPOINT_URL") or None,
+            s3_public_endpoint_url=env.get("AIGC_S3_PUBLIC_ENDPOINT_URL") or None,
             s3_region=env.get("AIGC_S3_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             secret_key=secret,
             models_dir=Path(env.get("AIGC_MODELS_DIR") or data_dir / "models").resolve(),
@@ -113,6 +116,7 @@ class Settings:
             max_new_tokens=_env_int(env, "AIGC_MAX_NEW_TOKENS", 1024, 1),
             max_choices=_env_int(env, "AIGC_MAX_CHOICES", 8, 1),
             max_prompt_chars=_env_int(env, "AIGC_MAX_PROMPT_CHARS", 16000, 1),
+            max_campaign_rows=_env_int(env, "AIGC_MAX_CAMPAIGN_ROWS", 100_000, 1),
             lease_ttl_s=_env_int(env, "AIGC_LEASE_TTL_S", 30, 2),
             visibility_timeout_s=_env_int(env, "AIGC_VISIBILITY_TIMEOUT_S", 6 * 3600, 5),
             max_attempts=_env_int(env, "AIGC_MAX_ATTEMPTS", 3, 1),

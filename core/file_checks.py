@@ -11,6 +11,12 @@ from core.errors import InvalidInput
 FINE_TUNE = "fine-tune"
 
 
+def text_lines(text: str) -> list[str]:
+    """Lines split on newlines only: str.splitlines would also split on U+2028, U+0085 and
+    other characters that can sit inside a JSON string."""
+    return [line.rstrip("\r") for line in text.split("\n")]
+
+
 def _text(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
@@ -21,7 +27,7 @@ def _text(data: bytes) -> str:
 def parse_finetune(data: bytes) -> list[dict]:
     """Examples from UTF-8 plain text (one per non-blank line) or JSONL of {"text"} or
     {"prompt", "completion"} objects."""
-    lines = _text(data).splitlines()
+    lines = text_lines(_text(data))
     first = next((line for line in lines if line.strip()), None)
     if first is None:
         raise InvalidInput("The file has no text", param="file")
@@ -52,12 +58,12 @@ def _example(obj, number: int) -> dict:
 def check_campaign(data: bytes) -> None:
     """A CSV with a header row of unique column names, or JSONL of objects."""
     text = _text(data)
-    first = next((line for line in text.splitlines() if line.strip()), None)
+    first = next((line for line in text_lines(text) if line.strip()), None)
     if first is None:
         raise InvalidInput("The file has no rows", param="file")
     if first.lstrip().startswith("{"):
         rows = 0
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(text_lines(text), start=1):
             if line.strip():
                 try:
                     obj = json.loads(line)

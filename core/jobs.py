@@ -21,7 +21,7 @@ STATUSES = (QUEUED, RUNNING, CANCELING) + TERMINAL
 # Which statuses each status may be entered from; terminal statuses are never left.
 ALLOWED_FROM = {
     RUNNING: (QUEUED, RUNNING),
-    CANCELING: (RUNNING,),
+    CANCELING: (QUEUED, RUNNING),  # a queued campaign cancels through its finalizer
     SUCCEEDED: (RUNNING, CANCELING),
     FAILED: (QUEUED, RUNNING, CANCELING),
     CANCELED: (QUEUED, RUNNING, CANCELING),
@@ -30,6 +30,19 @@ ALLOWED_FROM = {
 _JSON_FIELDS = ("input", "output", "error", "progress", "artifacts", "metadata", "checkpoint")
 _PUBLIC_FIELDS = ("id", "kind", "status", "created_at", "started_at", "finished_at", "input", "output",
                   "error", "progress", "artifacts", "metadata")
+
+# Create a job; with an idempotency key, only if the key is new (else return what it holds).
+_CREATE_LUA = """
+if KEYS[4] ~= '' then
+  local existing = redis.call('GET', KEYS[4])
+  if existing then return {'exists', existing} end
+  redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[2])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
+redis.call('RPUSH', KEYS[3], ARGV[4])
+return {'created', ''}
+"""
 
 # One atomic step for every write to a job: optional lease fence, optional status transition
 # (checked against the allowed "from" list), the field writes, an event, and the active-set
@@ -80,14 +93,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 """
 
+# Give the lease back; with a refund the attempt does not count (Redis blinked, nobody crashed).
 _RELEASE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if ARGV[2] == '1' then redis.call('HINCRBY', KEYS[2], 'attempts', -1) end
+return 1
 """
 
 
-def new_job_id() -> str:
-    return "job_" + secrets.token_hex(12)
+def new_job_id(prefix: str = "job_") -> str:
+    return prefix + secrets.token_hex(12)
 
 
 @dataclass
@@ -105,6 +121,7 @@ class JobStore:
 
     def __init__(self, client: redis.Redis):
         self.r = client
+        self._create = client.register_script(_CREATE_LUA)
         self._update = client.register_script(_UPDATE_LUA)
         self._claim = client.register_script(_CLAIM_LUA)
         self._renew = client.register_script(_RENEW_LUA)
@@ -131,21 +148,12 @@ class JobStore:
 
     # -- create and read ----------------------------------------------------------------
     def create(self, owner: str, kind: str, input: dict, metadata: dict | None = None,
-               idempotency: tuple[str, str] | None = None) -> tuple[dict, bool]:
+               idempotency: tuple[str, str] | None = None, job_id: str | None = None) -> tuple[dict, bool]:
         """Write a queued job; with (key, body_hash) the same pair returns the first job.
 
         Returns (job, created). A reused key with another body is a Conflict.
         """
-        job_id = new_job_id()
-        if idempotency:
-            idem_key = self.idempotency_key(owner, idempotency[0])
-            value = f"{job_id} {idempotency[1]}"
-            if not self.r.set(idem_key, value, nx=True, ex=24 * 3600):
-                existing_id, _, body_hash = (self.r.get(idem_key) or "").partition(" ")
-                if body_hash != idempotency[1]:
-                    raise Conflict("Idempotency-Key was already used with a different request body",
-                                   param="Idempotency-Key", code="idempotency_key_reused")
-                return self.get(existing_id, owner), False
+        job_id = job_id or new_job_id()
         now = now_iso()
         record = {
             "id": job_id, "owner": owner, "kind": kind, "status": QUEUED,
@@ -155,11 +163,19 @@ class JobStore:
             "attempts": 0, "epoch": 0, "cancel_requested": 0,
             "created_at": now, "started_at": "", "finished_at": "", "updated_at": now,
         }
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(self.job_key(job_id), mapping=record)
-        pipe.zadd(self.owner_key(owner), {job_id: time.time()})
-        pipe.rpush(self.events_key(job_id), _event("status", status=QUEUED))
-        pipe.execute()
+        idem_key = self.idempotency_key(owner, idempotency[0]) if idempotency else ""
+        fields = [x for pair in record.items() for x in pair]
+        # One atomic step: a key never points at a job that is not written yet.
+        res = self._create(
+            keys=[self.job_key(job_id), self.owner_key(owner), self.events_key(job_id), idem_key],
+            args=[f"{job_id} {idempotency[1]}" if idempotency else "", 24 * 3600, time.time(),
+                  _event("status", status=QUEUED), job_id, *fields])
+        if res[0] == "exists":
+            existing_id, _, body_hash = res[1].partition(" ")
+            if body_hash != idempotency[1]:
+                raise Conflict("Idempotency-Key was already used with a different request body",
+                               param="Idempotency-Key", code="idempotency_key_reused")
+            return self.get(existing_id, owner), False
         return self._decode(record), True
 
     @staticmethod
@@ -231,8 +247,8 @@ class JobStore:
     def renew(self, job_id: str, token: str, ttl_s: float) -> bool:
         return bool(self._renew(keys=[self.lease_key(job_id)], args=[token, int(ttl_s * 1000)]))
 
-    def release(self, job_id: str, token: str) -> None:
-        self._release(keys=[self.lease_key(job_id)], args=[token])
+    def release(self, job_id: str, token: str, refund_attempt: bool = False) -> None:
+        self._release(keys=[self.lease_key(job_id), self.job_key(job_id)], args=[token, int(refund_attempt)])
 
     def lease_alive(self, job_id: str) -> bool:
         return bool(self.r.exists(self.lease_key(job_id)))
@@ -263,7 +279,7 @@ class JobStore:
         """Queued jobs are canceled at once; running ones get the flag their loop checks."""
         outcome, _ = self.transition(job_id, CANCELED, only_from=(QUEUED,), cancel_requested=1)
         if outcome != "ok":
-            self.transition(job_id, CANCELING, cancel_requested=1)
+            self.transition(job_id, CANCELING, only_from=(RUNNING,), cancel_requested=1)
         return self.get(job_id)
 
     def cancel_requested(self, job_id: str) -> bool:
@@ -305,6 +321,14 @@ def public_job(job: dict) -> dict:
     # The last committed checkpoint's step only; its storage layout is internal.
     out["checkpoint"] = {"step": job["checkpoint"]["step"]} if job.get("checkpoint") else None
     return out
+
+
+def archive_record(store: JobStore, storage, job_id: str) -> None:
+    """Finished records also live in storage (`jobs/{id}/job.json`): storage alone recovers results."""
+    from core.storage import job_json_key
+
+    storage.put_bytes(job_json_key(job_id), json.dumps(public_job(store.get(job_id)), indent=2).encode(),
+                      "application/json")
 
 
 def _event(type: str, **payload) -> str:

@@ -9,12 +9,14 @@ import redis
 
 from core.clock import now_iso
 from core.errors import NotFound
+from core.jobs import SUCCEEDED, JobStore
 from core.redisdb import PREFIX
 
 
-def model_prefix(job_id: str) -> str:
-    """Where a job's final model lives in storage: one place per job, so a rerun overwrites."""
-    return f"models/{job_id}"
+def model_prefix(job_id: str, epoch: int) -> str:
+    """Where a job's final model lives: per attempt (fencing epoch), so a worker that lost its
+    lease can never overwrite the files the registered model points at."""
+    return f"models/{job_id}/e{epoch}"
 
 
 class ModelRegistry:
@@ -29,10 +31,15 @@ class ModelRegistry:
     def _owner_key(owner: str) -> str:
         return f"{PREFIX}owner:{owner}:models"
 
-    def add(self, model_id: str, owner: str, kind: str, base: str, job_id: str, manifest: dict) -> dict:
-        """Register (or re-register, idempotently) a model whose files are already in storage."""
+    def add(self, model_id: str, owner: str, kind: str, base: str, job_id: str, prefix: str,
+            manifest: dict) -> dict:
+        """Register (or re-register, idempotently) a model whose files are already in storage.
+
+        It stays invisible until its job has succeeded: a job canceled or failed after this
+        write leaves no usable model behind.
+        """
         record = {"id": model_id, "owner": owner, "kind": kind, "base": base, "job_id": job_id,
-                  "prefix": model_prefix(job_id), "manifest": json.dumps(manifest), "created_at": now_iso()}
+                  "prefix": prefix, "manifest": json.dumps(manifest), "created_at": now_iso()}
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self._key(model_id), mapping=record)
         pipe.zadd(self._owner_key(owner), {model_id: time.time()}, nx=True)
@@ -41,18 +48,22 @@ class ModelRegistry:
 
     def get(self, model_id: str, owner: str | None = None) -> dict:
         record = self.r.hgetall(self._key(model_id)) if model_id else {}
-        if not record or (owner is not None and record["owner"] != owner):
+        if not record or (owner is not None and record["owner"] != owner) or not self._ready(record):
             raise NotFound(f"No model {model_id!r}", param="model")
         return self._decode(record)
 
     def exists(self, model_id: str, owner: str) -> bool:
-        return self.r.hget(self._key(model_id), "owner") == owner
+        record = self.r.hgetall(self._key(model_id))
+        return bool(record) and record["owner"] == owner and self._ready(record)
+
+    def _ready(self, record: dict) -> bool:
+        return self.r.hget(JobStore.job_key(record["job_id"]), "status") == SUCCEEDED
 
     def list(self, owner: str) -> list[dict]:
         out = []
         for model_id in self.r.zrevrange(self._owner_key(owner), 0, -1):
             record = self.r.hgetall(self._key(model_id))
-            if record:
+            if record and self._ready(record):
                 out.append(self._decode(record))
         return out
 

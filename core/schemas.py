@@ -66,13 +66,13 @@ def _stop(value, param):
 def _fields(data: Any, param: str, spec: dict[str, tuple[Any, Callable]]) -> dict:
     """Check an object against {name: (default, check)}; unknown names are errors too."""
     if not isinstance(data, dict):
-        raise InvalidInput(f"{param} must be an object", param=param)
+        raise InvalidInput(f"{param or 'The request body'} must be an object", param=param or None)
     unknown = sorted(set(data) - set(spec))
     if unknown:
-        raise InvalidInput(f"Unknown field {unknown[0]!r}", param=f"{param}.{unknown[0]}")
+        raise InvalidInput(f"Unknown field {unknown[0]!r}", param=f"{param}.{unknown[0]}" if param else unknown[0])
     out = {}
     for name, (default, check) in spec.items():
-        sub = f"{param}.{name}"
+        sub = f"{param}.{name}" if param else name
         if name not in data or data[name] is None and default is not _MISSING:
             if default is _MISSING:
                 raise InvalidInput(f"{sub} is required", param=sub)
@@ -143,6 +143,40 @@ def text_finetune_input(data: Any, settings: Settings, lookups: Lookups = NO_LOO
     }
     clean = _fields(data, "input", spec)
     clean["hyperparameters"] = finetune_hyperparameters(clean["hyperparameters"])
+    return clean
+
+
+def generation_params(data: Any, settings: Settings, param: str) -> dict:
+    """Sampling settings shared by every row of a campaign (a seed of 0 unless given)."""
+    spec = {
+        "max_new_tokens": (min(64, settings.max_new_tokens), lambda v, p: _int(v, p, 1, settings.max_new_tokens)),
+        "temperature": (1.0, lambda v, p: _number(v, p, 0, 2)),
+        "top_p": (1.0, lambda v, p: _number(v, p, 0, 1, lo_open=True)),
+        "top_k": (0, lambda v, p: _int(v, p, 0, 1000)),
+        "seed": (0, lambda v, p: _int(v, p, 0, 2**32 - 1)),
+        "stop": ([], _stop),
+    }
+    return _fields({} if data is None else data, param, spec)
+
+
+def campaign_create(body: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS) -> dict:
+    """POST /v1/campaigns: rows (a campaign file or inline) are checked by the caller against
+    the template; this checks the shape of the request."""
+    spec = {
+        "input_file": (None, _file_id("campaign", lookups)),
+        "rows": (None, lambda v, p: v),
+        "template": (_MISSING, lambda v, p: _string(v, p, 8000)),
+        "model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model).id),
+        "generation": ({}, lambda v, p: generation_params(v, settings, p)),
+        "n": (1, lambda v, p: _int(v, p, 1, settings.max_choices)),
+        "id_column": (None, lambda v, p: _string(v, p, 200)),
+        "metadata": ({}, lambda v, p: v),
+    }
+    clean = _fields(body, "", spec)
+    if (clean["input_file"] is None) == (clean["rows"] is None):
+        raise InvalidInput("Give exactly one of input_file and rows", param="input_file")
+    if clean["generation"] == {}:
+        clean["generation"] = generation_params({}, settings, "generation")
     return clean
 
 

@@ -127,17 +127,22 @@ class S3Storage(Storage):
     """An S3 bucket and key prefix; downloads are presigned GET URLs."""
 
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
-                 region: str = "us-east-1"):
+                 region: str = "us-east-1", public_endpoint_url: str | None = None):
         import boto3
         from botocore.config import Config
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.client = boto3.client(
-            "s3", endpoint_url=endpoint_url, region_name=region,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4",
-                          s3={"addressing_style": "path"} if endpoint_url else None),
-        )
+
+        def client(endpoint):
+            return boto3.client(
+                "s3", endpoint_url=endpoint, region_name=region,
+                config=Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4",
+                              s3={"addressing_style": "path"} if endpoint else None))
+
+        self.client = client(endpoint_url)
+        # Workers reach MinIO at an internal name; people's browsers need the public one.
+        self.presign_client = client(public_endpoint_url) if public_endpoint_url else self.client
 
     def _full(self, key: str) -> str:
         validate_key(key)
@@ -176,7 +181,7 @@ class S3Storage(Storage):
         self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
 
     def presigned_get(self, key, expires_s):
-        return self.client.generate_presigned_url(
+        return self.presign_client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._full(key)}, ExpiresIn=expires_s)
 
     def check(self):
@@ -195,7 +200,8 @@ def make_storage(settings: Settings) -> Storage:
     if url.scheme == "s3":
         if not url.netloc:
             raise ConfigError("AIGC_STORAGE_URL needs a bucket: s3://bucket/prefix", param="AIGC_STORAGE_URL")
-        return S3Storage(url.netloc, url.path, settings.s3_endpoint_url, settings.s3_region)
+        return S3Storage(url.netloc, url.path, settings.s3_endpoint_url, settings.s3_region,
+                         settings.s3_public_endpoint_url)
     raise ConfigError(f"Unsupported storage URL {settings.storage_url!r}", param="AIGC_STORAGE_URL")
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 from pathlib import Path
 
 from core.errors import AigcError
@@ -35,7 +37,8 @@ def download_dir(storage: Storage, prefix: str, manifest: dict, dest: Path) -> P
         if hashlib.sha256(data).hexdigest() != meta["sha256"]:
             raise IntegrityError(f"{prefix}/{name} does not match its recorded SHA-256; refusing to load it")
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part")
+        # A name of its own: two processes fetching the same model must not share a temp file.
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
         tmp.write_bytes(data)
         tmp.replace(target)
     return dest

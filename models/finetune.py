@@ -126,7 +126,8 @@ class Trainer:
     def state_bytes(self, step: int) -> bytes:
         buf = io.BytesIO()
         torch.save({"step": step, "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(), "rng": torch.get_rng_state()}, buf)
+                    "scheduler": self.scheduler.state_dict(), "rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}, buf)
         return buf.getvalue()
 
     def load_state_bytes(self, data: bytes) -> int:
@@ -136,4 +137,6 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         return int(state["step"])

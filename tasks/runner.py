@@ -6,7 +6,6 @@ against duplicate delivery, killed workers and cancel requests.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -16,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.errors import AigcError, JobCanceled, LeaseLost
-from core.jobs import CANCELED, CANCELING, FAILED, SUCCEEDED, public_job
+from core.jobs import CANCELED, CANCELING, FAILED, SUCCEEDED, archive_record
 from core.storage import artifact_key, job_json_key
 from workers.runtime import Runtime, get_runtime
 
@@ -110,10 +109,7 @@ class Heartbeat(threading.Thread):
 
 
 def write_job_json(rt: Runtime, job_id: str) -> None:
-    """Finished records also live in storage, so storage alone can recover results."""
-    job = rt.store.get(job_id)
-    rt.storage.put_bytes(job_json_key(job_id), json.dumps(public_job(job), indent=2).encode(),
-                         "application/json")
+    archive_record(rt.store, rt.storage, job_id)
 
 
 def run_job(task, job_id: str, handler: Callable[[JobContext], dict]) -> str:
@@ -158,7 +154,10 @@ def run_job(task, job_id: str, handler: Callable[[JobContext], dict]) -> str:
         return _finish(rt, job_id, token, FAILED, error=exc.to_dict())
     except TRANSIENT as exc:
         log.warning("job %s: transient error %r, retrying", job_id, exc)
-        store.release(job_id, token)
+        try:
+            store.release(job_id, token, refund_attempt=True)
+        except TRANSIENT:
+            pass  # Redis still down: the lease lapses on its own and the retry claims again
         raise task.retry(countdown=5, max_retries=None) from exc
     except Exception as exc:
         log.exception("job %s failed", job_id)

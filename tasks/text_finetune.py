@@ -28,8 +28,10 @@ from tasks.runner import JobContext, run_job
 STATE_FILE = "training_state.pt"
 
 
-def checkpoint_prefix(job_id: str, step: int) -> str:
-    return f"jobs/{job_id}/checkpoints/step-{step:06d}"
+def checkpoint_prefix(job_id: str, epoch: int, step: int) -> str:
+    # The attempt's epoch is in the name: a late upload from a worker that lost its lease
+    # lands beside the committed checkpoint, never on top of it.
+    return f"jobs/{job_id}/checkpoints/e{epoch}-step-{step:06d}"
 
 
 def model_id_for(job: dict) -> str:
@@ -56,7 +58,7 @@ class Checkpointer:
 
     def save(self, step: int) -> None:
         rt, job_id = self.ctx.rt, self.ctx.id
-        prefix = checkpoint_prefix(job_id, step)
+        prefix = checkpoint_prefix(job_id, self.ctx.job["epoch"], step)
         with tempfile.TemporaryDirectory() as tmp:
             self.model.save_pretrained(tmp, safe_serialization=True)
             self.tokenizer.save_pretrained(tmp)  # a checkpoint describes itself
@@ -69,9 +71,8 @@ class Checkpointer:
                            event={"type": "log", "message": f"checkpoint at step {step}"}) != "ok":
             raise LeaseLost("lease lost before the checkpoint could be committed")
         self.ctx.job["checkpoint"] = pointer
-        if previous and previous != prefix:  # keep only the last committed checkpoint
-            for obj in rt.storage.list(previous):
-                rt.storage.delete(obj.key)
+        if previous != prefix:  # keep only the last committed checkpoint
+            _delete_prefix(rt.storage, previous)
 
     def restore(self) -> int:
         """Load the committed checkpoint, if any; returns the step to resume after (0: fresh)."""
@@ -133,17 +134,30 @@ def finetune(ctx: JobContext) -> dict:
     ctx.check()
 
     model_id = model_id_for(ctx.job)
+    prefix = model_prefix(ctx.id, ctx.job["epoch"])
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        manifest = upload_dir(ctx.rt.storage, Path(tmp), model_prefix(ctx.id))
-    ModelRegistry(ctx.rt.redis).add(model_id, ctx.job["owner"], "text", inp["base_model"], ctx.id, manifest)
+        manifest = upload_dir(ctx.rt.storage, Path(tmp), prefix)
     output = {"model": model_id, "train_loss": round(train_loss, 4), "valid_loss": round(last["valid"], 4),
               "first_valid_loss": round(first_valid, 4), "steps": trainer.total_steps,
               "resumed_from_step": start, "train_blocks": int(train.shape[0]),
               "valid_blocks": int(trainer.valid_blocks.shape[0])}
     ctx.put_artifact("metrics.json", json.dumps(output, indent=2).encode(), "application/json")
+    # Register last, and only while still the lease holder; the model becomes usable when the
+    # job's succeeded status is written right after this returns.
+    ctx.check()
+    if ctx.rt.store.update(ctx.id, ctx.token) != "ok":
+        raise LeaseLost("lease lost before the model could be registered")
+    ModelRegistry(ctx.rt.redis).add(model_id, ctx.job["owner"], "text", inp["base_model"], ctx.id, prefix,
+                                    manifest)
+    _delete_prefix(ctx.rt.storage, (ctx.job.get("checkpoint") or {}).get("prefix"))  # the model supersedes it
     return output
+
+
+def _delete_prefix(storage, prefix: str | None) -> None:
+    for obj in storage.list(prefix) if prefix else []:
+        storage.delete(obj.key)
 
 
 @shared_task(name="text.finetune", bind=True, max_retries=None)

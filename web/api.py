@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Blueprint, jsonify, request
 
@@ -33,7 +34,7 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
+    if not re.fullmatch(r"-?[0-9]{1,12}", raw) or not lo <= int(raw) <= hi:
         raise InvalidInput(f"{name} must be an integer from {lo} to {hi}", param=name)
     return int(raw)
 
@@ -53,8 +54,8 @@ def create_job():
 def list_jobs():
     owner = api_owner()
     kind, status = request.args.get("kind") or None, request.args.get("status") or None
-    if kind and kind not in JOB_KINDS:
-        raise InvalidInput(f"kind must be one of {sorted(JOB_KINDS)}", param="kind")
+    if kind and kind not in set(JOB_KINDS) | {"campaign"}:
+        raise InvalidInput(f"kind must be one of {sorted(JOB_KINDS) + ['campaign']}", param="kind")
     if status and status not in STATUSES:
         raise InvalidInput(f"status must be one of {list(STATUSES)}", param="status")
     limit = _int_arg("limit", 20, 1, 100)
@@ -82,12 +83,9 @@ def job_events(job_id):
     """Status changes, progress, metrics and log lines with seq > `after`."""
     store = get_store()
     store.get(job_id, api_owner())
-    after = request.args.get("after", "-1")
-    if not after.lstrip("-").isdigit() or int(after) < -1:
-        raise InvalidInput("after must be an integer >= -1", param="after")
-    events = store.events(job_id, int(after))
-    return jsonify({"object": "list", "data": events,
-                    "next_after": events[-1]["seq"] if events else int(after)})
+    after = _int_arg("after", -1, -1, 10**12)
+    events = store.events(job_id, after)
+    return jsonify({"object": "list", "data": events, "next_after": events[-1]["seq"] if events else after})
 
 
 @bp.get("/jobs/<job_id>/artifacts/<name>")

@@ -35,6 +35,14 @@ def register(app: Flask) -> None:
             return error_response(503, "unavailable", message)
         return render_template("error.html", status=503, message=message), 503
 
+    @app.errorhandler(Exception)
+    def on_unexpected(exc):
+        """A bug, not bad input: logged with its traceback, answered without internals."""
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if _wants_json():
+            return error_response(500, "internal_error", "Something went wrong on the server")
+        return render_template("error.html", status=500, message="Something went wrong on the server"), 500
+
     @app.errorhandler(HTTPException)
     def on_http_error(exc: HTTPException):
         code = {413: "too_large", 404: "not_found", 405: "method_not_allowed"}.get(exc.code, "http_error")

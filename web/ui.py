@@ -133,7 +133,7 @@ def job_events_json(job_id):
     store = get_store()
     store.get(job_id, g.ui_owner)
     after = request.args.get("after", "-1")
-    after = int(after) if after.lstrip("-").isdigit() else -1
+    after = int(after) if re.fullmatch(r"-?[0-9]{1,12}", after) else -1
     return jsonify({"data": store.events(job_id, max(after, -1))})
 
 

@@ -40,7 +40,9 @@ def start_housekeeping(sender=None, **_):
     global _housekeeper
     rt = get_runtime()
     queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values()) if sender else []
-    _housekeeper = Housekeeper(rt.store, sender.app.send_task, queues, rt.settings.reaper_interval_s)
+    # A campaign counts as stalled after five lease periods without a chunk finishing.
+    _housekeeper = Housekeeper(rt.store, sender.app.send_task, queues, rt.settings.reaper_interval_s,
+                               rt.storage, stale_s=5 * rt.settings.lease_ttl_s)
     _housekeeper.start()
 
 

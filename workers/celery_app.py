@@ -18,9 +18,11 @@ TASK_ROUTES = {
     "text.finetune": {"queue": "training"},
     "gan.train": {"queue": "training"},
     "gan.sample": {"queue": "inference"},
+    "campaign.chunk": {"queue": "inference"},
+    "campaign.finalize": {"queue": "default"},
 }
 
-TASK_MODULES = ["tasks.text_generate", "tasks.text_finetune"]
+TASK_MODULES = ["tasks.text_generate", "tasks.text_finetune", "tasks.campaign"]
 
 
 def make_celery(settings: Settings, worker: bool = False) -> Celery:

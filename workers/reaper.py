@@ -13,13 +13,38 @@ import socket
 import threading
 import time
 
-from core.jobs import CANCELED, CANCELING, RUNNING, JobStore
+from core.clock import parse_iso
+from core.jobs import CANCELED, CANCELING, RUNNING, TERMINAL, JobStore, archive_record
 from core.redisdb import PREFIX, WORKER_PREFIX
 
 log = logging.getLogger(__name__)
 
 
-def reap_once(store: JobStore, send_task) -> list[str]:
+def reap_campaign(store: JobStore, send_task, job: dict, stale_s: float) -> bool:
+    """A running campaign with no chunk in progress and no change for `stale_s`: re-enqueue the
+    chunks not done (a dead worker's chunk, say), or its finalizer. Duplicates are no-ops."""
+    from core.campaigns import CampaignCounters
+
+    cid, chunks = job["id"], job["input"]["chunks"]
+    if any(store.r.exists(f"{PREFIX}lease:{cid}:chunk:{i}") for i in range(chunks)):
+        return False
+    if time.time() - parse_iso(job["updated_at"]).timestamp() < stale_s:
+        return False
+    counters = CampaignCounters(store.r)
+    done = counters.done_chunks(cid)
+    guard = f"{PREFIX}requeue:{cid}:{len(done)}:{job['updated_at']}"
+    if not store.r.set(guard, "1", nx=True, ex=24 * 3600):
+        return False
+    if len(done) == chunks or job["cancel_requested"]:
+        send_task("campaign.finalize", args=[cid])
+    else:
+        store.add_event(cid, "log", message=f"re-enqueued {chunks - len(done)} unfinished chunks")
+        for index in sorted(set(range(chunks)) - done):
+            send_task("campaign.chunk", args=[cid, index])
+    return True
+
+
+def reap_once(store: JobStore, send_task, storage=None, stale_s: float = 60) -> list[str]:
     """One pass over active jobs; returns the ids re-enqueued."""
     requeued = []
     for job_id in store.active_ids():
@@ -30,8 +55,13 @@ def reap_once(store: JobStore, send_task) -> list[str]:
         except Exception:  # the record is gone: drop it from the active set
             store.r.srem(store.ACTIVE_KEY, job_id)
             continue
-        if job["status"] == CANCELING:
-            store.transition(job_id, CANCELED, event={"reason": "worker lost while canceling"})
+        if job["kind"] == "campaign" and job["status"] not in TERMINAL:
+            if reap_campaign(store, send_task, job, stale_s):
+                requeued.append(job_id)
+        elif job["status"] == CANCELING:
+            outcome, _ = store.transition(job_id, CANCELED, event={"reason": "worker lost while canceling"})
+            if outcome == "ok" and storage is not None:
+                archive_record(store, storage, job_id)
         elif job["status"] == RUNNING:
             # One re-enqueue per attempt, however many workers reap at once.
             guard = f"{PREFIX}requeue:{job_id}:{job['attempts']}"
@@ -47,9 +77,11 @@ def reap_once(store: JobStore, send_task) -> list[str]:
 class Housekeeper(threading.Thread):
     """Announces this worker (for /readyz) and reaps orphaned jobs, until stopped."""
 
-    def __init__(self, store: JobStore, send_task, queues: list[str], interval_s: float):
+    def __init__(self, store: JobStore, send_task, queues: list[str], interval_s: float, storage=None,
+                 stale_s: float = 60):
         super().__init__(name="aigc-housekeeper", daemon=True)
-        self.store, self.send_task, self.queues = store, send_task, queues
+        self.store, self.send_task, self.queues, self.storage = store, send_task, queues, storage
+        self.stale_s = stale_s
         self.interval_s = interval_s
         self.stopped = threading.Event()
         self.key = f"{WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}"
@@ -59,7 +91,7 @@ class Housekeeper(threading.Thread):
             try:
                 info = {"queues": self.queues, "pid": os.getpid(), "seen": time.time()}
                 self.store.r.set(self.key, json.dumps(info), ex=int(self.interval_s * 3) + 5)
-                reaped = reap_once(self.store, self.send_task)
+                reaped = reap_once(self.store, self.send_task, self.storage, self.stale_s)
                 if reaped:
                     log.warning("re-enqueued orphaned jobs: %s", reaped)
             except Exception:  # Redis restarting, say: try again next round

@@ -64,3 +64,25 @@ def test_redis_restart_with_jobs_queued_loses_none(make_platform):
     assert worker.alive()
     for job_id in ids:
         assert api.get(f"/v1/jobs/{job_id}").json()["attempts"] == 1
+
+
+def test_kill_9_mid_campaign_gives_every_row_exactly_once(make_platform):
+    p = make_platform("campaign-crash")
+    p.start_web()
+    victim = p.start_worker()
+    api = p.api(p.create_key("hank"))
+    rows = [{"product": f"p{i}", "audience": "a"} for i in range(64 * 6)]
+    resp = api.post("/v1/campaigns", json={"rows": rows, "template": "Ad for {product}, {audience}:",
+                                           "model": "slow-gpt2", "generation": {"max_new_tokens": 12, "seed": 1}})
+    cid = resp.json()["id"]
+    wait_for(lambda: api.get(f"/v1/campaigns/{cid}").json()["request_counts"]["completed"] >= 64, 120,
+             "a first chunk to finish")
+    victim.kill9()  # mid-way through a later chunk
+    p.start_worker()
+    done = wait_for(lambda: (c := api.get(f"/v1/campaigns/{cid}").json())["status"] == "succeeded" and c,
+                    240, "the campaign to finish on the new worker")
+    assert done["request_counts"] == {"total": len(rows), "completed": len(rows), "failed": 0}
+    from tests.integration.test_campaigns import artifact, jsonl
+
+    lines = jsonl(artifact(api, done, "output.jsonl"))
+    assert [o["row"] for o in lines] == list(range(len(rows)))

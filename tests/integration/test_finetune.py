@@ -151,5 +151,5 @@ def test_cancel_stops_training_and_keeps_the_checkpoint(platform, alice, trainin
     assert stopped["status"] == "canceled"
     assert stopped["progress"]["completed"] < 5000
     step = stopped["checkpoint"]["step"]
-    assert any(f"checkpoints/step-{step:06d}/model.safetensors" in k
+    assert any(f"-step-{step:06d}/model.safetensors" in k
                for k in platform.stored_keys(f"jobs/{job['id']}/checkpoints/"))

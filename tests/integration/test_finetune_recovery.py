@@ -49,7 +49,8 @@ def test_kill_9_mid_training_resumes_from_the_checkpoint(make_platform):
     models = [m for m in api.get("/v1/models").json()["data"] if m["id"].startswith("ft:")]
     assert [m["id"] for m in models] == [out["model"]]
     weights = [k for k in p.stored_keys("models/") if k.endswith("model.safetensors")]
-    assert weights == [f"artifacts/models/{job['id']}/model.safetensors"]
+    assert weights == [f"artifacts/models/{job['id']}/e2/model.safetensors"]  # written by attempt 2
+    assert p.stored_keys(f"jobs/{job['id']}/checkpoints/") == []  # superseded by the model
 
     # The fine-tuned model generates on a worker process that never trained it.
     successor.stop()
@@ -75,7 +76,7 @@ def test_duplicate_delivery_under_a_short_visibility_timeout_leaves_one_trainer(
     assert done["status"] == "succeeded", done["error"]
 
     logs = first.log_tail(10**7) + second.log_tail(10**7)
-    received = re.findall(rf"Task text\.finetune\[[0-9a-f-]+\] received", logs)
+    received = re.findall(r"Task text\.finetune\[[0-9a-f-]+\] received", logs)
     assert len(received) >= 2, "the test did not produce a duplicate delivery"
     assert done["attempts"] == 1  # only one delivery ever claimed the job
     events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]

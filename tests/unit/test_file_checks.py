@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import zipfile
 
@@ -110,3 +111,40 @@ def test_check_upload_dispatches_on_purpose():
     with pytest.raises(InvalidInput) as exc:
         check_upload("images", b"x")
     assert exc.value.param == "purpose"
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims a size its data does not have (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    data = bytearray(png())
+    ihdr = data[12:29]  # chunk type + 13 bytes of IHDR data
+    ihdr[4:12] = struct.pack(">II", width, height)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    return bytes(data)
+
+
+def test_a_bomb_header_is_a_400_not_a_crash():
+    with pytest.raises(InvalidInput) as exc:
+        check_image_archive(make_zip({"bomb.png": png_claiming(20000, 20000)}))
+    assert "pixel limit" in exc.value.message
+
+
+def test_entry_count_is_refused_before_the_directory_is_parsed(monkeypatch):
+    import core.archive_checks as checks
+
+    monkeypatch.setattr(checks, "MAX_MEMBERS", 5)
+    many = make_zip({f"{i}.png": png() for i in range(6)})
+    with pytest.raises(InvalidInput) as exc:
+        checks._refuse_huge_zip_directory(many)
+    assert "more than 5 files" in exc.value.message
+    with pytest.raises(InvalidInput):
+        checks.check_image_archive(make_tar({f"{i}.png": png() for i in range(6)}))
+
+
+def test_jsonl_lines_split_on_newlines_only():
+    line = json.dumps({"text": "a\u2028b\x85c"}, ensure_ascii=False)
+    assert parse_finetune((line + "\n" + line + "\r\n").encode()) == [{"text": "a\u2028b\x85c"}] * 2
+    check_campaign((line + "\n").encode())

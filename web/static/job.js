@@ -61,14 +61,23 @@
   // Metrics arrive as events; fetch only the new ones on each tick.
   const metrics = { train_loss: [], valid_loss: [] };
   let lastSeq = -1;
-  async function pollEvents() {
-    const resp = await fetch(`${root.dataset.events}?after=${lastSeq}`, { credentials: "same-origin" });
-    if (!resp.ok) return;
-    for (const e of (await resp.json()).data) {
-      lastSeq = e.seq;
-      if (e.type === "metric" && metrics[e.name]) metrics[e.name].push({ step: e.step, value: e.value });
+  let inFlight = null;
+  async function fetchEvents() {
+    for (let page = 0; page < 200; page++) {  // the server pages 500 events at a time
+      const resp = await fetch(`${root.dataset.events}?after=${lastSeq}`, { credentials: "same-origin" });
+      if (!resp.ok) return;
+      const events = (await resp.json()).data;
+      for (const e of events) {
+        lastSeq = e.seq;
+        if (e.type === "metric" && metrics[e.name]) metrics[e.name].push({ step: e.step, value: e.value });
+      }
+      if (events.length < 500) break;
     }
     if (window.drawLossChart($("loss-svg"), metrics.train_loss, metrics.valid_loss)) $("loss").hidden = false;
+  }
+  function pollEvents() {  // one fetch at a time, so no event is counted twice
+    if (!inFlight) inFlight = fetchEvents().finally(() => { inFlight = null; });
+    return inFlight;
   }
 
   async function poll() {

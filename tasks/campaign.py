@@ -1,0 +1,153 @@
+"""Campaign tasks: `campaign.chunk` generates one chunk of rows; `campaign.finalize` merges the outputs.
+
+A chunk is idempotent by (campaign, index): its outputs go to deterministic keys and it is
+counted once (a Redis set of done chunks), so a redelivered or reaped chunk changes nothing.
+The finalizer is enqueued exactly once, by whoever counts the last chunk or cancels, without
+chords; it waits for chunks still running, then writes output.jsonl, output.csv, errors.jsonl.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import secrets
+
+from celery import shared_task
+
+from core.campaigns import CampaignCounters, chunk_key
+from core.errors import AigcError
+from core.file_checks import text_lines
+from core.jobs import CANCELED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, archive_record
+from core.redisdb import PREFIX
+from core.storage import artifact_key
+from models.text import GenerationParams, PromptTooLong, generate_batch
+from tasks.model_loading import load_cached
+from workers.runtime import get_runtime
+
+log = logging.getLogger(__name__)
+BATCH_ROWS = 16  # prompts per generate call; rows are sorted by length so padding stays small
+
+
+def chunk_lease_key(campaign_id: str, index: int) -> str:
+    return f"{PREFIX}lease:{campaign_id}:chunk:{index}"
+
+
+def _read_jsonl(storage, key: str) -> list[dict]:
+    return [json.loads(line) for line in text_lines(storage.get_bytes(key).decode()) if line]
+
+
+def _jsonl(records) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+
+
+def generate_rows(model, rows: list[dict], params: GenerationParams) -> tuple[list[dict], list[dict]]:
+    """Generate for each row (batched, shortest prompts together); a row that fails alone is an error."""
+    outputs, errors = [], []
+    ordered = sorted(rows, key=lambda r: len(r["prompt"]))
+    for start in range(0, len(ordered), BATCH_ROWS):
+        batch = ordered[start:start + BATCH_ROWS]
+        try:
+            results = generate_batch(model, [r["prompt"] for r in batch], params)
+        except PromptTooLong:
+            # One long prompt spoils the batch: retry its rows one by one to find the culprits.
+            results = []
+            for row in batch:
+                try:
+                    results += generate_batch(model, [row["prompt"]], params)
+                except PromptTooLong as exc:
+                    results.append(exc)
+        for row, result in zip(batch, results):
+            if isinstance(result, Exception):
+                errors.append({"row": row["index"], "id": row["id"], "error": {"code": "prompt_too_long",
+                                                                               "message": str(result)}})
+                continue
+            for choice in result["choices"]:
+                outputs.append({"row": row["index"], "id": row["id"], "variant": choice["index"],
+                                "text": choice["text"], "finish_reason": choice["finish_reason"]})
+    outputs.sort(key=lambda o: (o["row"], o["variant"]))
+    return outputs, errors
+
+
+@shared_task(name="campaign.chunk", bind=True, max_retries=None)
+def campaign_chunk(self, campaign_id: str, index: int) -> str:
+    rt = get_runtime()
+    store, counters = rt.store, CampaignCounters(rt.redis)
+    job = store.get(campaign_id)
+    if job["status"] in TERMINAL or counters.is_done(campaign_id, index):
+        return "duplicate"
+    if job["cancel_requested"]:
+        return "skipped"  # the canceling path finalizes with what is done
+    token = secrets.token_hex(8)
+    lease = chunk_lease_key(campaign_id, index)
+    if not rt.redis.set(lease, token, nx=True, ex=max(60, rt.settings.lease_ttl_s * 10)):
+        raise self.retry(countdown=rt.settings.lease_ttl_s, max_retries=None)
+    try:
+        store.transition(campaign_id, RUNNING, only_from=(QUEUED,))
+        rt.redis.sadd(store.ACTIVE_KEY, campaign_id)  # the reaper watches running campaigns
+        inp = job["input"]
+        rows = _read_jsonl(rt.storage, chunk_key(campaign_id, "input", index))
+        gen = inp["generation"]
+        params = GenerationParams(max_new_tokens=gen["max_new_tokens"], temperature=gen["temperature"],
+                                  top_p=gen["top_p"], top_k=gen["top_k"], n=inp["n"],
+                                  seed=gen["seed"] + index, stop=tuple(gen["stop"]))
+        model = load_cached(inp["model"], job["owner"])
+        outputs, errors = generate_rows(model, rows, params)
+        rt.storage.put_bytes(chunk_key(campaign_id, "output", index), _jsonl(outputs), "application/x-ndjson")
+        rt.storage.put_bytes(chunk_key(campaign_id, "errors", index), _jsonl(errors), "application/x-ndjson")
+        outcome = counters.complete(campaign_id, index, len(rows) - len(errors), len(errors), inp["chunks"])
+        counts = counters.counts(campaign_id)
+        done = counts["completed"] + counts["failed"]
+        store.update(campaign_id, progress={"completed": done, "total": inp["rows"], "unit": "rows", "eta_s": None})
+        if outcome == "finalize":
+            campaign_finalize.delay(campaign_id)
+        return outcome
+    finally:
+        if rt.redis.get(lease) == token:
+            rt.redis.delete(lease)
+
+
+@shared_task(name="campaign.finalize", bind=True, max_retries=None)
+def campaign_finalize(self, campaign_id: str) -> str:
+    """Merge the finished chunks in row order; canceled campaigns keep what was done."""
+    rt = get_runtime()
+    store, counters = rt.store, CampaignCounters(rt.redis)
+    job = store.get(campaign_id)
+    if job["status"] in TERMINAL:
+        return "duplicate"
+    inp = job["input"]
+    if any(rt.redis.exists(chunk_lease_key(campaign_id, i)) for i in range(inp["chunks"])):
+        raise self.retry(countdown=1, max_retries=None)  # a chunk is still being written
+    columns = json.loads(rt.storage.get_bytes(f"campaigns/{campaign_id}/columns.json"))
+    done = counters.done_chunks(campaign_id)
+    out_jsonl, err_jsonl, out_csv = io.BytesIO(), io.BytesIO(), io.StringIO()
+    out_csv.write("\ufeff")  # so spreadsheet programs read UTF-8 (Chinese text included)
+    writer = csv.writer(out_csv)
+    writer.writerow(columns + (["variant"] if inp["n"] > 1 else []) + ["generated_text"])
+    for index in sorted(done):
+        rows = {r["index"]: r for r in _read_jsonl(rt.storage, chunk_key(campaign_id, "input", index))}
+        outputs = _read_jsonl(rt.storage, chunk_key(campaign_id, "output", index))
+        out_jsonl.write(_jsonl(outputs))
+        err_jsonl.write(rt.storage.get_bytes(chunk_key(campaign_id, "errors", index)))
+        for o in outputs:
+            values = [rows[o["row"]]["columns"].get(c, "") for c in columns]
+            writer.writerow(values + ([o["variant"]] if inp["n"] > 1 else []) + [o["text"]])
+    artifacts = []
+    for name, data, ctype in (("output.jsonl", out_jsonl.getvalue(), "application/x-ndjson"),
+                              ("output.csv", out_csv.getvalue().encode(), "text/csv; charset=utf-8"),
+                              ("errors.jsonl", err_jsonl.getvalue(), "application/x-ndjson")):
+        rt.storage.put_bytes(artifact_key(campaign_id, name), data, ctype)
+        artifacts.append({"name": name, "bytes": len(data), "content_type": ctype})
+    counts = counters.counts(campaign_id)
+    status = CANCELED if job["cancel_requested"] else SUCCEEDED
+    output = {"rows": inp["rows"], "completed": counts["completed"], "failed": counts["failed"],
+              "chunks_done": len(done), "chunks": inp["chunks"]}
+    progress = {"completed": counts["completed"] + counts["failed"], "total": inp["rows"], "unit": "rows",
+                "eta_s": 0.0}
+    outcome, previous = store.transition(campaign_id, status, output=output, artifacts=artifacts,
+                                         progress=progress)
+    if outcome != "ok":
+        raise AigcError(f"campaign {campaign_id} could not be finalized from {previous}")
+    archive_record(store, rt.storage, campaign_id)
+    return status

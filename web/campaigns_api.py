@@ -1,0 +1,125 @@
+"""The campaigns API, v1: a sheet of rows and a template in, one generation per row (and variant) out."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, jsonify, request, url_for
+
+from core import schemas
+from core.campaigns import CHUNK_ROWS, CampaignCounters, Table, check_template, chunk_key, parse_table, render
+from core.campaigns import table_from_rows
+from core.errors import InvalidInput, NotFound, Unavailable
+from core.jobs import CANCELING, QUEUED, RUNNING, new_job_id
+from web.api import json_body
+from web.auth import api_owner
+from web.deps import get_celery, get_files, get_redis, get_settings, get_storage, get_store
+from web.service import artifact_response, owner_lookups
+
+bp = Blueprint("campaigns", __name__, url_prefix="/v1/campaigns")
+KIND = "campaign"
+
+
+def load_table(clean: dict, owner: str) -> Table:
+    if clean["input_file"]:
+        return parse_table(get_files().read(clean["input_file"], owner))
+    return table_from_rows(clean["rows"])
+
+
+def campaign_view(job: dict) -> dict:
+    inp = job["input"]
+    counts = CampaignCounters(get_redis()).counts(job["id"])
+    return {
+        "id": job["id"], "object": "campaign", "status": job["status"], "model": inp["model"],
+        "template": inp["template"], "n": inp["n"], "input_file": inp.get("input_file"),
+        "request_counts": {"total": inp["rows"], **counts},
+        "progress": job["progress"], "output": job["output"], "error": job["error"],
+        "artifacts": [dict(a, url=url_for("campaigns.get_artifact", campaign_id=job["id"], name=a["name"],
+                                          _external=True)) for a in job["artifacts"] or []],
+        "metadata": job["metadata"], "cancel_requested": job["cancel_requested"],
+        "created_at": job["created_at"], "started_at": job["started_at"], "finished_at": job["finished_at"],
+    }
+
+
+def get_campaign(campaign_id: str, owner: str) -> dict:
+    job = get_store().get(campaign_id, owner)
+    if job["kind"] != KIND:
+        raise NotFound(f"No campaign {campaign_id!r}", param="id")
+    return job
+
+
+def create_campaign(owner: str, body) -> dict:
+    """Validate, write the rows to storage in chunks, record the campaign, enqueue its chunks."""
+    settings = get_settings()
+    clean = schemas.campaign_create(body, settings, owner_lookups(owner))
+    table = load_table(clean, owner)
+    source = "input_file" if clean["input_file"] else "rows"
+    if len(table.rows) > settings.max_campaign_rows:
+        raise InvalidInput(f"{len(table.rows)} rows is over the limit of {settings.max_campaign_rows}", param=source)
+    check_template(clean["template"], table.columns)
+    if clean["id_column"] is not None and clean["id_column"] not in table.columns:
+        raise InvalidInput(f"id_column {clean['id_column']!r} is not a column ({', '.join(table.columns)})",
+                           param="id_column")
+    campaign_id = new_job_id("cmp_")
+    storage = get_storage()
+    chunks = (len(table.rows) + CHUNK_ROWS - 1) // CHUNK_ROWS
+    for c in range(chunks):
+        records = []
+        for index in range(c * CHUNK_ROWS, min(len(table.rows), (c + 1) * CHUNK_ROWS)):
+            row = table.rows[index]
+            row_id = row.get(clean["id_column"]) if clean["id_column"] else str(index)
+            records.append({"index": index, "id": row_id, "columns": row, "prompt": render(clean["template"], row)})
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+        storage.put_bytes(chunk_key(campaign_id, "input", c), data, "application/x-ndjson")
+    storage.put_bytes(f"campaigns/{campaign_id}/columns.json", json.dumps(table.columns).encode())
+    inp = {k: clean[k] for k in ("model", "template", "generation", "n", "id_column", "input_file")}
+    inp.update(rows=len(table.rows), chunks=chunks)
+    store = get_store()
+    job, _ = store.create(owner, KIND, inp, clean["metadata"], job_id=campaign_id)
+    try:
+        celery = get_celery()
+        for c in range(chunks):
+            celery.send_task("campaign.chunk", args=[campaign_id, c])
+    except Exception as exc:
+        store.discard(job)
+        raise Unavailable("The job queue is unavailable; nothing was submitted, try again") from exc
+    return job
+
+
+@bp.post("")
+def create():
+    """202 with the campaign; 400 naming the field (unknown template columns are listed)."""
+    return jsonify(campaign_view(create_campaign(api_owner(), json_body()))), 202
+
+
+@bp.get("")
+def list_campaigns():
+    jobs, cursor = get_store().list(api_owner(), KIND, None, 100, request.args.get("after") or None)
+    return jsonify({"object": "list", "data": [campaign_view(j) for j in jobs],
+                    "has_more": cursor is not None, "next_cursor": cursor})
+
+
+@bp.get("/<campaign_id>")
+def get_one(campaign_id):
+    return jsonify(campaign_view(get_campaign(campaign_id, api_owner())))
+
+
+def cancel_campaign(campaign_id: str, owner: str) -> dict:
+    """Stop handing out chunks; the finalizer then writes what was done and marks it canceled."""
+    get_campaign(campaign_id, owner)
+    store = get_store()
+    outcome, _ = store.transition(campaign_id, CANCELING, only_from=(QUEUED, RUNNING), cancel_requested=1)
+    if outcome == "ok" and CampaignCounters(get_redis()).claim_finalize(campaign_id):
+        get_celery().send_task("campaign.finalize", args=[campaign_id])
+    return store.get(campaign_id)
+
+
+@bp.post("/<campaign_id>/cancel")
+def cancel(campaign_id):
+    return jsonify(campaign_view(cancel_campaign(campaign_id, api_owner())))
+
+
+@bp.get("/<campaign_id>/artifacts/<name>")
+def get_artifact(campaign_id, name):
+    """output.jsonl, output.csv, errors.jsonl: streamed, or a redirect to a presigned URL."""
+    return artifact_response(get_campaign(campaign_id, api_owner()), name)

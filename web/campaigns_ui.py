@@ -1,0 +1,112 @@
+"""Campaign pages: upload a sheet with a live preview of the prompts, watch the counts, download outputs."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
+
+from core.campaigns import check_template, parse_table, render
+from core.catalog import list_text_models
+from core.errors import InvalidInput
+from core.file_checks import check_upload
+from web.campaigns_api import KIND, campaign_view, cancel_campaign, create_campaign, get_campaign
+from web.csrf import check_csrf
+from web.deps import get_files, get_registry, get_settings, get_store
+from web.service import artifact_response
+from web.ui import login_required
+
+bp = Blueprint("campaigns_ui", __name__, url_prefix="/campaigns")
+
+
+@bp.before_request
+def _upload_size_ok() -> None:
+    """Sheets get the upload limit, set before the CSRF check parses the form."""
+    request.max_content_length = get_settings().max_upload_bytes
+
+
+bp.before_request(check_csrf)
+
+_DEFAULTS = {"template": "Write a short ad for {product} aimed at {audience}:", "model": "builtin:tiny-gpt2",
+             "n": "1", "max_new_tokens": "48", "temperature": "0.8", "seed": "0"}
+
+
+def _models(owner: str) -> list[dict]:
+    own = [{"id": m["id"]} for m in get_registry().list(owner)]
+    return own + list_text_models(get_settings())
+
+
+@bp.get("")
+@login_required
+def index():
+    jobs, _ = get_store().list(g.ui_owner, KIND, None, 50)
+    return render_template("campaigns.html", campaigns=[campaign_view(j) for j in jobs],
+                           values=_DEFAULTS, models=_models(g.ui_owner), error=None)
+
+
+@bp.post("/preview")
+@login_required
+def preview():
+    """The first rendered prompts for a sheet and template, or the error the campaign would get."""
+    try:
+        sheet = request.files.get("file")
+        if sheet is None:
+            raise InvalidInput("Choose a CSV or JSONL file", param="file")
+        table = parse_table(sheet.read())
+        template = request.form.get("template", "")
+        check_template(template, table.columns)
+        return jsonify({"rows": len(table.rows), "columns": table.columns,
+                        "prompts": [render(template, row) for row in table.rows[:5]]})
+    except InvalidInput as exc:
+        return jsonify({"error": exc.to_dict()}), 400
+
+
+@bp.post("")
+@login_required
+def create():
+    values = {k: request.form.get(k, v) for k, v in _DEFAULTS.items()}
+    try:
+        sheet = request.files.get("file")
+        if sheet is None or not sheet.filename:
+            raise InvalidInput("Choose a CSV or JSONL file", param="file")
+        data = sheet.read()
+        check_upload("campaign", data)
+        record = get_files().create(g.ui_owner, sheet.filename, "campaign", data)
+        numbers = {}
+        for name, cast in (("n", int), ("max_new_tokens", int), ("temperature", float), ("seed", int)):
+            try:
+                numbers[name] = cast(values[name])
+            except ValueError:
+                raise InvalidInput(f"{name} must be a number", param=name) from None
+        job = create_campaign(g.ui_owner, {
+            "input_file": record["id"], "template": values["template"], "model": values["model"],
+            "n": numbers["n"], "generation": {"max_new_tokens": numbers["max_new_tokens"],
+                                              "temperature": numbers["temperature"], "seed": numbers["seed"]}})
+    except InvalidInput as exc:
+        jobs, _ = get_store().list(g.ui_owner, KIND, None, 50)
+        return render_template("campaigns.html", campaigns=[campaign_view(j) for j in jobs], values=values,
+                               models=_models(g.ui_owner), error=exc), 400
+    return redirect(url_for("campaigns_ui.page", campaign_id=job["id"]))
+
+
+@bp.get("/<campaign_id>")
+@login_required
+def page(campaign_id):
+    return render_template("campaign.html", campaign=campaign_view(get_campaign(campaign_id, g.ui_owner)))
+
+
+@bp.get("/<campaign_id>.json")
+@login_required
+def as_json(campaign_id):
+    return jsonify(campaign_view(get_campaign(campaign_id, g.ui_owner)))
+
+
+@bp.post("/<campaign_id>/cancel")
+@login_required
+def cancel(campaign_id):
+    cancel_campaign(campaign_id, g.ui_owner)
+    return redirect(url_for("campaigns_ui.page", campaign_id=campaign_id))
+
+
+@bp.get("/<campaign_id>/artifacts/<name>")
+@login_required
+def download(campaign_id, name):
+    return artifact_response(get_campaign(campaign_id, g.ui_owner), name)

@@ -1,0 +1,71 @@
+// Campaign pages: a live preview of the first prompts while filling the form; counts and downloads while it runs.
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const TERMINAL = ["succeeded", "failed", "canceled"];
+
+  const form = $("campaign-form");
+  if (form) {
+    const preview = $("preview");
+    async function refresh() {
+      if (!$("file").files.length) return;
+      const body = new FormData(form);
+      const resp = await fetch(form.dataset.preview, { method: "POST", body, credentials: "same-origin" });
+      const data = await resp.json();
+      preview.replaceChildren();
+      if (data.error) {
+        const p = document.createElement("p");
+        p.className = "error";
+        p.textContent = `${data.error.param}: ${data.error.message}`;
+        preview.append(p);
+        return;
+      }
+      const head = document.createElement("p");
+      head.className = "muted";
+      head.textContent = `${data.rows} rows · columns: ${data.columns.join(", ")} · first prompts:`;
+      const list = document.createElement("ol");
+      for (const prompt of data.prompts) {
+        const li = document.createElement("li");
+        li.textContent = prompt;
+        list.append(li);
+      }
+      preview.append(head, list);
+    }
+    $("file").addEventListener("change", refresh);
+    $("template").addEventListener("input", () => { clearTimeout(refresh.t); refresh.t = setTimeout(refresh, 300); });
+  }
+
+  const root = $("campaign");
+  if (!root) return;
+  function render(c) {
+    $("status").textContent = c.status;
+    $("status").className = "status status-" + c.status;
+    const rc = c.request_counts;
+    const done = rc.completed + rc.failed;
+    $("bar").style.width = (rc.total ? 100 * done / rc.total : 0).toFixed(1) + "%";
+    $("counts").textContent = `${done} / ${rc.total} rows · ${rc.completed} completed · ${rc.failed} failed`;
+    const links = $("artifacts");
+    links.replaceChildren();
+    for (const a of c.artifacts || []) {
+      const link = document.createElement("a");
+      link.href = `${root.dataset.base}/artifacts/${encodeURIComponent(a.name)}`;
+      link.textContent = `Download ${a.name} (${a.bytes} bytes)`;
+      links.append(link);
+    }
+    if (TERMINAL.includes(c.status)) {
+      const cancel = $("cancel-form");
+      if (cancel) cancel.remove();
+      return true;
+    }
+    return false;
+  }
+  async function poll() {
+    let finished = false;
+    try {
+      const resp = await fetch(root.dataset.url, { credentials: "same-origin" });
+      if (resp.ok) finished = render(await resp.json());
+    } catch (e) { /* try again on the next tick */ }
+    if (!finished) setTimeout(poll, 1000);
+  }
+  if (!render(JSON.parse($("initial-campaign").textContent))) setTimeout(poll, 500);
+})();
