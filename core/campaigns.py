@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import string
 from dataclasses import dataclass
 
 import redis
 
 from core.errors import InvalidInput
-from core.file_checks import text_lines
+from core.textfiles import decode_text, first_line, jsonl_objects
 from core.redisdb import PREFIX
 
 CHUNK_ROWS = 64  # rows per chunk task: big enough to batch well, small enough to redo cheaply
@@ -29,28 +28,18 @@ class Table:
 
 def parse_table(data: bytes) -> Table:
     """A CSV with a header (UTF-8, BOM or not) or JSONL of objects, as columns and rows."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"The file is not UTF-8 text (bad byte at offset {exc.start})", param="file") from None
-    first = next((line for line in text_lines(text) if line.strip()), "")
+    text = decode_text(data)
+    first = first_line(text)
+    if first is None:
+        raise InvalidInput("The file has no rows", param="file")
     if first.lstrip().startswith("{"):
-        rows = []
-        for number, line in enumerate(text_lines(text), start=1):
-            if line.strip():
-                try:
-                    obj = json.loads(line)
-                except ValueError as exc:
-                    raise InvalidInput(f"line {number}: not valid JSON ({exc.msg})", param="file") from None
-                if not isinstance(obj, dict):
-                    raise InvalidInput(f"line {number}: each line must be a JSON object", param="file")
-                rows.append(obj)
-        return table_from_rows(rows, "file")
+        return table_from_rows([obj for _, obj in jsonl_objects(text)], "file")
     reader = csv.reader(io.StringIO(text))
     header = next((row for row in reader if any(c.strip() for c in row)), [])
     columns = [c.strip() for c in header]
     if not columns or any(not c for c in columns) or len(set(columns)) != len(columns):
-        raise InvalidInput("The first row must be a header of unique, non-empty column names", param="file")
+        raise InvalidInput("The first row must be a header of unique, non-empty column names "
+                           f"(got {header[:8]!r})", param="file")
     rows = []
     for row in reader:
         if not any(cell.strip() for cell in row):

@@ -69,6 +69,7 @@ class Settings:
     max_choices: int = 8  # AIGC_MAX_CHOICES: upper bound for input.n
     max_prompt_chars: int = 16000  # AIGC_MAX_PROMPT_CHARS
     max_campaign_rows: int = 100_000  # AIGC_MAX_CAMPAIGN_ROWS: rows in one campaign
+    sync_timeout_s: int = 60  # AIGC_SYNC_TIMEOUT_S: POST /v1/completions waits this long, then 504
     lease_ttl_s: int = 30  # AIGC_LEASE_TTL_S: a running job's lease; the heartbeat renews it
     visibility_timeout_s: int = 6 * 3600  # AIGC_VISIBILITY_TIMEOUT_S: above the longest task
     max_attempts: int = 3  # AIGC_MAX_ATTEMPTS: a job that keeps killing workers fails after this
@@ -117,6 +118,7 @@ class Settings:
             max_choices=_env_int(env, "AIGC_MAX_CHOICES", 8, 1),
             max_prompt_chars=_env_int(env, "AIGC_MAX_PROMPT_CHARS", 16000, 1),
             max_campaign_rows=_env_int(env, "AIGC_MAX_CAMPAIGN_ROWS", 100_000, 1),
+            sync_timeout_s=_env_int(env, "AIGC_SYNC_TIMEOUT_S", 60, 1),
             lease_ttl_s=_env_int(env, "AIGC_LEASE_TTL_S", 30, 2),
             visibility_timeout_s=_env_int(env, "AIGC_VISIBILITY_TIMEOUT_S", 6 * 3600, 5),
             max_attempts=_env_int(env, "AIGC_MAX_ATTEMPTS", 3, 1),

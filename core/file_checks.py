@@ -2,47 +2,22 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-
 from core.errors import InvalidInput
+from core.textfiles import decode_text, first_line, jsonl_objects, text_lines
 
 FINE_TUNE = "fine-tune"
-
-
-def text_lines(text: str) -> list[str]:
-    """Lines split on newlines only: str.splitlines would also split on U+2028, U+0085 and
-    other characters that can sit inside a JSON string."""
-    return [line.rstrip("\r") for line in text.split("\n")]
-
-
-def _text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"The file is not UTF-8 text (bad byte at offset {exc.start})", param="file") from None
 
 
 def parse_finetune(data: bytes) -> list[dict]:
     """Examples from UTF-8 plain text (one per non-blank line) or JSONL of {"text"} or
     {"prompt", "completion"} objects."""
-    lines = text_lines(_text(data))
-    first = next((line for line in lines if line.strip()), None)
+    text = decode_text(data)
+    first = first_line(text)
     if first is None:
         raise InvalidInput("The file has no text", param="file")
     if not first.lstrip().startswith("{"):
-        return [{"text": line} for line in lines if line.strip()]
-    examples = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise InvalidInput(f"line {number}: not valid JSON ({exc.msg})", param="file") from None
-        examples.append(_example(obj, number))
-    return examples
+        return [{"text": line} for line in text_lines(text) if line.strip()]
+    return [_example(obj, number) for number, obj in jsonl_objects(text)]
 
 
 def _example(obj, number: int) -> dict:
@@ -57,30 +32,31 @@ def _example(obj, number: int) -> dict:
 
 def check_campaign(data: bytes) -> None:
     """A CSV with a header row of unique column names, or JSONL of objects."""
-    text = _text(data)
-    first = next((line for line in text_lines(text) if line.strip()), None)
-    if first is None:
-        raise InvalidInput("The file has no rows", param="file")
-    if first.lstrip().startswith("{"):
-        rows = 0
-        for number, line in enumerate(text_lines(text), start=1):
-            if line.strip():
-                try:
-                    obj = json.loads(line)
-                except ValueError as exc:
-                    raise InvalidInput(f"line {number}: not valid JSON ({exc.msg})", param="file") from None
-                if not isinstance(obj, dict):
-                    raise InvalidInput(f"line {number}: each line must be a JSON object", param="file")
-                rows += 1
-        return
-    reader = csv.reader(io.StringIO(text))
-    header = next((row for row in reader if any(cell.strip() for cell in row)), [])
-    names = [cell.strip() for cell in header]
-    if not names or any(not n for n in names) or len(set(names)) != len(names):
-        raise InvalidInput("The first row must be a header of unique, non-empty column names "
-                           f"(got {header[:8]!r})", param="file")
-    if not any(any(cell.strip() for cell in row) for row in reader):
-        raise InvalidInput("The file has a header but no rows", param="file")
+    from core.campaigns import parse_table
+
+    parse_table(data)
+
+
+BATCH_ENDPOINT = "/v1/completions"
+
+
+def parse_batch(data: bytes) -> list[dict]:
+    """OpenAI Batch JSONL: {"custom_id", "method": "POST", "url": "/v1/completions", "body"} per line."""
+    requests, seen = [], set()
+    for number, obj in jsonl_objects(decode_text(data)):
+        if not isinstance(obj.get("custom_id"), str) or not obj["custom_id"]:
+            raise InvalidInput(f"line {number}: each request needs a custom_id string", param="file")
+        if obj["custom_id"] in seen:
+            raise InvalidInput(f"line {number}: custom_id {obj['custom_id']!r} is repeated", param="file")
+        if obj.get("method", "POST") != "POST" or obj.get("url") != BATCH_ENDPOINT:
+            raise InvalidInput(f"line {number}: only POST {BATCH_ENDPOINT} requests are supported", param="file")
+        if not isinstance(obj.get("body"), dict):
+            raise InvalidInput(f"line {number}: body must be an object", param="file")
+        seen.add(obj["custom_id"])
+        requests.append(obj)
+    if not requests:
+        raise InvalidInput("The file has no requests", param="file")
+    return requests
 
 
 def check_gan_dataset(data: bytes) -> None:
@@ -90,7 +66,8 @@ def check_gan_dataset(data: bytes) -> None:
 
 
 # Each purpose's check.
-CHECKS = {FINE_TUNE: parse_finetune, "campaign": check_campaign, "gan-dataset": check_gan_dataset}
+CHECKS = {FINE_TUNE: parse_finetune, "campaign": check_campaign, "gan-dataset": check_gan_dataset,
+          "batch": parse_batch}
 
 
 def check_upload(purpose, data: bytes) -> None:

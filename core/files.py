@@ -35,9 +35,12 @@ class FileStore:
     def _owner_key(owner: str) -> str:
         return f"{PREFIX}owner:{owner}:files"
 
-    def create(self, owner: str, filename: str, purpose: str, data: bytes) -> dict:
-        """Content first, record second: a file is visible only once it is whole."""
-        file_id = "file_" + secrets.token_hex(12)
+    def create(self, owner: str, filename: str, purpose: str, data: bytes, file_id: str | None = None) -> dict:
+        """Content first, record second: a file is visible only once it is whole.
+
+        A given `file_id` makes the write idempotent (a rerun replaces the same file).
+        """
+        file_id = file_id or "file_" + secrets.token_hex(12)
         self.storage.put_bytes(file_content_key(file_id), data)
         record = {"id": file_id, "owner": owner, "filename": filename[:255], "bytes": len(data),
                   "purpose": purpose, "created_at": now_iso()}

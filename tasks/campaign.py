@@ -17,8 +17,9 @@ import secrets
 from celery import shared_task
 
 from core.campaigns import CampaignCounters, chunk_key
+from core.clock import now_iso, parse_iso
 from core.errors import AigcError
-from core.file_checks import text_lines
+from core.textfiles import text_lines
 from core.jobs import CANCELED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, archive_record
 from core.redisdb import PREFIX
 from core.storage import artifact_key
@@ -65,7 +66,9 @@ def generate_rows(model, rows: list[dict], params: GenerationParams) -> tuple[li
                 continue
             for choice in result["choices"]:
                 outputs.append({"row": row["index"], "id": row["id"], "variant": choice["index"],
-                                "text": choice["text"], "finish_reason": choice["finish_reason"]})
+                                "text": choice["text"], "finish_reason": choice["finish_reason"],
+                                "prompt_tokens": result["prompt_tokens"],
+                                "completion_tokens": result["completion_tokens"]})
     outputs.sort(key=lambda o: (o["row"], o["variant"]))
     return outputs, errors
 
@@ -84,16 +87,25 @@ def campaign_chunk(self, campaign_id: str, index: int) -> str:
     if not rt.redis.set(lease, token, nx=True, ex=max(60, rt.settings.lease_ttl_s * 10)):
         raise self.retry(countdown=rt.settings.lease_ttl_s, max_retries=None)
     try:
-        store.transition(campaign_id, RUNNING, only_from=(QUEUED,))
+        store.transition(campaign_id, RUNNING, only_from=(QUEUED,), started_at=now_iso())
         rt.redis.sadd(store.ACTIVE_KEY, campaign_id)  # the reaper watches running campaigns
         inp = job["input"]
         rows = _read_jsonl(rt.storage, chunk_key(campaign_id, "input", index))
-        gen = inp["generation"]
-        params = GenerationParams(max_new_tokens=gen["max_new_tokens"], temperature=gen["temperature"],
-                                  top_p=gen["top_p"], top_k=gen["top_k"], n=inp["n"],
-                                  seed=gen["seed"] + index, stop=tuple(gen["stop"]))
         model = load_cached(inp["model"], job["owner"])
-        outputs, errors = generate_rows(model, rows, params)
+        outputs, errors = [], []
+        # Rows may carry their own settings (OpenAI batch lines do): generate each group apart.
+        groups: dict[str, list[dict]] = {}
+        for row in rows:
+            groups.setdefault(json.dumps(row.get("params") or {}, sort_keys=True), []).append(row)
+        for key, group in groups.items():
+            gen = {**inp["generation"], "n": inp["n"], **json.loads(key)}
+            params = GenerationParams(max_new_tokens=gen["max_new_tokens"], temperature=gen["temperature"],
+                                      top_p=gen["top_p"], top_k=gen["top_k"], n=gen["n"],
+                                      seed=gen["seed"] + index, stop=tuple(gen["stop"]))
+            group_out, group_err = generate_rows(model, group, params)
+            outputs += group_out
+            errors += group_err
+        outputs.sort(key=lambda o: (o["row"], o["variant"]))
         rt.storage.put_bytes(chunk_key(campaign_id, "output", index), _jsonl(outputs), "application/x-ndjson")
         rt.storage.put_bytes(chunk_key(campaign_id, "errors", index), _jsonl(errors), "application/x-ndjson")
         outcome = counters.complete(campaign_id, index, len(rows) - len(errors), len(errors), inp["chunks"])
@@ -143,6 +155,8 @@ def campaign_finalize(self, campaign_id: str) -> str:
     status = CANCELED if job["cancel_requested"] else SUCCEEDED
     output = {"rows": inp["rows"], "completed": counts["completed"], "failed": counts["failed"],
               "chunks_done": len(done), "chunks": inp["chunks"]}
+    if inp.get("batch"):
+        output.update(write_batch_files(rt, job, out_jsonl.getvalue(), err_jsonl.getvalue()))
     progress = {"completed": counts["completed"] + counts["failed"], "total": inp["rows"], "unit": "rows",
                 "eta_s": 0.0}
     outcome, previous = store.transition(campaign_id, status, output=output, artifacts=artifacts,
@@ -151,3 +165,33 @@ def campaign_finalize(self, campaign_id: str) -> str:
         raise AigcError(f"campaign {campaign_id} could not be finalized from {previous}")
     archive_record(store, rt.storage, campaign_id)
     return status
+
+
+def write_batch_files(rt, job: dict, outputs: bytes, errors: bytes) -> dict:
+    """OpenAI Batch output and error files (one line per request), as files of the owner."""
+    from core.files import FileStore
+
+    cid, model = job["id"], job["input"]["model"]
+    created = int(parse_iso(job["created_at"]).timestamp())
+    by_row: dict[int, list[dict]] = {}
+    for o in map(json.loads, filter(None, text_lines(outputs.decode()))):
+        by_row.setdefault(o["row"], []).append(o)
+    lines = []
+    for row, choices in sorted(by_row.items()):
+        first = choices[0]
+        body = {"id": f"cmpl-{cid}-{row}", "object": "text_completion", "created": created, "model": model,
+                "choices": [{"text": c["text"], "index": c["variant"], "logprobs": None,
+                             "finish_reason": c["finish_reason"]} for c in choices],
+                "usage": {"prompt_tokens": first["prompt_tokens"], "completion_tokens": first["completion_tokens"],
+                          "total_tokens": first["prompt_tokens"] + first["completion_tokens"]}}
+        lines.append({"id": f"batch_req_{cid}_{row}", "custom_id": first["id"],
+                      "response": {"status_code": 200, "request_id": f"req_{cid}_{row}", "body": body},
+                      "error": None})
+    error_lines = [{"id": f"batch_req_{cid}_{e['row']}", "custom_id": e["id"], "response": None,
+                    "error": e["error"]} for e in map(json.loads, filter(None, text_lines(errors.decode())))]
+    files = FileStore(rt.redis, rt.storage)
+    suffix = cid.split("_", 1)[1]
+    out = files.create(job["owner"], f"{cid}_output.jsonl", "batch_output", _jsonl(lines), f"file_{suffix}_out")
+    err = files.create(job["owner"], f"{cid}_errors.jsonl", "batch_output", _jsonl(error_lines),
+                       f"file_{suffix}_err")
+    return {"output_file_id": out["id"], "error_file_id": err["id"]}

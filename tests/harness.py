@@ -169,6 +169,7 @@ class Platform:
             "AIGC_REAPER_INTERVAL_S": "1",
             "AIGC_TORCH_THREADS": "1",
             "AIGC_MAX_UPLOAD_BYTES": str(1 << 20),
+            "AIGC_SYNC_TIMEOUT_S": "10",
             "HF_HOME": str(self.root / "hf"),
             "HF_HUB_OFFLINE": "1",
         }

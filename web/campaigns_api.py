@@ -48,8 +48,13 @@ def get_campaign(campaign_id: str, owner: str) -> dict:
     return job
 
 
-def create_campaign(owner: str, body) -> dict:
-    """Validate, write the rows to storage in chunks, record the campaign, enqueue its chunks."""
+def create_campaign(owner: str, body, row_params: list[dict] | None = None, extra: dict | None = None,
+                    id_prefix: str = "cmp_") -> dict:
+    """Validate, write the rows to storage in chunks, record the campaign, enqueue its chunks.
+
+    `row_params` gives each row its own generation settings (OpenAI batch lines); `extra` is
+    kept on the record's input.
+    """
     settings = get_settings()
     clean = schemas.campaign_create(body, settings, owner_lookups(owner))
     table = load_table(clean, owner)
@@ -60,7 +65,7 @@ def create_campaign(owner: str, body) -> dict:
     if clean["id_column"] is not None and clean["id_column"] not in table.columns:
         raise InvalidInput(f"id_column {clean['id_column']!r} is not a column ({', '.join(table.columns)})",
                            param="id_column")
-    campaign_id = new_job_id("cmp_")
+    campaign_id = new_job_id(id_prefix)
     storage = get_storage()
     chunks = (len(table.rows) + CHUNK_ROWS - 1) // CHUNK_ROWS
     for c in range(chunks):
@@ -68,12 +73,15 @@ def create_campaign(owner: str, body) -> dict:
         for index in range(c * CHUNK_ROWS, min(len(table.rows), (c + 1) * CHUNK_ROWS)):
             row = table.rows[index]
             row_id = row.get(clean["id_column"]) if clean["id_column"] else str(index)
-            records.append({"index": index, "id": row_id, "columns": row, "prompt": render(clean["template"], row)})
+            record = {"index": index, "id": row_id, "columns": row, "prompt": render(clean["template"], row)}
+            if row_params:
+                record["params"] = row_params[index]
+            records.append(record)
         data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
         storage.put_bytes(chunk_key(campaign_id, "input", c), data, "application/x-ndjson")
     storage.put_bytes(f"campaigns/{campaign_id}/columns.json", json.dumps(table.columns).encode())
     inp = {k: clean[k] for k in ("model", "template", "generation", "n", "id_column", "input_file")}
-    inp.update(rows=len(table.rows), chunks=chunks)
+    inp.update(rows=len(table.rows), chunks=chunks, **(extra or {}))
     store = get_store()
     job, _ = store.create(owner, KIND, inp, clean["metadata"], job_id=campaign_id)
     try:

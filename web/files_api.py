@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from core.errors import InvalidInput, TooLarge
 from core.file_checks import check_upload
@@ -47,6 +47,13 @@ def list_files():
 @bp.get("/<file_id>")
 def get_file(file_id):
     return jsonify(public_file(get_files().get(file_id, api_owner())))
+
+
+@bp.get("/<file_id>/content")
+def file_content(file_id):
+    """The file's bytes (batch output and error files included)."""
+    data = get_files().read(file_id, api_owner())
+    return Response(data, mimetype="application/octet-stream")
 
 
 @bp.delete("/<file_id>")

@@ -105,6 +105,20 @@ _SCHEMAS = {
         "train_loss": {"type": "number"}, "valid_loss": {"type": "number"},
         "first_valid_loss": {"type": "number"}, "steps": {"type": "integer"},
         "resumed_from_step": {"type": "integer"}}},
+    "CampaignCreate": {"type": "object", "required": ["template", "model"], "properties": {
+        "input_file": {"type": "string", "description": "a file with purpose campaign (CSV or JSONL)"},
+        "rows": {"type": "array", "items": {"type": "object"}, "description": "inline rows instead"},
+        "template": {"type": "string", "description": "{column} placeholders"},
+        "model": {"type": "string"}, "n": {"type": "integer", "default": 1},
+        "id_column": {"type": "string"},
+        "generation": {"type": "object", "properties": {
+            "max_new_tokens": {"type": "integer"}, "temperature": {"type": "number"}, "top_p": {"type": "number"},
+            "top_k": {"type": "integer"}, "seed": {"type": "integer"}, "stop": {"type": "array"}}}}},
+    "Campaign": {"type": "object", "properties": {
+        "id": {"type": "string"}, "object": {"const": "campaign"}, "status": {"enum": list(STATUSES)},
+        "request_counts": {"type": "object", "properties": {
+            "total": {"type": "integer"}, "completed": {"type": "integer"}, "failed": {"type": "integer"}}},
+        "progress": _ref("Progress"), "artifacts": {"type": "array", "items": _ref("Artifact")}}},
     "File": {"type": "object", "properties": {
         "object": {"const": "file"}, "id": {"type": "string"}, "filename": {"type": "string"},
         "bytes": {"type": "integer"}, "purpose": {"type": "string"},
@@ -179,7 +193,7 @@ _PATHS = {
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file", "purpose"],
                 "properties": {"file": {"type": "string", "format": "binary"},
-                               "purpose": {"enum": ["fine-tune", "campaign", "gan-dataset"]}}}}}},
+                               "purpose": {"enum": ["fine-tune", "campaign", "gan-dataset", "batch"]}}}}}},
             "responses": {"201": _json(_ref("File"), "Stored"), "400": _ERR, "401": _ERR, "413": _ERR},
         },
         "get": {"summary": "My files", "parameters": [{"name": "purpose", "in": "query", "schema": {"type": "string"}}],
@@ -192,6 +206,48 @@ _PATHS = {
         "delete": {"summary": "Delete a file", "parameters": [_path_param("file_id")],
                    "responses": {"200": _json({"type": "object"}), **_AUTH_ERRORS}},
     },
+    "/v1/files/{file_id}/content": {"get": {
+        "summary": "A file's bytes (batch output and error files included)",
+        "parameters": [_path_param("file_id")],
+        "responses": {"200": {"description": "The file"}, **_AUTH_ERRORS}}},
+    "/v1/campaigns": {
+        "post": {"summary": "Start a campaign: rows (a campaign file or inline) and a template",
+                 "requestBody": {"required": True,
+                                 "content": {"application/json": {"schema": _ref("CampaignCreate")}}},
+                 "responses": {"202": _json(_ref("Campaign"), "Queued"), "400": _ERR, "401": _ERR, "413": _ERR}},
+        "get": {"summary": "My campaigns, newest first",
+                "responses": {"200": _json({"type": "object"}), "401": _ERR}},
+    },
+    "/v1/campaigns/{campaign_id}": {"get": {
+        "summary": "One campaign", "parameters": [_path_param("campaign_id")],
+        "responses": {"200": _json(_ref("Campaign")), **_AUTH_ERRORS}}},
+    "/v1/campaigns/{campaign_id}/cancel": {"post": {
+        "summary": "Stop a campaign, keeping what is done", "parameters": [_path_param("campaign_id")],
+        "responses": {"200": _json(_ref("Campaign")), **_AUTH_ERRORS}}},
+    "/v1/campaigns/{campaign_id}/artifacts/{name}": {"get": {
+        "summary": "output.jsonl, output.csv or errors.jsonl",
+        "parameters": [_path_param("campaign_id"), _path_param("name")],
+        "responses": {"200": {"description": "The file"}, "302": {"description": "Presigned URL"},
+                      **_AUTH_ERRORS}}},
+    "/v1/completions": {"post": {
+        "summary": "OpenAI-compatible completion: queue, wait, answer (504 with the job id if slow)",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {"200": _json({"type": "object"}), "400": _ERR, "401": _ERR, "504": _ERR}}},
+    "/v1/batches": {
+        "post": {"summary": "OpenAI-compatible batch of /v1/completions requests (a batch file)",
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                     "type": "object", "required": ["input_file_id", "endpoint"],
+                     "properties": {"input_file_id": {"type": "string"}, "endpoint": {"const": "/v1/completions"},
+                                    "completion_window": {"type": "string"}, "metadata": {"type": "object"}}}}}},
+                 "responses": {"200": _json({"type": "object"}), "400": _ERR, "401": _ERR}},
+        "get": {"summary": "My batches", "responses": {"200": _json({"type": "object"}), "401": _ERR}},
+    },
+    "/v1/batches/{batch_id}": {"get": {
+        "summary": "One batch", "parameters": [_path_param("batch_id")],
+        "responses": {"200": _json({"type": "object"}), **_AUTH_ERRORS}}},
+    "/v1/batches/{batch_id}/cancel": {"post": {
+        "summary": "Cancel a batch", "parameters": [_path_param("batch_id")],
+        "responses": {"200": _json({"type": "object"}), **_AUTH_ERRORS}}},
     "/v1/storage/{token}": {"get": {
         "summary": "Signed, expiring download from the local store", "security": [],
         "parameters": [_path_param("token")],

@@ -115,3 +115,32 @@ def test_a_finetune_job_page_draws_the_loss_curves(page, platform):
     assert "validation loss" in page.inner_text("#usage")
     if os.environ.get("AIGC_SCREENSHOTS"):
         page.screenshot(path=os.path.join(os.environ["AIGC_SCREENSHOTS"], "finetune.png"), full_page=True)
+
+
+def test_campaign_page_previews_runs_and_offers_downloads(page, platform, tmp_path):
+    sheet = tmp_path / "products.csv"
+    sheet.write_text("product,audience\n绿茶,学生\nRunning shoes,\"runners, walkers\"\nLamp,readers\n",
+                     encoding="utf-8")
+    _sign_in(page, platform.create_key("browser-marketer"))
+    page.click("text=Campaigns")
+    page.set_input_files("#file", str(sheet))
+    page.fill("#template", "Ad for {product} aimed at {audience}:")
+    page.wait_for_selector("#preview ol li >> text='Ad for 绿茶 aimed at 学生:'")
+    assert len(page.locator("#preview ol li").all_inner_texts()) == 3
+    page.fill("#template", "Ad for {product} in {city}")
+    page.wait_for_selector("#preview .error")
+    assert "city" in page.inner_text("#preview .error")
+
+    page.fill("#template", "Ad for {product} aimed at {audience}:")
+    page.fill("#max_new_tokens", "6")
+    page.click("#campaign-form button[type=submit]")
+    page.wait_for_url("**/campaigns/cmp_*")
+    page.wait_for_selector("#status.status-succeeded", timeout=120_000)
+    assert "3 / 3 rows" in page.inner_text("#counts")
+    names = page.locator("#artifacts a").all_inner_texts()
+    assert any("output.csv" in n for n in names) and any("errors.jsonl" in n for n in names)
+    href = page.get_attribute("#artifacts a >> text=/output.csv/", "href")
+    body = page.request.get(href).body().decode("utf-8-sig")
+    assert "绿茶" in body and "runners, walkers" in body
+    if os.environ.get("AIGC_SCREENSHOTS"):
+        page.screenshot(path=os.path.join(os.environ["AIGC_SCREENSHOTS"], "campaign.png"), full_page=True)

@@ -1,0 +1,79 @@
+"""The official `openai` package against the platform: files, batches and completions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.harness import wait_for
+
+openai = pytest.importorskip("openai")
+
+
+@pytest.fixture(scope="module")
+def client(platform):
+    return openai.OpenAI(base_url=platform.web_url + "/v1", api_key=platform.create_key("openai-user"),
+                         max_retries=0, timeout=60)
+
+
+def test_batch_round_trip(client, tmp_path):
+    lines = [{"custom_id": f"req-{i}", "method": "POST", "url": "/v1/completions",
+              "body": {"model": "builtin:tiny-gpt2", "prompt": f"Ad {i}:", "max_tokens": 5, "seed": i}}
+             for i in range(5)]
+    lines.append({"custom_id": "too-long", "method": "POST", "url": "/v1/completions",
+                  "body": {"model": "builtin:tiny-gpt2", "prompt": "x" * 1100, "max_tokens": 5}})
+    path = tmp_path / "batch.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with path.open("rb") as fh:
+        uploaded = client.files.create(file=fh, purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/completions", completion_window="24h")
+    assert batch.status in ("validating", "in_progress")
+
+    done = wait_for(lambda: (b := client.batches.retrieve(batch.id)).status == "completed" and b, 180,
+                    "the batch to complete", interval_s=0.5)
+    assert done.request_counts.total == 6 and done.request_counts.completed == 5
+    assert done.request_counts.failed == 1
+    results = [json.loads(x) for x in client.files.content(done.output_file_id).text.split("\n") if x]
+    assert [r["custom_id"] for r in results] == [f"req-{i}" for i in range(5)]
+    body = results[0]["response"]["body"]
+    assert results[0]["response"]["status_code"] == 200 and body["object"] == "text_completion"
+    assert body["usage"]["completion_tokens"] <= 5 and body["choices"][0]["text"]
+    [error] = [json.loads(x) for x in client.files.content(done.error_file_id).text.split("\n") if x]
+    assert error["custom_id"] == "too-long" and error["error"]["code"] == "prompt_too_long"
+
+
+def test_completions_create(client):
+    resp = client.completions.create(model="builtin:tiny-gpt2", prompt="Fresh coffee", max_tokens=8,
+                                     temperature=0.5, seed=3, n=2)
+    assert resp.object == "text_completion" and len(resp.choices) == 2
+    assert resp.usage.prompt_tokens == len("Fresh coffee") and resp.usage.completion_tokens <= 16
+    again = client.completions.create(model="builtin:tiny-gpt2", prompt="Fresh coffee", max_tokens=8,
+                                      temperature=0.5, seed=3, n=2)
+    assert [c.text for c in again.choices] == [c.text for c in resp.choices]
+
+
+def test_errors_come_back_as_openai_errors(client):
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.completions.create(model="builtin:tiny-gpt2", prompt="x", max_tokens=0)
+    assert exc.value.body["param"] == "max_tokens"
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(model="no-such-model", prompt="x")
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=str(client.base_url), api_key="aigc_wrong", max_retries=0).completions.create(
+            model="builtin:tiny-gpt2", prompt="x")
+
+
+def test_a_slow_completion_is_a_504_with_the_job_id(platform):
+    import requests
+
+    key = platform.create_key("impatient")
+    # More work than fits in the 10 seconds the test platform waits (AIGC_SYNC_TIMEOUT_S).
+    resp = requests.post(platform.web_url + "/v1/completions", headers={"Authorization": f"Bearer {key}"},
+                         json={"model": "slow-gpt2", "prompt": "a", "max_tokens": 1000, "n": 8}, timeout=120)
+    assert resp.status_code == 504
+    job_id = resp.json()["error"]["job_id"]
+    assert requests.get(f"{platform.web_url}/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"},
+                        timeout=10).json()["status"] in ("queued", "running", "succeeded")
+    requests.post(f"{platform.web_url}/v1/jobs/{job_id}/cancel", headers={"Authorization": f"Bearer {key}"},
+                  timeout=10)
