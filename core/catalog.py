@@ -5,6 +5,7 @@ Pure Python on purpose: the web process validates model names without importing 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -57,10 +58,13 @@ def _cached_hub_ids() -> list[str]:
 
 
 def resolve_text_model(name, settings: Settings, param: str = "input.model",
-                       owns_model: Callable[[str], bool] | None = None) -> ModelRef:
+                       owns_model: Callable[[str], bool] | None = None,
+                       published: Callable[[], dict[str, str]] | None = None) -> ModelRef:
     """A ModelRef for a model the caller can load, else InvalidInput naming `param`.
 
-    `owns_model` answers for models produced here (`ft:...`), which belong to one owner.
+    `owns_model` answers for models produced here (`ft:...`), which belong to one owner;
+    `published` gives the local and cached models the running workers announce, so a web
+    server without the workers' model volume still accepts their models.
     """
     if not isinstance(name, str) or not name:
         raise InvalidInput("model must be a non-empty string", param=param)
@@ -76,6 +80,9 @@ def resolve_text_model(name, settings: Settings, param: str = "input.model",
         return ModelRef(name, "local")
     if name in _cached_hub_ids() or settings.allow_hub_downloads:
         return ModelRef(name, "hub")
+    source = (published() if published else {}).get(name)
+    if source:
+        return ModelRef(name, source)
     raise InvalidInput(
         f"Unknown model {name!r}: not built in, not under AIGC_MODELS_DIR, not in the Hugging Face "
         "cache (set AIGC_ALLOW_HUB_DOWNLOADS=true to fetch Hub models)",
@@ -99,3 +106,21 @@ def list_text_models(settings: Settings) -> list[dict]:
             out.append({"id": name, "kind": "text", "source": "local"})
     out += [{"id": name, "kind": "text", "source": "hub"} for name in _cached_hub_ids()]
     return out
+
+
+def published_text_models(client) -> dict[str, str]:
+    """{model id: source} for the local and cached models that live workers announce."""
+    from core.redisdb import WORKER_PREFIX
+
+    models: dict[str, str] = {}
+    for key in client.scan_iter(WORKER_PREFIX + "*", count=100):
+        raw = client.get(key)
+        for entry in (json.loads(raw).get("models") or []) if raw else []:
+            models.setdefault(entry["id"], entry["source"])
+    return models
+
+
+def announced_text_models(settings: Settings) -> list[dict]:
+    """What a worker announces: the models only its own disk knows about."""
+    return [{"id": m["id"], "source": m["source"]} for m in list_text_models(settings)
+            if m["source"] in ("local", "hub")]

@@ -19,6 +19,7 @@ class Lookups:
 
     owns_model: Callable[[str], bool] = lambda _id: False
     file: Callable[[str], dict | None] = lambda _id: None
+    published: Callable[[], dict[str, str]] = lambda: {}  # models the live workers announce
 
 
 NO_LOOKUPS = Lookups()
@@ -84,7 +85,7 @@ def _fields(data: Any, param: str, spec: dict[str, tuple[Any, Callable]]) -> dic
 
 def text_generate_input(data: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS) -> dict:
     spec = {
-        "model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model).id),
+        "model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model, lookups.published).id),
         "prompt": (_MISSING, lambda v, p: _string(v, p, settings.max_prompt_chars)),
         "max_new_tokens": (min(64, settings.max_new_tokens), lambda v, p: _int(v, p, 1, settings.max_new_tokens)),
         "temperature": (1.0, lambda v, p: _number(v, p, 0, 2)),
@@ -135,7 +136,7 @@ def finetune_hyperparameters(data: Any, param: str = "input.hyperparameters") ->
 
 def text_finetune_input(data: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS) -> dict:
     spec = {
-        "base_model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model).id),
+        "base_model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model, lookups.published).id),
         "training_file": (_MISSING, _file_id("fine-tune", lookups)),
         "validation_file": (None, _file_id("fine-tune", lookups)),
         "suffix": ("custom", _suffix),
@@ -166,7 +167,7 @@ def campaign_create(body: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS
         "input_file": (None, _file_id("campaign", lookups)),
         "rows": (None, lambda v, p: v),
         "template": (_MISSING, lambda v, p: _string(v, p, 8000)),
-        "model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model).id),
+        "model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model, lookups.published).id),
         "generation": ({}, lambda v, p: generation_params(v, settings, p)),
         "n": (1, lambda v, p: _int(v, p, 1, settings.max_choices)),
         "id_column": (None, lambda v, p: _string(v, p, 200)),

@@ -7,13 +7,13 @@ import re
 
 from flask import Blueprint, jsonify, request
 
-from core.catalog import list_text_models
+from core.catalog import list_text_models, published_text_models
 from core.errors import InvalidInput
 from core.jobs import STATUSES
 from core.schemas import JOB_KINDS
 from web.auth import api_owner
 from core.registry import public_model
-from web.deps import get_registry, get_settings, get_storage, get_store
+from web.deps import get_redis, get_registry, get_settings, get_storage, get_store
 from web.service import artifact_response, job_view, submit_job
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
@@ -98,7 +98,11 @@ def get_artifact(job_id, name):
 def list_models():
     """Built-in, local and cached Hub models, and the caller's own fine-tunes."""
     own = [public_model(m) for m in get_registry().list(api_owner())]
-    return jsonify({"object": "list", "data": own + list_text_models(get_settings())})
+    here = list_text_models(get_settings())
+    known = {m["id"] for m in here}
+    workers = [{"id": name, "kind": "text", "source": source}
+               for name, source in sorted(published_text_models(get_redis()).items()) if name not in known]
+    return jsonify({"object": "list", "data": own + here + workers})
 
 
 @bp.get("/models/<path:model_id>")

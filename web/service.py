@@ -10,9 +10,10 @@ from flask import redirect, send_file, url_for
 
 from core import schemas
 from core.errors import InvalidInput, NotFound, Unavailable
+from core.catalog import published_text_models
 from core.jobs import public_job
 from core.storage import LocalStorage, artifact_key
-from web.deps import get_celery, get_files, get_registry, get_settings, get_storage, get_store
+from web.deps import get_celery, get_files, get_redis, get_registry, get_settings, get_storage, get_store
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,8 @@ def owner_lookups(owner: str) -> schemas.Lookups:
             return get_files().get(file_id, owner)
         except NotFound:
             return None
-    return schemas.Lookups(owns_model=lambda model_id: get_registry().exists(model_id, owner), file=file)
+    return schemas.Lookups(owns_model=lambda model_id: get_registry().exists(model_id, owner), file=file,
+                           published=lambda: published_text_models(get_redis()))
 
 
 def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[dict, bool]:

@@ -7,6 +7,7 @@ import os
 
 from celery import signals
 
+from core.catalog import announced_text_models
 from core.redisdb import persistence_problem
 from workers.reaper import Housekeeper
 from workers.runtime import get_runtime
@@ -42,7 +43,8 @@ def start_housekeeping(sender=None, **_):
     queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values()) if sender else []
     # A campaign counts as stalled after five lease periods without a chunk finishing.
     _housekeeper = Housekeeper(rt.store, sender.app.send_task, queues, rt.settings.reaper_interval_s,
-                               rt.storage, stale_s=5 * rt.settings.lease_ttl_s)
+                               rt.storage, stale_s=5 * rt.settings.lease_ttl_s,
+                               models=lambda: announced_text_models(rt.settings))
     _housekeeper.start()
 
 

@@ -78,10 +78,10 @@ class Housekeeper(threading.Thread):
     """Announces this worker (for /readyz) and reaps orphaned jobs, until stopped."""
 
     def __init__(self, store: JobStore, send_task, queues: list[str], interval_s: float, storage=None,
-                 stale_s: float = 60):
+                 stale_s: float = 60, models=lambda: []):
         super().__init__(name="aigc-housekeeper", daemon=True)
         self.store, self.send_task, self.queues, self.storage = store, send_task, queues, storage
-        self.stale_s = stale_s
+        self.stale_s, self.models = stale_s, models
         self.interval_s = interval_s
         self.stopped = threading.Event()
         self.key = f"{WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}"
@@ -89,7 +89,7 @@ class Housekeeper(threading.Thread):
     def run(self):
         while not self.stopped.is_set():
             try:
-                info = {"queues": self.queues, "pid": os.getpid(), "seen": time.time()}
+                info = {"queues": self.queues, "pid": os.getpid(), "seen": time.time(), "models": self.models()}
                 self.store.r.set(self.key, json.dumps(info), ex=int(self.interval_s * 3) + 5)
                 reaped = reap_once(self.store, self.send_task, self.storage, self.stale_s)
                 if reaped:

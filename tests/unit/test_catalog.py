@@ -124,3 +124,11 @@ def test_local_directory_wins_over_hub(settings, hub_cache):
     add_local_model(settings, "org/name")
     (hub_cache / "models--org--name" / "snapshots").mkdir(parents=True)
     assert resolve_text_model("org/name", settings).source == "local"
+
+
+def test_models_announced_by_workers_resolve(settings):
+    from core.catalog import resolve_text_model
+
+    ref = resolve_text_model("only-on-workers", settings, "input.model", None,
+                             lambda: {"only-on-workers": "local"})
+    assert (ref.id, ref.source) == ("only-on-workers", "local")
