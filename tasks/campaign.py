@@ -28,7 +28,9 @@ from tasks.model_loading import load_cached
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
-BATCH_ROWS = 16  # prompts per generate call; rows are sorted by length so padding stays small
+# Sequences per generate call (rows x variants). 64 measured ~1.5x the throughput of 16 for
+# GPT-2 small on a 2-core CPU (bench/); rows are sorted by length so padding stays small.
+BATCH_SEQUENCES = 64
 
 
 def chunk_lease_key(campaign_id: str, index: int) -> str:
@@ -47,8 +49,9 @@ def generate_rows(model, rows: list[dict], params: GenerationParams) -> tuple[li
     """Generate for each row (batched, shortest prompts together); a row that fails alone is an error."""
     outputs, errors = [], []
     ordered = sorted(rows, key=lambda r: len(r["prompt"]))
-    for start in range(0, len(ordered), BATCH_ROWS):
-        batch = ordered[start:start + BATCH_ROWS]
+    per_batch = max(1, BATCH_SEQUENCES // params.n)
+    for start in range(0, len(ordered), per_batch):
+        batch = ordered[start:start + per_batch]
         try:
             results = generate_batch(model, [r["prompt"] for r in batch], params)
         except PromptTooLong:
