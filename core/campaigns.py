@@ -95,6 +95,11 @@ def render(template: str, row: dict) -> str:
     return "".join(out)
 
 
+def chunk_lease_key(campaign_id: str, index: int) -> str:
+    """Held while a worker generates a chunk; the finalizer and the reaper wait on it."""
+    return f"{PREFIX}lease:{campaign_id}:chunk:{index}"
+
+
 def chunk_key(campaign_id: str, part: str, index: int) -> str:
     return f"campaigns/{campaign_id}/{part}/{index:05d}.jsonl"
 

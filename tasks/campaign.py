@@ -16,12 +16,11 @@ import secrets
 
 from celery import shared_task
 
-from core.campaigns import CampaignCounters, chunk_key
+from core.campaigns import CampaignCounters, chunk_key, chunk_lease_key
 from core.clock import now_iso, parse_iso
 from core.errors import AigcError
 from core.textfiles import text_lines
 from core.jobs import CANCELED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, archive_record
-from core.redisdb import PREFIX
 from core.storage import artifact_key
 from models.text import GenerationParams, PromptTooLong, generate_batch
 from tasks.model_loading import load_cached
@@ -31,10 +30,6 @@ log = logging.getLogger(__name__)
 # Sequences per generate call (rows x variants). 64 measured ~1.5x the throughput of 16 for
 # GPT-2 small on a 2-core CPU (bench/); rows are sorted by length so padding stays small.
 BATCH_SEQUENCES = 64
-
-
-def chunk_lease_key(campaign_id: str, index: int) -> str:
-    return f"{PREFIX}lease:{campaign_id}:chunk:{index}"
 
 
 def _read_jsonl(storage, key: str) -> list[dict]:

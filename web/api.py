@@ -7,14 +7,13 @@ import re
 
 from flask import Blueprint, jsonify, request
 
-from core.catalog import list_text_models, published_text_models
 from core.errors import InvalidInput
 from core.jobs import STATUSES
 from core.schemas import JOB_KINDS
 from web.auth import api_owner
 from core.registry import public_model
-from web.deps import get_redis, get_registry, get_settings, get_storage, get_store
-from web.service import artifact_response, job_view, submit_job
+from web.deps import get_registry, get_storage, get_store
+from web.service import artifact_response, job_view, models_for, submit_job
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -30,7 +29,7 @@ def json_body():
         raise InvalidInput(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
 
 
-def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+def int_arg(name: str, default: int, lo: int, hi: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
@@ -58,7 +57,7 @@ def list_jobs():
         raise InvalidInput(f"kind must be one of {sorted(JOB_KINDS) + ['campaign']}", param="kind")
     if status and status not in STATUSES:
         raise InvalidInput(f"status must be one of {list(STATUSES)}", param="status")
-    limit = _int_arg("limit", 20, 1, 100)
+    limit = int_arg("limit", 20, 1, 100)
     jobs, cursor = get_store().list(owner, kind, status, limit, request.args.get("after") or None)
     return jsonify({"object": "list", "data": [job_view(j) for j in jobs],
                     "has_more": cursor is not None, "next_cursor": cursor})
@@ -83,7 +82,7 @@ def job_events(job_id):
     """Status changes, progress, metrics and log lines with seq > `after`."""
     store = get_store()
     store.get(job_id, api_owner())
-    after = _int_arg("after", -1, -1, 10**12)
+    after = int_arg("after", -1, -1, 10**12)
     events = store.events(job_id, after)
     return jsonify({"object": "list", "data": events, "next_after": events[-1]["seq"] if events else after})
 
@@ -97,12 +96,7 @@ def get_artifact(job_id, name):
 @bp.get("/models")
 def list_models():
     """Built-in, local and cached Hub models, and the caller's own fine-tunes."""
-    own = [public_model(m) for m in get_registry().list(api_owner())]
-    here = list_text_models(get_settings())
-    known = {m["id"] for m in here}
-    workers = [{"id": name, "kind": "text", "source": source}
-               for name, source in sorted(published_text_models(get_redis()).items()) if name not in known]
-    return jsonify({"object": "list", "data": own + here + workers})
+    return jsonify({"object": "list", "data": models_for(api_owner())})
 
 
 @bp.get("/models/<path:model_id>")

@@ -9,12 +9,12 @@ from flask import Blueprint, jsonify, request, url_for
 from core import schemas
 from core.campaigns import CHUNK_ROWS, CampaignCounters, Table, check_template, chunk_key, parse_table, render
 from core.campaigns import table_from_rows
-from core.errors import InvalidInput, NotFound, Unavailable
+from core.errors import InvalidInput, NotFound
 from core.jobs import CANCELING, QUEUED, RUNNING, new_job_id
 from web.api import json_body
 from web.auth import api_owner
 from web.deps import get_celery, get_files, get_redis, get_settings, get_storage, get_store
-from web.service import artifact_response, owner_lookups
+from web.service import artifact_response, enqueue_or_discard, owner_lookups
 
 bp = Blueprint("campaigns", __name__, url_prefix="/v1/campaigns")
 KIND = "campaign"
@@ -82,15 +82,8 @@ def create_campaign(owner: str, body, row_params: list[dict] | None = None, extr
     storage.put_bytes(f"campaigns/{campaign_id}/columns.json", json.dumps(table.columns).encode())
     inp = {k: clean[k] for k in ("model", "template", "generation", "n", "id_column", "input_file")}
     inp.update(rows=len(table.rows), chunks=chunks, **(extra or {}))
-    store = get_store()
-    job, _ = store.create(owner, KIND, inp, clean["metadata"], job_id=campaign_id)
-    try:
-        celery = get_celery()
-        for c in range(chunks):
-            celery.send_task("campaign.chunk", args=[campaign_id, c])
-    except Exception as exc:
-        store.discard(job)
-        raise Unavailable("The job queue is unavailable; nothing was submitted, try again") from exc
+    job, _ = get_store().create(owner, KIND, inp, clean["metadata"], job_id=campaign_id)
+    enqueue_or_discard(job, [("campaign.chunk", [campaign_id, c]) for c in range(chunks)])
     return job
 
 

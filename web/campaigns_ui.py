@@ -5,13 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 
 from core.campaigns import check_template, parse_table, render
-from core.catalog import list_text_models
 from core.errors import InvalidInput
 from core.file_checks import check_upload
 from web.campaigns_api import KIND, campaign_view, cancel_campaign, create_campaign, get_campaign
 from web.csrf import check_csrf
-from web.deps import get_files, get_registry, get_settings, get_store
-from web.service import artifact_response
+from web.deps import get_files, get_settings, get_store
+from web.service import artifact_response, models_for
 from web.ui import login_required
 
 bp = Blueprint("campaigns_ui", __name__, url_prefix="/campaigns")
@@ -29,17 +28,12 @@ _DEFAULTS = {"template": "Write a short ad for {product} aimed at {audience}:", 
              "n": "1", "max_new_tokens": "48", "temperature": "0.8", "seed": "0"}
 
 
-def _models(owner: str) -> list[dict]:
-    own = [{"id": m["id"]} for m in get_registry().list(owner)]
-    return own + list_text_models(get_settings())
-
-
 @bp.get("")
 @login_required
 def index():
     jobs, _ = get_store().list(g.ui_owner, KIND, None, 50)
     return render_template("campaigns.html", campaigns=[campaign_view(j) for j in jobs],
-                           values=_DEFAULTS, models=_models(g.ui_owner), error=None)
+                           values=_DEFAULTS, models=models_for(g.ui_owner), error=None)
 
 
 @bp.post("/preview")
@@ -83,7 +77,7 @@ def create():
     except InvalidInput as exc:
         jobs, _ = get_store().list(g.ui_owner, KIND, None, 50)
         return render_template("campaigns.html", campaigns=[campaign_view(j) for j in jobs], values=values,
-                               models=_models(g.ui_owner), error=exc), 400
+                               models=models_for(g.ui_owner), error=exc), 400
     return redirect(url_for("campaigns_ui.page", campaign_id=job["id"]))
 
 

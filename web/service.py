@@ -10,8 +10,9 @@ from flask import redirect, send_file, url_for
 
 from core import schemas
 from core.errors import InvalidInput, NotFound, Unavailable
-from core.catalog import published_text_models
+from core.catalog import list_text_models, published_text_models
 from core.jobs import public_job
+from core.registry import public_model
 from core.storage import LocalStorage, artifact_key
 from web.deps import get_celery, get_files, get_redis, get_registry, get_settings, get_storage, get_store
 
@@ -38,19 +39,34 @@ def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[di
             raise InvalidInput("Idempotency-Key must be 1-255 characters", param="Idempotency-Key")
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         idem = (idempotency_key, digest)
-    store = get_store()
-    job, created = store.create(owner, clean["kind"], clean["input"], clean["metadata"], idem)
+    job, created = get_store().create(owner, clean["kind"], clean["input"], clean["metadata"], idem)
     if created:
-        try:
-            # Routed to its queue by the Celery configuration, by task name only.
-            get_celery().send_task(clean["kind"], args=[job["id"]], retry=True,
-                                   retry_policy={"max_retries": 3, "interval_start": 0.2,
-                                                 "interval_step": 0.5, "interval_max": 2})
-        except Exception as exc:
-            log.exception("enqueue failed for %s", job["id"])
-            store.discard(job, idempotency_key)
-            raise Unavailable("The job queue is unavailable; nothing was submitted, try again") from exc
+        enqueue_or_discard(job, [(clean["kind"], [job["id"]])], idempotency_key)
     return job, created
+
+
+def enqueue_or_discard(job: dict, messages: list[tuple[str, list]], idempotency_key: str | None = None) -> None:
+    """Send the job's task messages; if the broker refuses, remove the job so nothing half-written stays."""
+    try:
+        celery = get_celery()
+        for task_name, args in messages:
+            # Routed to its queue by the Celery configuration, by task name only.
+            celery.send_task(task_name, args=args, retry=True, retry_policy={
+                "max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2})
+    except Exception as exc:
+        log.exception("enqueue failed for %s", job["id"])
+        get_store().discard(job, idempotency_key)
+        raise Unavailable("The job queue is unavailable; nothing was submitted, try again") from exc
+
+
+def models_for(owner: str) -> list[dict]:
+    """Every model this owner may name: their fine-tunes, this host's models, and the workers'."""
+    own = [public_model(m) for m in get_registry().list(owner)]
+    here = list_text_models(get_settings())
+    known = {m["id"] for m in here}
+    workers = [{"id": name, "kind": "text", "source": source}
+               for name, source in sorted(published_text_models(get_redis()).items()) if name not in known]
+    return own + here + workers
 
 
 def job_view(job: dict) -> dict:

@@ -7,14 +7,14 @@ from functools import wraps
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
 
-from core.catalog import list_text_models
 from core.errors import InvalidInput, Unauthorized
 from core.jobs import TERMINAL
 from core.keys import key_digest
+from web.api import int_arg
 from web.auth import session_owner
 from web.csrf import check_csrf, csrf_token
-from web.deps import get_keys, get_settings, get_store
-from web.service import artifact_response, job_view, submit_job
+from web.deps import get_keys, get_store
+from web.service import artifact_response, job_view, models_for, submit_job
 
 bp = Blueprint("ui", __name__)
 _SAFE_NEXT = re.compile(r"/(?!/)[A-Za-z0-9_./-]*")
@@ -108,7 +108,7 @@ def new_job():
             error = exc
         else:
             return redirect(url_for("ui.job_page", job_id=job["id"]))
-    models = list_text_models(get_settings())
+    models = models_for(g.ui_owner)
     return render_template("new_job.html", values=values, error=error, models=models), 400 if error else 200
 
 
@@ -132,9 +132,7 @@ def job_events_json(job_id):
     """Events after `after`, for the page's loss curves (session-authenticated)."""
     store = get_store()
     store.get(job_id, g.ui_owner)
-    after = request.args.get("after", "-1")
-    after = int(after) if re.fullmatch(r"-?[0-9]{1,12}", after) else -1
-    return jsonify({"data": store.events(job_id, max(after, -1))})
+    return jsonify({"data": store.events(job_id, int_arg("after", -1, -1, 10**12))})
 
 
 @bp.get("/jobs/<job_id>/artifacts/<name>")

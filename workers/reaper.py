@@ -23,10 +23,10 @@ log = logging.getLogger(__name__)
 def reap_campaign(store: JobStore, send_task, job: dict, stale_s: float) -> bool:
     """A running campaign with no chunk in progress and no change for `stale_s`: re-enqueue the
     chunks not done (a dead worker's chunk, say), or its finalizer. Duplicates are no-ops."""
-    from core.campaigns import CampaignCounters
+    from core.campaigns import CampaignCounters, chunk_lease_key
 
     cid, chunks = job["id"], job["input"]["chunks"]
-    if any(store.r.exists(f"{PREFIX}lease:{cid}:chunk:{i}") for i in range(chunks)):
+    if any(store.r.exists(chunk_lease_key(cid, i)) for i in range(chunks)):
         return False
     if time.time() - parse_iso(job["updated_at"]).timestamp() < stale_s:
         return False
