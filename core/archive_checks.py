@@ -77,10 +77,9 @@ def _members(data: bytes):
         yield member.name, member.size, lambda m=member: archive.extractfile(m).read(MAX_IMAGE_BYTES)
 
 
-def check_image_archive(data: bytes) -> ArchiveSummary:
-    from PIL import Image, UnidentifiedImageError
-
-    total, images, corrupt, classes = 0, 0, 0, set()
+def image_members(data: bytes):
+    """(path, read) for each PNG/JPEG member, enforcing the member-count and expansion limits."""
+    total = 0
     for count, (name, size, read) in enumerate(_members(data), start=1):
         if count > MAX_MEMBERS:
             raise InvalidInput(f"The archive has more than {MAX_MEMBERS} files", param="file")
@@ -89,8 +88,16 @@ def check_image_archive(data: bytes) -> ArchiveSummary:
             raise InvalidInput("The archive expands to too much data (limit "
                                f"{MAX_UNCOMPRESSED >> 20} MiB, ratio {MAX_RATIO}:1)", param="file")
         path = PurePosixPath(name)
-        if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith("."):
-            continue
+        if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+            yield path, read
+
+
+def check_image_archive(data: bytes) -> ArchiveSummary:
+    from PIL import Image, UnidentifiedImageError
+
+    images, corrupt, classes = 0, 0, set()
+    for path, read in image_members(data):
+        name = str(path)
         try:
             # Pillow's own bomb guard fires before ours for absurd sizes: the same answer.
             with warnings.catch_warnings():

@@ -1,4 +1,4 @@
-"""Models produced here (`ft:` fine-tunes): owner-scoped records in Redis, weights in storage."""
+"""Models produced here (`ft:` fine-tunes, `gan:` GANs): owner-scoped records in Redis, weights in storage."""
 
 from __future__ import annotations
 
@@ -81,5 +81,6 @@ class ModelRegistry:
 
 
 def public_model(record: dict) -> dict:
-    return {"id": record["id"], "object": "model", "kind": record["kind"], "source": "fine-tune",
+    source = "fine-tune" if record["kind"] == "text" else "training"
+    return {"id": record["id"], "object": "model", "kind": record["kind"], "source": source,
             "base": record["base"], "job_id": record["job_id"], "created_at": record["created_at"]}

@@ -9,8 +9,8 @@ from typing import Any, Callable
 from core.catalog import resolve_text_model
 from core.config import Settings
 from core.errors import InvalidInput
-
-_MISSING = object()
+from core.gan_schemas import gan_sample_input, gan_train_input
+from core.validate import MISSING, fields, file_id, int_field, number_field, string_field
 
 
 @dataclass(frozen=True)
@@ -25,92 +25,31 @@ class Lookups:
 NO_LOOKUPS = Lookups()
 
 
-def _int(value, param, lo=None, hi=None):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{param} must be an integer", param=param)
-    if lo is not None and value < lo:
-        raise InvalidInput(f"{param} must be >= {lo}", param=param)
-    if hi is not None and value > hi:
-        raise InvalidInput(f"{param} must be <= {hi}", param=param)
-    return value
-
-
-def _number(value, param, lo=None, hi=None, lo_open=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise InvalidInput(f"{param} must be a number", param=param)
-    if lo is not None and (value <= lo if lo_open else value < lo):
-        raise InvalidInput(f"{param} must be {'>' if lo_open else '>='} {lo}", param=param)
-    if hi is not None and value > hi:
-        raise InvalidInput(f"{param} must be <= {hi}", param=param)
-    return float(value)
-
-
-def _string(value, param, max_len, allow_empty=False):
-    if not isinstance(value, str):
-        raise InvalidInput(f"{param} must be a string", param=param)
-    if not value and not allow_empty:
-        raise InvalidInput(f"{param} must not be empty", param=param)
-    if len(value) > max_len:
-        raise InvalidInput(f"{param} is longer than {max_len} characters", param=param)
-    return value
-
-
 def _stop(value, param):
     if value is None:
         return []
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or len(items) > 4:
         raise InvalidInput(f"{param} must be a string or a list of at most 4 strings", param=param)
-    return [_string(s, f"{param}[{i}]", 64) for i, s in enumerate(items)]
-
-
-def _fields(data: Any, param: str, spec: dict[str, tuple[Any, Callable]]) -> dict:
-    """Check an object against {name: (default, check)}; unknown names are errors too."""
-    if not isinstance(data, dict):
-        raise InvalidInput(f"{param or 'The request body'} must be an object", param=param or None)
-    unknown = sorted(set(data) - set(spec))
-    if unknown:
-        raise InvalidInput(f"Unknown field {unknown[0]!r}", param=f"{param}.{unknown[0]}" if param else unknown[0])
-    out = {}
-    for name, (default, check) in spec.items():
-        sub = f"{param}.{name}" if param else name
-        if name not in data or data[name] is None and default is not _MISSING:
-            if default is _MISSING:
-                raise InvalidInput(f"{sub} is required", param=sub)
-            out[name] = default
-        else:
-            out[name] = check(data[name], sub)
-    return out
+    return [string_field(s, f"{param}[{i}]", 64) for i, s in enumerate(items)]
 
 
 def text_generate_input(data: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS) -> dict:
     spec = {
-        "model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model, lookups.published).id),
-        "prompt": (_MISSING, lambda v, p: _string(v, p, settings.max_prompt_chars)),
-        "max_new_tokens": (min(64, settings.max_new_tokens), lambda v, p: _int(v, p, 1, settings.max_new_tokens)),
-        "temperature": (1.0, lambda v, p: _number(v, p, 0, 2)),
-        "top_p": (1.0, lambda v, p: _number(v, p, 0, 1, lo_open=True)),
-        "top_k": (0, lambda v, p: _int(v, p, 0, 1000)),
-        "n": (1, lambda v, p: _int(v, p, 1, settings.max_choices)),
-        "seed": (None, lambda v, p: _int(v, p, 0, 2**32 - 1)),
+        "model": (MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model, lookups.published).id),
+        "prompt": (MISSING, lambda v, p: string_field(v, p, settings.max_prompt_chars)),
+        "max_new_tokens": (min(64, settings.max_new_tokens), lambda v, p: int_field(v, p, 1, settings.max_new_tokens)),
+        "temperature": (1.0, lambda v, p: number_field(v, p, 0, 2)),
+        "top_p": (1.0, lambda v, p: number_field(v, p, 0, 1, lo_open=True)),
+        "top_k": (0, lambda v, p: int_field(v, p, 0, 1000)),
+        "n": (1, lambda v, p: int_field(v, p, 1, settings.max_choices)),
+        "seed": (None, lambda v, p: int_field(v, p, 0, 2**32 - 1)),
         "stop": ([], _stop),
     }
-    return _fields(data, "input", spec)
+    return fields(data, "input", spec)
 
 
 _SUFFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-
-
-def _file_id(purpose: str, lookups: Lookups):
-    def check(value, param):
-        record = lookups.file(value) if isinstance(value, str) and value else None
-        if record is None:
-            raise InvalidInput(f"No file {value!r}: upload it with POST /v1/files", param=param,
-                               code="file_not_found")
-        if record["purpose"] != purpose:
-            raise InvalidInput(f"File {value!r} has purpose {record['purpose']!r}, not {purpose!r}", param=param)
-        return value
-    return check
 
 
 def _suffix(value, param):
@@ -121,28 +60,28 @@ def _suffix(value, param):
 
 def finetune_hyperparameters(data: Any, param: str = "input.hyperparameters") -> dict:
     spec = {
-        "epochs": (3, lambda v, p: _int(v, p, 1, 100)),
-        "max_steps": (None, lambda v, p: _int(v, p, 1, 1_000_000)),  # overrides epochs when set
-        "batch_size": (8, lambda v, p: _int(v, p, 1, 256)),
-        "learning_rate": (5e-4, lambda v, p: _number(v, p, 0, 1, lo_open=True)),
-        "block_size": (128, lambda v, p: _int(v, p, 8, 4096)),
-        "warmup_steps": (10, lambda v, p: _int(v, p, 0, 100_000)),
-        "seed": (0, lambda v, p: _int(v, p, 0, 2**32 - 1)),
-        "eval_every": (50, lambda v, p: _int(v, p, 1, 100_000)),
-        "checkpoint_every": (100, lambda v, p: _int(v, p, 1, 100_000)),
+        "epochs": (3, lambda v, p: int_field(v, p, 1, 100)),
+        "max_steps": (None, lambda v, p: int_field(v, p, 1, 1_000_000)),  # overrides epochs when set
+        "batch_size": (8, lambda v, p: int_field(v, p, 1, 256)),
+        "learning_rate": (5e-4, lambda v, p: number_field(v, p, 0, 1, lo_open=True)),
+        "block_size": (128, lambda v, p: int_field(v, p, 8, 4096)),
+        "warmup_steps": (10, lambda v, p: int_field(v, p, 0, 100_000)),
+        "seed": (0, lambda v, p: int_field(v, p, 0, 2**32 - 1)),
+        "eval_every": (50, lambda v, p: int_field(v, p, 1, 100_000)),
+        "checkpoint_every": (100, lambda v, p: int_field(v, p, 1, 100_000)),
     }
-    return _fields({} if data is None else data, param, spec)
+    return fields({} if data is None else data, param, spec)
 
 
 def text_finetune_input(data: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS) -> dict:
     spec = {
-        "base_model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model, lookups.published).id),
-        "training_file": (_MISSING, _file_id("fine-tune", lookups)),
-        "validation_file": (None, _file_id("fine-tune", lookups)),
+        "base_model": (MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model, lookups.published).id),
+        "training_file": (MISSING, file_id("fine-tune", lookups)),
+        "validation_file": (None, file_id("fine-tune", lookups)),
         "suffix": ("custom", _suffix),
         "hyperparameters": ({}, lambda v, p: v),
     }
-    clean = _fields(data, "input", spec)
+    clean = fields(data, "input", spec)
     clean["hyperparameters"] = finetune_hyperparameters(clean["hyperparameters"])
     return clean
 
@@ -150,30 +89,30 @@ def text_finetune_input(data: Any, settings: Settings, lookups: Lookups = NO_LOO
 def generation_params(data: Any, settings: Settings, param: str) -> dict:
     """Sampling settings shared by every row of a campaign (a seed of 0 unless given)."""
     spec = {
-        "max_new_tokens": (min(64, settings.max_new_tokens), lambda v, p: _int(v, p, 1, settings.max_new_tokens)),
-        "temperature": (1.0, lambda v, p: _number(v, p, 0, 2)),
-        "top_p": (1.0, lambda v, p: _number(v, p, 0, 1, lo_open=True)),
-        "top_k": (0, lambda v, p: _int(v, p, 0, 1000)),
-        "seed": (0, lambda v, p: _int(v, p, 0, 2**32 - 1)),
+        "max_new_tokens": (min(64, settings.max_new_tokens), lambda v, p: int_field(v, p, 1, settings.max_new_tokens)),
+        "temperature": (1.0, lambda v, p: number_field(v, p, 0, 2)),
+        "top_p": (1.0, lambda v, p: number_field(v, p, 0, 1, lo_open=True)),
+        "top_k": (0, lambda v, p: int_field(v, p, 0, 1000)),
+        "seed": (0, lambda v, p: int_field(v, p, 0, 2**32 - 1)),
         "stop": ([], _stop),
     }
-    return _fields({} if data is None else data, param, spec)
+    return fields({} if data is None else data, param, spec)
 
 
 def campaign_create(body: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS) -> dict:
     """POST /v1/campaigns: rows (a campaign file or inline) are checked by the caller against
     the template; this checks the shape of the request."""
     spec = {
-        "input_file": (None, _file_id("campaign", lookups)),
+        "input_file": (None, file_id("campaign", lookups)),
         "rows": (None, lambda v, p: v),
-        "template": (_MISSING, lambda v, p: _string(v, p, 8000)),
-        "model": (_MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model, lookups.published).id),
+        "template": (MISSING, lambda v, p: string_field(v, p, 8000)),
+        "model": (MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model, lookups.published).id),
         "generation": ({}, lambda v, p: generation_params(v, settings, p)),
-        "n": (1, lambda v, p: _int(v, p, 1, settings.max_choices)),
-        "id_column": (None, lambda v, p: _string(v, p, 200)),
+        "n": (1, lambda v, p: int_field(v, p, 1, settings.max_choices)),
+        "id_column": (None, lambda v, p: string_field(v, p, 200)),
         "metadata": ({}, lambda v, p: v),
     }
-    clean = _fields(body, "", spec)
+    clean = fields(body, "", spec)
     if (clean["input_file"] is None) == (clean["rows"] is None):
         raise InvalidInput("Give exactly one of input_file and rows", param="input_file")
     if clean["generation"] == {}:
@@ -185,6 +124,8 @@ def campaign_create(body: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS
 JOB_KINDS: dict[str, Callable[[Any, Settings, Lookups], dict]] = {
     "text.generate": text_generate_input,
     "text.finetune": text_finetune_input,
+    "gan.train": gan_train_input,
+    "gan.sample": gan_sample_input,
 }
 
 

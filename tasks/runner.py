@@ -36,7 +36,8 @@ class JobContext:
         self.id = job["id"]
         self.canceled = threading.Event()
         self.lease_lost = threading.Event()
-        self.artifacts: list[dict] = []
+        # A resumed attempt keeps what earlier attempts published (same names, same keys).
+        self.artifacts: list[dict] = list(job.get("artifacts") or [])
         self._started = time.monotonic()
         self._first_completed: int | None = None
         self._floor = 0
@@ -77,12 +78,18 @@ class JobContext:
     def log(self, message: str) -> None:
         self.rt.store.add_event(self.id, "log", message=message)
 
-    def put_artifact(self, name: str, data: bytes, content_type: str) -> dict:
-        """Write to the job's deterministic key: a second run overwrites, never duplicates."""
+    def put_artifact(self, name: str, data: bytes, content_type: str, publish: bool = False) -> dict:
+        """Write to the job's deterministic key: a second run overwrites, never duplicates.
+
+        publish: list it on the job now (fenced), not only when the job ends, so a page can
+        show it while the job runs, e.g. the sample grid of each GAN epoch.
+        """
         self.check()
         size = self.rt.storage.put_bytes(artifact_key(self.id, name), data, content_type)
         entry = {"name": name, "bytes": size, "content_type": content_type}
         self.artifacts = [a for a in self.artifacts if a["name"] != name] + [entry]
+        if publish and self.rt.store.update(self.id, self.token, artifacts=self.artifacts) != "ok":
+            raise LeaseLost("lease lost while publishing an artifact")
         return entry
 
 

@@ -10,28 +10,20 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from pathlib import Path
 
 import torch
 from celery import shared_task
 
-from core.errors import AigcError, InvalidInput, LeaseLost, NotFound
+from core.errors import AigcError, InvalidInput, NotFound
 from core.file_checks import parse_finetune
 from core.files import FileStore
-from core.registry import ModelRegistry, model_prefix
-from core.storage_dirs import download_dir, upload_dir
 from models.finetune import FinetuneConfig, Trainer, build_blocks, split_blocks
+from tasks.checkpoints import load_checkpoint, publish_model, register_model, save_checkpoint
 from tasks.model_loading import load_fresh
 from tasks.runner import JobContext, run_job
 
 STATE_FILE = "training_state.pt"
-
-
-def checkpoint_prefix(job_id: str, epoch: int, step: int) -> str:
-    # The attempt's epoch is in the name: a late upload from a worker that lost its lease
-    # lands beside the committed checkpoint, never on top of it.
-    return f"jobs/{job_id}/checkpoints/e{epoch}-step-{step:06d}"
 
 
 def model_id_for(job: dict) -> str:
@@ -50,46 +42,31 @@ def _examples(ctx: JobContext, file_id: str | None, param: str) -> list[dict] | 
 
 
 class Checkpointer:
-    """Saves weights and training state under the job, then commits the pointer (fenced)."""
+    """Saves weights, tokenizer and training state under the job (see tasks.checkpoints)."""
 
     def __init__(self, ctx: JobContext, model, tokenizer, trainer: Trainer):
         self.ctx, self.model, self.tokenizer, self.trainer = ctx, model, tokenizer, trainer
         self.first_valid_loss: float | None = None  # carried in the pointer, for the output
 
     def save(self, step: int) -> None:
-        rt, job_id = self.ctx.rt, self.ctx.id
-        prefix = checkpoint_prefix(job_id, self.ctx.job["epoch"], step)
-        with tempfile.TemporaryDirectory() as tmp:
+        def write(tmp: Path) -> None:
             self.model.save_pretrained(tmp, safe_serialization=True)
             self.tokenizer.save_pretrained(tmp)  # a checkpoint describes itself
-            Path(tmp, STATE_FILE).write_bytes(self.trainer.state_bytes(step))
-            manifest = upload_dir(rt.storage, Path(tmp), prefix)
-        previous = (self.ctx.job.get("checkpoint") or {}).get("prefix")
-        pointer = {"step": step, "prefix": prefix, "manifest": manifest,
-                   "first_valid_loss": self.first_valid_loss}
-        if rt.store.update(job_id, self.ctx.token, checkpoint=pointer,
-                           event={"type": "log", "message": f"checkpoint at step {step}"}) != "ok":
-            raise LeaseLost("lease lost before the checkpoint could be committed")
-        self.ctx.job["checkpoint"] = pointer
-        if previous != prefix:  # keep only the last committed checkpoint
-            _delete_prefix(rt.storage, previous)
+            (tmp / STATE_FILE).write_bytes(self.trainer.state_bytes(step))
+        save_checkpoint(self.ctx, step, write, first_valid_loss=self.first_valid_loss)
 
     def restore(self) -> int:
         """Load the committed checkpoint, if any; returns the step to resume after (0: fresh)."""
-        pointer = self.ctx.job.get("checkpoint")
-        if not pointer:
-            return 0
-        self.first_valid_loss = pointer.get("first_valid_loss")
-        with tempfile.TemporaryDirectory() as tmp:
-            download_dir(self.ctx.rt.storage, pointer["prefix"], pointer["manifest"], Path(tmp))
+        def read(tmp: Path, pointer: dict) -> int:
             from safetensors.torch import load_file
 
-            state = load_file(str(Path(tmp) / "model.safetensors"))
+            self.first_valid_loss = pointer.get("first_valid_loss")
             # strict=False: tied weights (lm_head = wte) are stored once.
-            self.model.load_state_dict(state, strict=False)
-            step = self.trainer.load_state_bytes(Path(tmp, STATE_FILE).read_bytes())
-        self.ctx.log(f"resumed from the checkpoint at step {step}")
-        return step
+            self.model.load_state_dict(load_file(str(tmp / "model.safetensors")), strict=False)
+            step = self.trainer.load_state_bytes((tmp / STATE_FILE).read_bytes())
+            self.ctx.log(f"resumed from the checkpoint at step {step}")
+            return step
+        return load_checkpoint(self.ctx, read)
 
 
 def finetune(ctx: JobContext) -> dict:
@@ -134,30 +111,18 @@ def finetune(ctx: JobContext) -> dict:
     ctx.check()
 
     model_id = model_id_for(ctx.job)
-    prefix = model_prefix(ctx.id, ctx.job["epoch"])
-    with tempfile.TemporaryDirectory() as tmp:
+
+    def write(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        manifest = upload_dir(ctx.rt.storage, Path(tmp), prefix)
+    prefix, manifest = publish_model(ctx, write)
     output = {"model": model_id, "train_loss": round(train_loss, 4), "valid_loss": round(last["valid"], 4),
               "first_valid_loss": round(first_valid, 4), "steps": trainer.total_steps,
               "resumed_from_step": start, "train_blocks": int(train.shape[0]),
               "valid_blocks": int(trainer.valid_blocks.shape[0])}
     ctx.put_artifact("metrics.json", json.dumps(output, indent=2).encode(), "application/json")
-    # Register last, and only while still the lease holder; the model becomes usable when the
-    # job's succeeded status is written right after this returns.
-    ctx.check()
-    if ctx.rt.store.update(ctx.id, ctx.token) != "ok":
-        raise LeaseLost("lease lost before the model could be registered")
-    ModelRegistry(ctx.rt.redis).add(model_id, ctx.job["owner"], "text", inp["base_model"], ctx.id, prefix,
-                                    manifest)
-    _delete_prefix(ctx.rt.storage, (ctx.job.get("checkpoint") or {}).get("prefix"))  # the model supersedes it
+    register_model(ctx, model_id, "text", inp["base_model"], prefix, manifest)
     return output
-
-
-def _delete_prefix(storage, prefix: str | None) -> None:
-    for obj in storage.list(prefix) if prefix else []:
-        storage.delete(obj.key)
 
 
 @shared_task(name="text.finetune", bind=True, max_retries=None)

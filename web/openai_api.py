@@ -131,7 +131,7 @@ def _row_params(body: dict, line: int) -> dict:
     gen.setdefault("max_new_tokens", 16)
     try:
         clean = schemas.generation_params(gen, get_settings(), "body")
-        n = schemas._int(body.get("n", 1), "body.n", 1, get_settings().max_choices)
+        n = schemas.int_field(body.get("n", 1), "body.n", 1, get_settings().max_choices)
     except InvalidInput as exc:
         raise InvalidInput(f"line {line}: {exc.message}", param="input_file_id") from None
     return {**clean, "n": n}

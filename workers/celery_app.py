@@ -22,7 +22,7 @@ TASK_ROUTES = {
     "campaign.finalize": {"queue": "default"},
 }
 
-TASK_MODULES = ["tasks.text_generate", "tasks.text_finetune", "tasks.campaign"]
+TASK_MODULES = ["tasks.text_generate", "tasks.text_finetune", "tasks.campaign", "tasks.gan_train", "tasks.gan_sample"]
 
 
 def make_celery(settings: Settings, worker: bool = False) -> Celery:

@@ -1,0 +1,78 @@
+"""Checkpoints and produced models in storage, committed by lease-fenced pointer writes.
+
+Shared by the training tasks: files go to a per-attempt prefix first, and the job's record
+points at them only after the upload is whole, so a crash mid-upload or a worker that lost
+its lease never leaves a half-written checkpoint or model in use.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from core.errors import LeaseLost
+from core.registry import ModelRegistry, model_prefix
+from core.storage_dirs import download_dir, upload_dir
+from tasks.runner import JobContext
+
+
+def checkpoint_prefix(job_id: str, epoch: int, step: int) -> str:
+    # The attempt's epoch is in the name: a late upload from a worker that lost its lease
+    # lands beside the committed checkpoint, never on top of it.
+    return f"jobs/{job_id}/checkpoints/e{epoch}-step-{step:06d}"
+
+
+def delete_prefix(storage, prefix: str | None) -> None:
+    for obj in storage.list(prefix) if prefix else []:
+        storage.delete(obj.key)
+
+
+def save_checkpoint(ctx: JobContext, step: int, write: Callable[[Path], None], **extra) -> dict:
+    """Upload what `write(dir)` puts in a directory, then commit the pointer; the previous
+    checkpoint is deleted only once the new one is current."""
+    rt = ctx.rt
+    prefix = checkpoint_prefix(ctx.id, ctx.job["epoch"], step)
+    with tempfile.TemporaryDirectory() as tmp:
+        write(Path(tmp))
+        manifest = upload_dir(rt.storage, Path(tmp), prefix)
+    previous = (ctx.job.get("checkpoint") or {}).get("prefix")
+    pointer = {"step": step, "prefix": prefix, "manifest": manifest, **extra}
+    if rt.store.update(ctx.id, ctx.token, checkpoint=pointer,
+                       event={"type": "log", "message": f"checkpoint at step {step}"}) != "ok":
+        raise LeaseLost("lease lost before the checkpoint could be committed")
+    ctx.job["checkpoint"] = pointer
+    if previous != prefix:
+        delete_prefix(rt.storage, previous)
+    return pointer
+
+
+def load_checkpoint(ctx: JobContext, read: Callable[[Path, dict], int]) -> int:
+    """Download the committed checkpoint, if any, and hand it to `read(dir, pointer)`;
+    returns what `read` returns (the step or epoch to resume after), 0 when starting fresh."""
+    pointer = ctx.job.get("checkpoint")
+    if not pointer:
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        download_dir(ctx.rt.storage, pointer["prefix"], pointer["manifest"], Path(tmp))
+        return read(Path(tmp), pointer)
+
+
+def publish_model(ctx: JobContext, write: Callable[[Path], None]) -> tuple[str, dict]:
+    """Upload a finished model to the attempt's model prefix; (prefix, manifest)."""
+    prefix = model_prefix(ctx.id, ctx.job["epoch"])
+    with tempfile.TemporaryDirectory() as tmp:
+        write(Path(tmp))
+        manifest = upload_dir(ctx.rt.storage, Path(tmp), prefix)
+    return prefix, manifest
+
+
+def register_model(ctx: JobContext, model_id: str, kind: str, base: str, prefix: str, manifest: dict) -> None:
+    """Register last, and only while still the lease holder; the model becomes usable when the
+    job's succeeded status is written right after the task returns. The model supersedes the
+    job's checkpoint, which is deleted."""
+    ctx.check()
+    if ctx.rt.store.update(ctx.id, ctx.token) != "ok":
+        raise LeaseLost("lease lost before the model could be registered")
+    ModelRegistry(ctx.rt.redis).add(model_id, ctx.job["owner"], kind, base, ctx.id, prefix, manifest)
+    delete_prefix(ctx.rt.storage, (ctx.job.get("checkpoint") or {}).get("prefix"))
