@@ -33,7 +33,7 @@ _DEFAULTS = {"template": "Write a short ad for {product} aimed at {audience}:", 
 def index():
     jobs, _ = get_store().list(g.ui_owner, KIND, None, 50)
     return render_template("campaigns.html", campaigns=[campaign_view(j) for j in jobs],
-                           values=_DEFAULTS, models=models_for(g.ui_owner), error=None)
+                           values=_DEFAULTS, models=models_for(g.ui_owner, "text"), error=None)
 
 
 @bp.post("/preview")
@@ -77,7 +77,7 @@ def create():
     except InvalidInput as exc:
         jobs, _ = get_store().list(g.ui_owner, KIND, None, 50)
         return render_template("campaigns.html", campaigns=[campaign_view(j) for j in jobs], values=values,
-                               models=models_for(g.ui_owner), error=exc), 400
+                               models=models_for(g.ui_owner, "text"), error=exc), 400
     return redirect(url_for("campaigns_ui.page", campaign_id=job["id"]))
 
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 
-from flask import redirect, send_file, url_for
+from flask import Response, redirect, send_file, url_for
 
 from core import schemas
 from core.errors import InvalidInput, NotFound, Unavailable
@@ -59,14 +59,15 @@ def enqueue_or_discard(job: dict, messages: list[tuple[str, list]], idempotency_
         raise Unavailable("The job queue is unavailable; nothing was submitted, try again") from exc
 
 
-def models_for(owner: str) -> list[dict]:
-    """Every model this owner may name: their fine-tunes, this host's models, and the workers'."""
+def models_for(owner: str, kind: str | None = None) -> list[dict]:
+    """Every model this owner may name (of one kind if given): their own trained models, this
+    host's models, and the workers'."""
     own = [public_model(m) for m in get_registry().list(owner)]
     here = list_text_models(get_settings())
     known = {m["id"] for m in here}
     workers = [{"id": name, "kind": "text", "source": source}
                for name, source in sorted(published_text_models(get_redis()).items()) if name not in known]
-    return own + here + workers
+    return [m for m in own + here + workers if kind is None or m["kind"] == kind]
 
 
 def job_view(job: dict) -> dict:
@@ -79,13 +80,24 @@ def job_view(job: dict) -> dict:
     return view
 
 
-def artifact_response(job: dict, name: str):
-    """Local store: stream the file. S3: redirect to a short-lived presigned URL."""
+INLINE_IMAGE_MAX = 4 << 20
+
+
+def artifact_response(job: dict, name: str, inline: bool = False):
+    """Local store: stream the file. S3: redirect to a short-lived presigned URL.
+
+    inline: the page's <img> tags, which the pages' CSP keeps to this origin; images that
+    small are relayed from storage rather than redirected to it.
+    """
     entry = next((a for a in job["artifacts"] or [] if a["name"] == name), None)
     if entry is None:
         raise NotFound(f"Job {job['id']} has no artifact {name!r}", param="name")
     storage = get_storage()
     key = artifact_key(job["id"], name)
+    if inline and entry["content_type"].startswith("image/") and entry["bytes"] <= INLINE_IMAGE_MAX:
+        resp = Response(storage.get_bytes(key), mimetype=entry["content_type"])
+        resp.headers["Cache-Control"] = "private, max-age=3600"  # a published grid never changes
+        return resp
     if isinstance(storage, LocalStorage):
         return send_file(storage.path_for(key), mimetype=entry["content_type"], download_name=name,
                          max_age=0)

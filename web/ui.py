@@ -108,7 +108,7 @@ def new_job():
             error = exc
         else:
             return redirect(url_for("ui.job_page", job_id=job["id"]))
-    models = models_for(g.ui_owner)
+    models = models_for(g.ui_owner, "text")
     return render_template("new_job.html", values=values, error=error, models=models), 400 if error else 200
 
 
@@ -139,7 +139,7 @@ def job_events_json(job_id):
 @login_required
 def artifact(job_id, name):
     """The page's download link: the same file the API serves, authorised by the session."""
-    return artifact_response(get_store().get(job_id, g.ui_owner), name)
+    return artifact_response(get_store().get(job_id, g.ui_owner), name, inline=request.args.get("inline") == "1")
 
 
 @bp.post("/jobs/<job_id>/cancel")

@@ -144,3 +144,43 @@ def test_campaign_page_previews_runs_and_offers_downloads(page, platform, tmp_pa
     assert "绿茶" in body and "runners, walkers" in body
     if os.environ.get("AIGC_SCREENSHOTS"):
         page.screenshot(path=os.path.join(os.environ["AIGC_SCREENSHOTS"], "campaign.png"), full_page=True)
+
+
+def test_gan_training_form_gallery_and_sampling_form(page, platform):
+    _sign_in(page, platform.create_key("gan-browser"))
+    page.click("text=GAN")
+    assert page.input_value("#dataset") == "builtin:digits"
+    # A bad number is a 400 on the page, naming the field, and nothing is submitted.
+    page.fill("#epochs", "0")
+    page.click("#train-form button[type=submit]")
+    assert "input.epochs must be >= 1" in page.inner_text("#train-form")
+    for name, value in {"epochs": "3", "batch_size": "32", "nz": "16", "ngf": "8", "ndf": "8",
+                        "max_images": "192"}.items():
+        page.fill(f"#{name}", value)
+    page.click("#train-form button[type=submit]")
+    page.wait_for_url("**/jobs/job_*")
+
+    # The gallery grows one grid per epoch while the page refreshes itself; then the curves.
+    page.wait_for_selector("#gallery img[alt='samples-epoch-003.png']", timeout=120_000)
+    page.wait_for_selector("#status.status-succeeded", timeout=60_000)
+    captions = page.locator("#gallery figcaption").all_inner_texts()
+    assert captions == ["epoch 1", "epoch 2", "epoch 3"]
+    widths = page.eval_on_selector_all("#gallery img", "imgs => imgs.map(i => i.naturalWidth)")
+    assert widths == [530, 530, 530]  # the PNGs loaded through the session's artifact route
+    page.wait_for_selector("#loss:not([hidden]) path.line-2")
+    assert page.inner_text("#loss-names") == "discriminator, generator"
+    assert "digits covered" in page.inner_text("#quality")
+    if os.environ.get("AIGC_SCREENSHOTS"):
+        page.screenshot(path=os.path.join(os.environ["AIGC_SCREENSHOTS"], "gan-train.png"), full_page=True)
+
+    page.click("#sample-link")
+    page.fill("#sample-form #n", "25")
+    page.fill("#sample-form #seed", "5")
+    page.fill("#to_seed", "6")
+    page.click("#sample-form button[type=submit]")
+    page.wait_for_url("**/jobs/job_*")
+    page.wait_for_selector("#status.status-succeeded", timeout=60_000)
+    page.wait_for_selector("#gallery.large img[alt='interpolation.png']")
+    assert page.locator("#gallery img").count() == 2  # the grid and the interpolation strip
+    grid_width = page.eval_on_selector("#gallery img[alt='grid.png']", "i => i.naturalWidth")
+    assert grid_width == 5 * 64 + 6 * 2

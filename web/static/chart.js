@@ -1,8 +1,8 @@
-// Loss curves as inline SVG: training loss as a line, validation loss as a line with dots.
-window.drawLossChart = function (svg, train, valid) {
+// Loss curves as inline SVG: each series a line ({points, cls}), optionally with dots.
+window.drawLossChart = function (svg, series) {
   "use strict";
   const W = 600, H = 220, L = 44, R = 10, T = 10, B = 26;
-  const all = train.concat(valid);
+  const all = series.flatMap((s) => s.points);
   if (!all.length) return false;
   const maxStep = Math.max(1, ...all.map((p) => p.step));
   const lo = Math.min(...all.map((p) => p.value)), hi = Math.max(...all.map((p) => p.value));
@@ -24,10 +24,10 @@ window.drawLossChart = function (svg, train, valid) {
   el("text", { x: L - 6, y: H - B, "text-anchor": "end" }, lo.toFixed(2));
   el("text", { x: W - R, y: H - 8, "text-anchor": "end" }, `step ${maxStep}`);
   const path = (pts) => pts.map((p, i) => `${i ? "L" : "M"}${x(p.step).toFixed(1)},${y(p.value).toFixed(1)}`).join("");
-  if (train.length) el("path", { d: path(train), class: "train-line" });
-  if (valid.length) {
-    el("path", { d: path(valid), class: "valid-line" });
-    for (const p of valid) el("circle", { cx: x(p.step), cy: y(p.value), r: 3, class: "valid-dot" });
+  for (const s of series) {
+    if (!s.points.length) continue;
+    el("path", { d: path(s.points), class: s.cls });
+    if (s.dots) for (const p of s.points) el("circle", { cx: x(p.step), cy: y(p.value), r: 3, class: s.dots });
   }
   return true;
 };

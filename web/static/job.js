@@ -42,6 +42,15 @@
         `${out.first_valid_loss} → ${out.valid_loss}` +
         (out.resumed_from_step ? ` · resumed from step ${out.resumed_from_step}` : "");
     }
+    if (out && out.model && out.model.startsWith("gan:") && job.kind === "gan.train") {
+      $("usage").textContent = `Model ${out.model} · ${out.epochs} epochs, ${out.steps} steps on ${out.images} images` +
+        (out.skipped_images ? ` (${out.skipped_images} unreadable, skipped)` : "") + ` · D loss ${out.loss_d}, G loss ${out.loss_g}`;
+      const link = $("sample-link");
+      link.hidden = false;
+      link.href = `${root.dataset.gan}?model=${encodeURIComponent(out.model)}#sample-card`;
+    }
+    renderQuality(out);
+    renderGallery(job);
     const links = $("artifacts");
     links.replaceChildren();
     for (const a of job.artifacts || []) {
@@ -58,8 +67,41 @@
     }
   }
 
+  // Images the job publishes (GAN grids): shown as a gallery, newest last, as they arrive.
+  function renderGallery(job) {
+    const images = (job.artifacts || []).filter((a) => a.content_type === "image/png");
+    const box = $("gallery");
+    box.hidden = !images.length;
+    box.className = "gallery" + (job.kind === "gan.sample" ? " large" : "");
+    const have = new Set([...box.querySelectorAll("img")].map((img) => img.dataset.name + ":" + img.dataset.bytes));
+    if (images.every((a) => have.has(a.name + ":" + a.bytes)) && have.size === images.length) return;
+    box.replaceChildren();
+    for (const a of images) {
+      const fig = document.createElement("figure");
+      const img = document.createElement("img");
+      img.src = `${root.dataset.base}/artifacts/${encodeURIComponent(a.name)}?inline=1`;
+      img.alt = a.name;
+      img.dataset.name = a.name;
+      img.dataset.bytes = a.bytes;
+      const cap = document.createElement("figcaption");
+      const epoch = a.name.match(/^samples-epoch-(\d+)\.png$/);
+      cap.textContent = epoch ? `epoch ${Number(epoch[1])}` : a.name;
+      fig.append(img, cap);
+      box.append(fig);
+    }
+  }
+
+  function renderQuality(out) {
+    const q = out && out.quality;
+    if (!q) return;
+    $("quality").hidden = false;
+    $("quality").textContent = `Digit score over ${q.samples} samples: ${(100 * q.confident_share).toFixed(1)}% ` +
+      `recognisable, ${q.classes_covered}/10 digits covered, Fréchet distance ${q.frechet_distance} ` +
+      `(classifier accuracy ${(100 * q.classifier_accuracy).toFixed(1)}%)`;
+  }
+
   // Metrics arrive as events; fetch only the new ones on each tick.
-  const metrics = { train_loss: [], valid_loss: [] };
+  const metrics = { train_loss: [], valid_loss: [], loss_d: [], loss_g: [] };
   let lastSeq = -1;
   let inFlight = null;
   async function fetchEvents() {
@@ -73,7 +115,14 @@
       }
       if (events.length < 500) break;
     }
-    if (window.drawLossChart($("loss-svg"), metrics.train_loss, metrics.valid_loss)) $("loss").hidden = false;
+    const gan = metrics.loss_d.length > 0;
+    const series = gan
+      ? [{ points: metrics.loss_d, cls: "train-line" }, { points: metrics.loss_g, cls: "line-2" }]
+      : [{ points: metrics.train_loss, cls: "train-line" }, { points: metrics.valid_loss, cls: "valid-line", dots: "valid-dot" }];
+    if (window.drawLossChart($("loss-svg"), series)) {
+      $("loss").hidden = false;
+      $("loss-names").textContent = gan ? "discriminator, generator" : "training, validation";
+    }
   }
   function pollEvents() {  // one fetch at a time, so no event is counted twice
     if (!inFlight) inFlight = fetchEvents().finally(() => { inFlight = null; });
