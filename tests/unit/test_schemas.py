@@ -148,3 +148,40 @@ def test_job_create_rejects_falsy_non_object_metadata(settings, metadata):
     with pytest.raises(InvalidInput) as exc:
         job_create({"kind": "text.generate", "input": dict(BASE), "metadata": metadata}, settings)
     assert exc.value.param == "metadata"
+
+
+def _gan_lookups():
+    from core.schemas import Lookups
+
+    files = {"file_imgs": {"purpose": "gan-dataset"}, "file_text": {"purpose": "fine-tune"}}
+    return Lookups(owns_model=lambda m: m == "gan:abcd1234", file=files.get)
+
+
+def test_gan_train_defaults_and_channels_follow_the_dataset(settings):
+    clean = job_create({"kind": "gan.train", "input": {"dataset": "builtin:digits"}}, settings, _gan_lookups())
+    inp = clean["input"]
+    assert inp["channels"] == 1 and inp["image_size"] == 32 and inp["nz"] == 100 and inp["lr"] == 2e-4
+    assert inp["diffaugment"] == "translation,cutout" and inp["ema_decay"] == 0.999
+    uploaded = job_create({"kind": "gan.train", "input": {"dataset": "file_imgs", "diffaugment": " cutout, color "}},
+                          settings, _gan_lookups())["input"]
+    assert uploaded["channels"] == 3 and uploaded["diffaugment"] == "cutout,color"
+
+
+@pytest.mark.parametrize("kind,inp,param,fragment", [
+    ("gan.train", {"dataset": "file_text"}, "input.dataset", "purpose"),
+    ("gan.train", {"dataset": "builtin:cats"}, "input.dataset", "builtin:digits"),
+    ("gan.train", {"dataset": "builtin:digits", "channels": 2}, "input.channels", "[1, 3]"),
+    ("gan.train", {"dataset": "builtin:digits", "epochs": 0}, "input.epochs", ">= 1"),
+    ("gan.train", {"dataset": "builtin:digits", "label_smoothing": 0.9}, "input.label_smoothing", "<= 0.5"),
+    ("gan.train", {"dataset": "builtin:digits", "diffaugment": "flip"}, "input.diffaugment", "flip"),
+    ("gan.train", {"dataset": "builtin:digits", "gamma": 1}, "input.gamma", "Unknown"),
+    ("gan.sample", {"model": "gan:other"}, "input.model", "gan.train"),
+    ("gan.sample", {"model": "gan:abcd1234", "n": 0}, "input.n", ">= 1"),
+    ("gan.sample", {"model": "gan:abcd1234", "interpolate": {"steps": 4}}, "input.interpolate.to_seed", "required"),
+    ("gan.sample", {"model": "gan:abcd1234", "interpolate": {"to_seed": 1, "steps": 1}},
+     "input.interpolate.steps", ">= 2"),
+])
+def test_gan_input_errors_name_the_field(settings, kind, inp, param, fragment):
+    with pytest.raises(InvalidInput) as err:
+        job_create({"kind": kind, "input": inp}, settings, _gan_lookups())
+    assert err.value.param == param and fragment in err.value.message
