@@ -10,7 +10,7 @@ from core.gan_schemas import BUILTIN_DATASETS, DIFFAUGMENT_POLICIES
 from web.csrf import check_csrf
 from web.deps import get_files, get_settings, get_store
 from web.service import models_for, submit_job
-from web.ui import login_required
+from web.ui import form_numbers, login_required
 
 bp = Blueprint("gan_ui", __name__, url_prefix="/gan")
 
@@ -33,19 +33,6 @@ TRAIN_NUMBERS = {"image_size": int, "epochs": int, "batch_size": int, "lr": floa
                  "label_smoothing": float, "sample_every": int, "max_images": int}
 DEFAULT_POLICY = ("translation", "cutout")
 SAMPLE_DEFAULTS = {"model": "", "n": "64", "seed": "0", "to_seed": "", "steps": "8"}
-
-
-def _numbers(form, casts: dict) -> dict:
-    """Form strings to typed input; a value that is not a number is reported on its field."""
-    out = {}
-    for name, cast in casts.items():
-        raw = form.get(name, "").strip()
-        if raw:
-            try:
-                out[name] = cast(raw)
-            except ValueError:
-                raise InvalidInput(f"input.{name} must be a number", param=f"input.{name}") from None
-    return out
 
 
 def _render(train=None, sample=None, policy=DEFAULT_POLICY, error=None, status=200):
@@ -72,7 +59,8 @@ def train():
     values = {k: request.form.get(k, v) for k, v in TRAIN_DEFAULTS.items()}
     policy = tuple(p for p in DIFFAUGMENT_POLICIES if request.form.get(f"aug_{p}"))
     try:
-        data = {"dataset": values["dataset"], "diffaugment": ",".join(policy), **_numbers(request.form, TRAIN_NUMBERS)}
+        data = {"dataset": values["dataset"], "diffaugment": ",".join(policy),
+                **form_numbers(request.form, TRAIN_NUMBERS)}
         archive = request.files.get("archive")
         if archive is not None and archive.filename:
             # An archive chosen here wins over the list; it is checked before anything is stored.
@@ -92,8 +80,8 @@ def train():
 def sample():
     values = {k: request.form.get(k, v) for k, v in SAMPLE_DEFAULTS.items()}
     try:
-        data = {"model": values["model"], **_numbers(request.form, {"n": int, "seed": int})}
-        lerp = _numbers(request.form, {"to_seed": int, "steps": int})
+        data = {"model": values["model"], **form_numbers(request.form, {"n": int, "seed": int})}
+        lerp = form_numbers(request.form, {"to_seed": int, "steps": int})
         if "to_seed" in lerp:
             data["interpolate"] = lerp
         job, _ = submit_job(g.ui_owner, {"kind": "gan.sample", "input": data})

@@ -79,17 +79,23 @@ _FORM_DEFAULTS = {"max_new_tokens": "64", "temperature": "1.0", "top_p": "1.0", 
                   "seed": "", "stop": "", "prompt": "", "model": "builtin:tiny-gpt2"}
 
 
-def _form_to_input(form) -> dict:
-    """Form strings to typed input; a value that is not a number is reported on its field."""
-    data = {"model": form.get("model", ""), "prompt": form.get("prompt", "")}
-    for name, cast in (("max_new_tokens", int), ("temperature", float), ("top_p", float),
-                       ("top_k", int), ("n", int), ("seed", int)):
+def form_numbers(form, casts: dict) -> dict:
+    """Form strings to typed input (blank fields left out); a value that is not a number is
+    reported on its field."""
+    out = {}
+    for name, cast in casts.items():
         raw = form.get(name, "").strip()
         if raw:
             try:
-                data[name] = cast(raw)
+                out[name] = cast(raw)
             except ValueError:
                 raise InvalidInput(f"input.{name} must be a number", param=f"input.{name}") from None
+    return out
+
+
+def _form_to_input(form) -> dict:
+    data = {"model": form.get("model", ""), "prompt": form.get("prompt", ""), **form_numbers(form, {
+        "max_new_tokens": int, "temperature": float, "top_p": float, "top_k": int, "n": int, "seed": int})}
     stops = [s for s in form.get("stop", "").split("\n") if s.strip()]
     if stops:
         data["stop"] = [s.rstrip("\r") for s in stops]

@@ -154,6 +154,15 @@ def test_gan_training_form_gallery_and_sampling_form(page, platform):
     page.fill("#epochs", "0")
     page.click("#train-form button[type=submit]")
     assert "input.epochs must be >= 1" in page.inner_text("#train-form")
+    # An archive chosen in the form is checked before anything is stored.
+    from tests.unit.test_file_checks import make_zip, png
+
+    page.set_input_files("#archive", files=[{"name": "evil.zip", "mimeType": "application/zip",
+                                               "buffer": make_zip({"../evil.png": png()})}])
+    page.fill("#epochs", "3")
+    page.click("#train-form button[type=submit]")
+    assert "escapes the archive" in page.inner_text("#train-form")
+    assert page.locator("#dataset option").count() == 1  # no file was stored
     for name, value in {"epochs": "3", "batch_size": "32", "nz": "16", "ngf": "8", "ndf": "8",
                         "max_images": "192"}.items():
         page.fill(f"#{name}", value)
