@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install install-dev browser run demo test test-fast bench clean
+.PHONY: install install-dev browser run demo demo-gan test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,9 @@ run: install
 
 demo: install
 	$(VENV)/bin/aigc demo
+
+demo-gan: install
+	$(VENV)/bin/aigc demo --gan
 
 test: install-dev browser
 	$(PY) -m pytest

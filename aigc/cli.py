@@ -117,6 +117,10 @@ def cmd_status(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    if args.gan:
+        from aigc.gan_demo import run_gan_demo
+
+        return run_gan_demo(args.epochs)
     from aigc.demo import run_demo
 
     return run_demo(args.steps)
@@ -162,8 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("id")
     status.add_argument("--watch", action="store_true", help="show a progress bar until the job ends")
     status.set_defaults(func=cmd_status)
-    demo = sub.add_parser("demo", help="fine-tune the built-in model on the shipped ad copy, then generate")
+    demo = sub.add_parser("demo", help="fine-tune the built-in model on the shipped ad copy, then generate "
+                                       "(--gan: train a GAN on the built-in digits, then sample)")
     demo.add_argument("--steps", type=int, default=None, help="training steps (default: the tuned demo)")
+    demo.add_argument("--gan", action="store_true", help="the GAN demo instead")
+    demo.add_argument("--epochs", type=int, default=None, help="GAN epochs (default: the tuned demo)")
     demo.set_defaults(func=cmd_demo)
     return p
 

@@ -142,3 +142,13 @@ def test_demo_fine_tunes_on_the_shipped_corpus_and_generates(platform):
     assert loss and float(loss.group(2)) < float(loss.group(1))
     samples = run.stdout.split("Samples:")[1].strip().splitlines()
     assert [s.split()[0] for s in samples[:2]] == ["The", "Calling"] and len(samples) >= 6
+
+
+def test_gan_demo_trains_scores_and_samples(platform):
+    env = {**platform.env, "AIGC_API_URL": platform.web_url, "AIGC_API_KEY": platform.create_key("gan-demo")}
+    run = _aigc(["demo", "--gan", "--epochs", "1"], env, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert re.search(r"Model gan:[0-9a-f]{8} after 56 steps", run.stdout)  # 1,797 digits / 32 per batch
+    score = re.search(r"([0-9.]+)% recognisable, (\d+)/10 digits covered", run.stdout)
+    assert score and 0 <= float(score.group(1)) <= 100
+    assert "grid.png, samples.zip, interpolation.png" in run.stdout
