@@ -105,7 +105,9 @@ def run() -> dict:
     }
 
 
-if __name__ == "__main__":
-    import json
-
-    print(json.dumps(run(), indent=2))
+def rows(g: dict) -> list[str]:
+    c = g["config"]
+    return [f"| DCGAN training ({c['image_size']}px digits, ngf/ndf {c['ngf']}, batch {c['batch_size']}): the "
+            f"platform's trainer vs the pytorch/examples loop (with the default stabilisers: "
+            f"{g['platform_default_stabilisers_images_per_s']} img/s) | {g['plain_images_per_s']} img/s | "
+            f"{g['platform_images_per_s']} img/s | {g['ratios']['gan_vs_plain']}x |"]

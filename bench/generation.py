@@ -48,3 +48,9 @@ def run(model: str = "builtin:tiny-gpt2", max_new_tokens: int = 32, repeats: int
         **figures,
         "ratio_batched_vs_serial": round(figures["batched_tokens_per_s"] / figures["serial_tokens_per_s"], 2),
     }
+
+
+def rows(g: dict) -> list[str]:
+    return [f"| generation, {g['prompts']} prompts x {g['max_new_tokens']} tokens ({g['model']}) | "
+            f"{g['serial_tokens_per_s']} tok/s serial | {g['batched_tokens_per_s']} tok/s batched | "
+            f"{g['ratio_batched_vs_serial']}x |"]

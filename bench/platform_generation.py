@@ -4,23 +4,17 @@ through the whole platform (`aigc up`: embedded Redis, a worker, the web server,
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from bench.stack import Stack
 from models.builtin import byte_level_tokenizer
 from models.text import GenerationParams, TextModel, generate_batch
 from tasks.campaign import BATCH_SEQUENCES
-from workers.embedded_redis import free_port
 
 NEW_TOKENS = 32
 PROMPTS = [f"Product {i}: a {adj} {thing} for {who} who" for i, (adj, thing, who) in enumerate(
@@ -63,61 +57,25 @@ def batched_tokens_per_s(tm: TextModel, prompts: list[str], batch: int = BATCH_S
     return tokens / (time.perf_counter() - start)
 
 
-def _call(base: str, key: str, method: str, path: str, body: dict | None = None) -> dict:
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None,
-                                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        return json.loads(resp.read())
-
-
-def _run_campaign(base: str, key: str, prompts: list[str], timeout_s: float = 900) -> tuple[float, int]:
+def _run_campaign(stack: Stack, prompts: list[str], timeout_s: float = 900) -> tuple[float, int]:
     start = time.perf_counter()
-    c = _call(base, key, "POST", "/v1/campaigns", {
+    c = stack.call("POST", "/v1/campaigns", {
         "rows": [{"prompt": p} for p in prompts], "template": "{prompt}", "model": "gpt2-small",
         "generation": {"max_new_tokens": NEW_TOKENS, "seed": 0}})
-    while time.perf_counter() - start < timeout_s:
-        c = _call(base, key, "GET", f"/v1/campaigns/{c['id']}")
-        if c["status"] in ("succeeded", "failed", "canceled"):
-            break
+    while c["status"] != "succeeded":
+        if c["status"] in ("failed", "canceled") or time.perf_counter() - start > timeout_s:
+            raise RuntimeError(f"bench campaign {c['id']} is {c['status']} after {time.perf_counter() - start:.0f} s")
         time.sleep(0.2)
+        c = stack.call("GET", f"/v1/campaigns/{c['id']}")
     elapsed = time.perf_counter() - start
-    req = urllib.request.Request(f"{base}/v1/campaigns/{c['id']}/artifacts/output.jsonl",
-                                 headers={"Authorization": f"Bearer {key}"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        lines = [json.loads(x) for x in resp.read().decode().split("\n") if x]
-    return elapsed, sum(o["completion_tokens"] for o in lines)
+    output = stack.get_bytes(f"/v1/campaigns/{c['id']}/artifacts/output.jsonl").decode()
+    return elapsed, sum(json.loads(x)["completion_tokens"] for x in output.split("\n") if x)
 
 
-def _drain(stream) -> None:
-    for _ in stream:
-        pass
-
-
-def platform_tokens_per_s(models_dir: Path, prompts: list[str]) -> float:
+def platform_tokens_per_s(stack: Stack, prompts: list[str]) -> float:
     """A 256-row campaign submitted over REST and completed by the worker, outputs in storage."""
-    data, port = Path(tempfile.mkdtemp(prefix="aigc-bench-")), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIGC_")}
-    env.update(AIGC_DATA_DIR=str(data), AIGC_MODELS_DIR=str(models_dir), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "aigc", "up", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        key = None
-        deadline = time.monotonic() + 300
-        while key is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if line.strip().startswith("API key"):
-                key = line.split()[-1]
-        if key is None:
-            raise RuntimeError("aigc up did not start")
-        # Drain the platform's log so it never blocks on a full pipe.
-        threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
-        base = f"http://127.0.0.1:{port}"
-        _run_campaign(base, key, prompts[:4])  # warm-up: the worker loads the model once
-        elapsed, tokens = _run_campaign(base, key, prompts)
-        return tokens / elapsed
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(120)
+    elapsed, tokens = _run_campaign(stack, prompts)
+    return tokens / elapsed
 
 
 def matmul_flops_per_s(n: int = 1024, reps: int = 20) -> float:
@@ -130,25 +88,50 @@ def matmul_flops_per_s(n: int = 1024, reps: int = 20) -> float:
     return 2 * n ** 3 * reps / (time.perf_counter() - start)
 
 
-def run() -> dict:
+def run(rounds: int = 2) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         models_dir = Path(tmp)
         tm = save_gpt2_small(models_dir / "gpt2-small")
-        params = sum(p.numel() for p in tm.model.parameters())
+        params = tm.parameter_count
+        prompt_tokens = sum(len(tm.tokenizer(p)["input_ids"]) for p in PROMPTS) / len(PROMPTS)
         serial = serial_tokens_per_s(tm, PROMPTS[:16])
-        batched = batched_tokens_per_s(tm, PROMPTS)
-        del tm
-        platform = platform_tokens_per_s(models_dir, PROMPTS)
+        with Stack(models_dir) as stack:
+            _run_campaign(stack, PROMPTS[:4])  # warm-up: the worker loads the model once
+            batched = platform = 0.0
+            # Interleaved, best of each: other work on the machine only ever slows a run down.
+            for _ in range(rounds):
+                batched = max(batched, batched_tokens_per_s(tm, PROMPTS))
+                platform = max(platform, platform_tokens_per_s(stack, PROMPTS))
     flops = matmul_flops_per_s()
     flops_per_token = 2 * params  # one multiply-add per parameter per token (lm head included)
     return {
         "model": "GPT-2 small architecture, seeded weights", "parameters": params, "prompts": len(PROMPTS),
-        "new_tokens": NEW_TOKENS, "dtype": "float32",
+        "new_tokens": NEW_TOKENS, "dtype": "float32", "rounds": rounds,
+        "measured": "serial once on 16 prompts; batched and platform: best of interleaved rounds",
         "serial_tokens_per_s": round(serial, 1), "batched_tokens_per_s": round(batched, 1),
         "platform_tokens_per_s": round(platform, 1),
         "matmul_gflops": round(flops / 1e9, 1),
         "roofline_tokens_per_s": round(flops / flops_per_token, 1),
         "platform_share_of_roofline": round(platform / (flops / flops_per_token), 3),
+        # Every generated token also pays for its share of the prompt's prefill (about 42 tokens here).
+        "roofline_with_prefill_tokens_per_s": round(
+            flops / (flops_per_token * (prompt_tokens + NEW_TOKENS) / NEW_TOKENS), 1),
         "ratios": {"platform_vs_serial": round(platform / serial, 2),
                    "platform_vs_batched": round(platform / batched, 2)},
     }
+
+
+def rows(p: dict) -> list[str]:
+    return [
+        f"| GPT-2 small ({p['parameters'] / 1e6:.0f}M), {p['prompts']} prompts x {p['new_tokens']} tokens: "
+        f"platform campaign vs one generate per prompt | {p['serial_tokens_per_s']} tok/s | "
+        f"{p['platform_tokens_per_s']} tok/s | {p['ratios']['platform_vs_serial']}x |",
+        f"| same, platform campaign vs in-process batched | {p['batched_tokens_per_s']} tok/s | "
+        f"{p['platform_tokens_per_s']} tok/s | {p['ratios']['platform_vs_batched']}x |",
+        f"| platform as a share of the fp32 roofline ({p['matmul_gflops']} GFLOP/s measured) | "
+        f"{p['roofline_tokens_per_s']} tok/s | {p['platform_tokens_per_s']} tok/s | "
+        f"{p['platform_share_of_roofline']} |",
+        f"| same roofline, each token also paying its share of the prompt prefill | "
+        f"{p['roofline_with_prefill_tokens_per_s']} tok/s | {p['platform_tokens_per_s']} tok/s | "
+        f"{round(p['platform_tokens_per_s'] / p['roofline_with_prefill_tokens_per_s'], 3)} |",
+    ]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+from transformers import (AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList,
+                          StoppingCriteria, StoppingCriteriaList, TemperatureLogitsWarper, TopKLogitsWarper,
+                          TopPLogitsWarper)
 
 from models.builtin import build_builtin
 
@@ -26,6 +29,10 @@ class TextModel:
     tokenizer: object
     device: torch.device
     max_positions: int
+
+    @cached_property
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,62 @@ def _autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+# Below this many FLOPs per decoding step (2 x parameters x sequences), a CPU step runs on one thread.
+# Its ops take microseconds, so a second thread adds only synchronisation; and when another process
+# (the web server, Redis, a client on the same machine) holds the other core, every op waits for that
+# thread's time slice: one-token jobs on the built-in model cost the worker 8x the CPU time with two
+# threads while REST clients were submitting more (bench/queue_overhead.py).
+_PARALLEL_STEP_FLOPS = 1e8
+
+
+@contextlib.contextmanager
+def _cpu_threads(tm: TextModel, sequences: int):
+    before = torch.get_num_threads()
+    if tm.device.type != "cpu" or before == 1 or 2 * tm.parameter_count * sequences >= _PARALLEL_STEP_FLOPS:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class _SampleByCdf(LogitsProcessor):
+    """Draws each row's next token and leaves it the only choice, so generate's greedy step takes it.
+
+    generate's own sampling calls torch.multinomial, which on CPU draws one exponential variate per
+    vocabulary entry: 90 ms a step for 64 rows of GPT-2's 50k vocabulary, a fifth of the step.
+    Inverting the cumulative distribution draws from the same distribution with one uniform per row
+    (in float32, each token's probability is kept to within about 1e-7).
+    """
+
+    def __call__(self, input_ids, scores):
+        cdf = torch.softmax(scores.float(), dim=-1).cumsum_(dim=-1)  # (B, V)
+        # u in (0, total]: the first entry with cdf >= u has a probability above zero.
+        u = (1 - torch.rand(cdf.shape[0], 1, device=cdf.device)) * cdf[:, -1:]  # (B, 1)
+        token = torch.searchsorted(cdf, u).clamp_(max=cdf.shape[1] - 1)  # (B, 1)
+        return torch.full_like(scores, -float("inf")).scatter_(1, token, 0.0)
+
+
+def _sampler(params: GenerationParams) -> LogitsProcessorList:
+    """Temperature, top-k and top-p (generate's order), then the draw."""
+    steps = [TemperatureLogitsWarper(params.temperature)] if params.temperature != 1.0 else []
+    if params.top_k:
+        steps.append(TopKLogitsWarper(params.top_k))
+    if params.top_p < 1.0:
+        steps.append(TopPLogitsWarper(params.top_p))
+    return LogitsProcessorList(steps + [_SampleByCdf()])
+
+
+def _seed(device: torch.device, seed: int) -> None:
+    """Seed the generators this call samples from. (torch.manual_seed also seeds every CUDA, XPU and
+    MTIA device, lazily, capturing a stack trace each time: a third of a millisecond on a CPU worker.)"""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.manual_seed(seed)
+
+
 def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
                    on_step: Callable[[int, int], None] | None = None) -> list[dict]:
     """Generate `params.n` completions for each prompt in one batched call.
@@ -105,19 +168,19 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
         raise PromptTooLong(
             f"prompt ({prompt_len} tokens) + max_new_tokens ({params.max_new_tokens}) exceeds the "
             f"model's context of {tm.max_positions} tokens")
-    enc = {k: v.to(tm.device) for k, v in enc.items()}
     sampling = params.temperature > 0
     # Greedy decoding gives every choice the same text: generate it once and repeat it.
     per_prompt = params.n if sampling else 1
-    kwargs = dict(max_new_tokens=params.max_new_tokens, num_return_sequences=per_prompt,
-                  do_sample=sampling, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-    if sampling:
-        kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
+    # Row p * per_prompt + i is choice i of prompt p. Sampling runs as a logits processor on
+    # generate's greedy path (see _SampleByCdf), so the rows are repeated here rather than by generate.
+    inputs = {k: v.repeat_interleave(per_prompt, dim=0).to(tm.device) for k, v in enc.items()}
+    kwargs = dict(max_new_tokens=params.max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
+                  eos_token_id=tok.eos_token_id, logits_processor=_sampler(params) if sampling else None)
     hook = _StepHook(prompt_len, params.max_new_tokens, tok, tuple(params.stop), on_step)
     with torch.random.fork_rng(devices=[tm.device] if tm.device.type == "cuda" else []):
-        torch.manual_seed(params.seed)
-        with torch.inference_mode(), _autocast(tm.device):
-            out = tm.model.generate(**enc, stopping_criteria=StoppingCriteriaList([hook]), **kwargs)
+        _seed(tm.device, params.seed)
+        with torch.inference_mode(), _autocast(tm.device), _cpu_threads(tm, len(prompts) * per_prompt):
+            out = tm.model.generate(**inputs, stopping_criteria=StoppingCriteriaList([hook]), **kwargs)
     if on_step:
         on_step(params.max_new_tokens, params.max_new_tokens)
     generated = out[:, prompt_len:].tolist()

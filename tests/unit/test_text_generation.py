@@ -251,3 +251,42 @@ def test_batch_with_n_keeps_choices_with_their_prompt(tiny):
     assert [[c["index"] for c in r["choices"]] for r in together] == [[0, 1], [0, 1]]
     assert [r["prompt_tokens"] for r in together] == [2, len(prompts[1])]
     assert all(0 < r["completion_tokens"] <= 16 for r in together)
+
+
+# -- sampling and threads ----------------------------------------------------------------------
+
+def test_sampling_draws_from_the_softmax_and_never_a_masked_token():
+    from models.text import _SampleByCdf
+
+    logits = torch.tensor([0.0, 1.0, 2.0, -float("inf"), 0.5])  # one token masked off (top-k, say)
+    scores = logits.expand(40_000, -1).clone()
+    torch.manual_seed(0)
+    picked = _SampleByCdf()(None, scores)
+    assert torch.all(torch.isinf(picked).sum(dim=1) == logits.numel() - 1)  # one choice left per row
+    counts = torch.bincount(picked.argmax(dim=1), minlength=logits.numel()).float() / scores.shape[0]
+    assert counts[3] == 0
+    assert torch.allclose(counts, torch.softmax(logits, dim=0), atol=0.01)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_small_generation_runs_on_one_thread_and_restores_the_count(tiny, fail):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen = []
+
+    def on_step(step, total):
+        seen.append(torch.get_num_threads())
+        if fail:
+            raise RuntimeError("canceled")
+
+    try:
+        if fail:
+            with pytest.raises(RuntimeError):
+                generate_batch(tiny, ["abc"], GenerationParams(max_new_tokens=4, seed=1), on_step=on_step)
+        else:
+            generate_batch(tiny, ["abc"], GenerationParams(max_new_tokens=4, seed=1), on_step=on_step)
+        during = seen if fail else seen[:-1]  # the last call reports the end, after generate returned
+        assert during and set(during) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
