@@ -131,22 +131,26 @@ def campaign_finalize(self, campaign_id: str) -> str:
         raise self.retry(countdown=1, max_retries=None)  # a chunk is still being written
     columns = json.loads(rt.storage.get_bytes(f"campaigns/{campaign_id}/columns.json"))
     done = counters.done_chunks(campaign_id)
-    out_jsonl, err_jsonl, out_csv = io.BytesIO(), io.BytesIO(), io.StringIO()
+    # Chunks hold rows bucketed by prompt length (web/campaigns_api.py): merge back into row order.
+    rows, outputs, errors = {}, [], []
+    for index in sorted(done):
+        rows.update((r["index"], r) for r in _read_jsonl(rt.storage, chunk_key(campaign_id, "input", index)))
+        outputs += _read_jsonl(rt.storage, chunk_key(campaign_id, "output", index))
+        errors += _read_jsonl(rt.storage, chunk_key(campaign_id, "errors", index))
+    outputs.sort(key=lambda o: (o["row"], o["variant"]))
+    errors.sort(key=lambda e: e["row"])
+    out_csv = io.StringIO()
     out_csv.write("\ufeff")  # so spreadsheet programs read UTF-8 (Chinese text included)
     writer = csv.writer(out_csv)
     writer.writerow(columns + (["variant"] if inp["n"] > 1 else []) + ["generated_text"])
-    for index in sorted(done):
-        rows = {r["index"]: r for r in _read_jsonl(rt.storage, chunk_key(campaign_id, "input", index))}
-        outputs = _read_jsonl(rt.storage, chunk_key(campaign_id, "output", index))
-        out_jsonl.write(_jsonl(outputs))
-        err_jsonl.write(rt.storage.get_bytes(chunk_key(campaign_id, "errors", index)))
-        for o in outputs:
-            values = [rows[o["row"]]["columns"].get(c, "") for c in columns]
-            writer.writerow(values + ([o["variant"]] if inp["n"] > 1 else []) + [o["text"]])
+    for o in outputs:
+        values = [rows[o["row"]]["columns"].get(c, "") for c in columns]
+        writer.writerow(values + ([o["variant"]] if inp["n"] > 1 else []) + [o["text"]])
+    out_jsonl, err_jsonl = _jsonl(outputs), _jsonl(errors)
     artifacts = []
-    for name, data, ctype in (("output.jsonl", out_jsonl.getvalue(), "application/x-ndjson"),
+    for name, data, ctype in (("output.jsonl", out_jsonl, "application/x-ndjson"),
                               ("output.csv", out_csv.getvalue().encode(), "text/csv; charset=utf-8"),
-                              ("errors.jsonl", err_jsonl.getvalue(), "application/x-ndjson")):
+                              ("errors.jsonl", err_jsonl, "application/x-ndjson")):
         rt.storage.put_bytes(artifact_key(campaign_id, name), data, ctype)
         artifacts.append({"name": name, "bytes": len(data), "content_type": ctype})
     counts = counters.counts(campaign_id)
@@ -154,7 +158,7 @@ def campaign_finalize(self, campaign_id: str) -> str:
     output = {"rows": inp["rows"], "completed": counts["completed"], "failed": counts["failed"],
               "chunks_done": len(done), "chunks": inp["chunks"]}
     if inp.get("batch"):
-        output.update(write_batch_files(rt, job, out_jsonl.getvalue(), err_jsonl.getvalue()))
+        output.update(write_batch_files(rt, job, out_jsonl, err_jsonl))
     progress = {"completed": counts["completed"] + counts["failed"], "total": inp["rows"], "unit": "rows",
                 "eta_s": 0.0}
     outcome, previous = store.transition(campaign_id, status, output=output, artifacts=artifacts,

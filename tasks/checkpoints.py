@@ -7,6 +7,8 @@ its lease never leaves a half-written checkpoint or model in use.
 
 from __future__ import annotations
 
+import json
+
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -67,12 +69,16 @@ def publish_model(ctx: JobContext, write: Callable[[Path], None]) -> tuple[str, 
     return prefix, manifest
 
 
-def register_model(ctx: JobContext, model_id: str, kind: str, base: str, prefix: str, manifest: dict) -> None:
-    """Register last, and only while still the lease holder; the model becomes usable when the
-    job's succeeded status is written right after the task returns. The model supersedes the
-    job's checkpoint, which is deleted."""
+def register_model(ctx: JobContext, model_id: str, kind: str, base: str, prefix: str, manifest: dict,
+                   output: dict) -> dict:
+    """Write the job's metrics.json (its output), then register the model: last, and only while
+    still the lease holder; the model becomes usable when the job's succeeded status is written
+    right after the task returns. The model supersedes the job's checkpoint, which is deleted.
+    Returns the output."""
+    ctx.put_artifact("metrics.json", json.dumps(output, indent=2).encode(), "application/json")
     ctx.check()
     if ctx.rt.store.update(ctx.id, ctx.token) != "ok":
         raise LeaseLost("lease lost before the model could be registered")
     ModelRegistry(ctx.rt.redis).add(model_id, ctx.job["owner"], kind, base, ctx.id, prefix, manifest)
     delete_prefix(ctx.rt.storage, (ctx.job.get("checkpoint") or {}).get("prefix"))
+    return output

@@ -139,9 +139,7 @@ def _finish(ctx: JobContext, trainer: GanTrainer, data: image_data.ImageSet, los
         from models.digit_score import score
 
         output["quality"] = score(generate(trainer.sampler, latent(cfg.seed + 1, SCORE_SAMPLES, cfg.net.nz)))
-    ctx.put_artifact("metrics.json", json.dumps(output, indent=2).encode(), "application/json")
-    register_model(ctx, model_id, "gan", inp["dataset"], prefix, manifest)
-    return output
+    return register_model(ctx, model_id, "gan", inp["dataset"], prefix, manifest, output)
 
 
 @shared_task(name="gan.train", bind=True, max_retries=None)

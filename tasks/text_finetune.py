@@ -8,7 +8,6 @@ of SHA-256 hashes and is registered as `ft:{base}:{suffix}:{short id}`.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -120,9 +119,7 @@ def finetune(ctx: JobContext) -> dict:
               "first_valid_loss": round(first_valid, 4), "steps": trainer.total_steps,
               "resumed_from_step": start, "train_blocks": int(train.shape[0]),
               "valid_blocks": int(trainer.valid_blocks.shape[0])}
-    ctx.put_artifact("metrics.json", json.dumps(output, indent=2).encode(), "application/json")
-    register_model(ctx, model_id, "text", inp["base_model"], prefix, manifest)
-    return output
+    return register_model(ctx, model_id, "text", inp["base_model"], prefix, manifest, output)
 
 
 @shared_task(name="text.finetune", bind=True, max_retries=None)

@@ -34,6 +34,17 @@ def wait_for(predicate, timeout_s: float, message: str, interval_s: float = 0.2)
     raise AssertionError(f"timed out after {timeout_s} s: {message}")
 
 
+def watch_to_end(api, job_id: str, timeout_s: float) -> tuple[dict, list[int]]:
+    """Poll a job until it ends: (the job, every progress count seen on the way)."""
+    seen: list[int] = []
+
+    def finished():
+        job = api.get(f"/v1/jobs/{job_id}").json()
+        seen.append(job["progress"]["completed"])
+        return job if job["status"] in ("succeeded", "failed", "canceled") else None
+    return wait_for(finished, timeout_s, f"job {job_id} to finish", interval_s=0.3), seen
+
+
 def http_ok(url: str) -> bool:
     """True once `url` answers 200; a refused connection (still starting) is just False."""
     try:

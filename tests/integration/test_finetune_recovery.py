@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from tests.harness import wait_for
+from tests.harness import wait_for, watch_to_end
 from tests.integration.test_finetune import HP, corpus_bytes
 
 
@@ -31,13 +31,7 @@ def test_kill_9_mid_training_resumes_from_the_checkpoint(make_platform):
     victim.kill9()
 
     successor = p.start_worker()
-    seen = []
-
-    def finished():
-        j = api.get(f"/v1/jobs/{job['id']}").json()
-        seen.append(j["progress"]["completed"])
-        return j if j["status"] in ("succeeded", "failed", "canceled") else None
-    done = wait_for(finished, 240, "the resumed job to finish", interval_s=0.3)
+    done, seen = watch_to_end(api, job["id"], 240)
     assert done["status"] == "succeeded", done["error"]
     assert done["attempts"] == 2
     out = done["output"]

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from tests.harness import wait_for
+from tests.harness import wait_for, watch_to_end
 from tests.unit.test_file_checks import make_zip, png
 
 # Seconds on one CPU thread: small nets, a subset of the digits.
@@ -134,13 +134,7 @@ def test_kill_9_mid_training_resumes_and_cancel_keeps_the_grids(make_platform):
     victim.kill9()
 
     p.start_worker()
-    seen = []
-
-    def finished():
-        j = api.get(f"/v1/jobs/{job['id']}").json()
-        seen.append(j["progress"]["completed"])
-        return j if j["status"] in ("succeeded", "failed", "canceled") else None
-    done = wait_for(finished, 300, "the resumed job to finish", interval_s=0.3)
+    done, seen = watch_to_end(api, job["id"], 300)
     assert done["status"] == "succeeded", done["error"]
     assert done["attempts"] == 2 and min(seen) >= killed_at
     grids = [a["name"] for a in done["artifacts"] if a["name"].startswith("samples-epoch-")]

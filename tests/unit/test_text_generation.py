@@ -290,3 +290,41 @@ def test_small_generation_runs_on_one_thread_and_restores_the_count(tiny, fail):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+# -- CPU speed-ups: fused activation, static KV cache, bf16 where the CPU has it -----------------
+
+def test_loading_swaps_gpt2s_python_gelu_for_the_fused_kernel_with_the_same_values(tiny):
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    acts = [m for m in tiny.model.modules() if isinstance(m, (GELUTanh, NewGELUActivation))]
+    assert acts and all(type(m) is GELUTanh for m in acts)
+    x = torch.linspace(-6, 6, 1001)
+    assert torch.allclose(GELUTanh()(x), NewGELUActivation()(x), atol=1e-6)
+
+
+def test_big_steps_take_the_static_cache_and_decode_the_same_text(varied, monkeypatch):
+    import models.text as text
+
+    prompts = ["a", "a longer prompt, padded less", "mid length"]  # left padding in play
+    assert text._cache_implementation(varied, len(prompts)) is None  # a tiny model's steps are small
+    dynamic = generate_batch(varied, prompts, greedy(16))
+    monkeypatch.setattr(text, "_SMALL_STEP_FLOPS", 0)
+    assert text._cache_implementation(varied, len(prompts)) == "static"
+    assert generate_batch(varied, prompts, greedy(16)) == dynamic
+
+
+def test_cpus_with_native_bf16_generate_under_bf16_autocast(tiny, monkeypatch):
+    import models.text as text
+
+    dtypes = []
+    hook = tiny.model.lm_head.register_forward_hook(lambda _m, _i, out: dtypes.append(out.dtype))
+    try:
+        monkeypatch.setattr(text, "cpu_native_bf16", lambda: False)
+        generate_batch(tiny, ["abc"], GenerationParams(max_new_tokens=2, seed=1))
+        monkeypatch.setattr(text, "cpu_native_bf16", lambda: True)
+        result = generate_batch(tiny, ["abc", "de"], GenerationParams(max_new_tokens=2, seed=1))
+    finally:
+        hook.remove()
+    assert dtypes[0] == torch.float32 and dtypes[-1] == torch.bfloat16
+    assert [r["completion_tokens"] for r in result] == [2, 2]
