@@ -217,7 +217,10 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
     # disable_compile: jobs come in every batch shape, and each new one would compile again.
     kwargs = dict(max_new_tokens=params.max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
                   eos_token_id=tok.eos_token_id, logits_processor=_sampler(params) if sampling else None,
-                  cache_implementation=_cache_implementation(tm, rows), disable_compile=True)
+                  disable_compile=True)
+    cache = _cache_implementation(tm, rows)
+    if cache:  # else the model's own choice stands (Gemma's hybrid cache, say)
+        kwargs["cache_implementation"] = cache
     hook = _StepHook(prompt_len, params.max_new_tokens, tok, tuple(params.stop), on_step)
     with torch.random.fork_rng(devices=[tm.device] if tm.device.type == "cuda" else []):
         _seed(tm.device, params.seed)
