@@ -35,21 +35,9 @@ def save_gpt2_small(path: Path) -> TextModel:
     return TextModel("gpt2-small", model, tok, torch.device("cpu"), 1024)
 
 
-def serial_tokens_per_s(tm: TextModel, prompts: list[str]) -> float:
-    """The tutorial way: one model.generate call per prompt."""
-    start, tokens = time.perf_counter(), 0
-    for prompt in prompts:
-        enc = tm.tokenizer(prompt, return_tensors="pt")
-        with torch.inference_mode():
-            out = tm.model.generate(**enc, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=True,
-                                    pad_token_id=tm.tokenizer.pad_token_id)
-        tokens += out.shape[1] - enc["input_ids"].shape[1]
-    return tokens / (time.perf_counter() - start)
-
-
-def batched_tokens_per_s(tm: TextModel, prompts: list[str], batch: int = BATCH_SEQUENCES) -> float:
-    """The usual in-process batching: prompts sorted by length, left-padded batches at the platform's
-    batch size, one plain `model.generate` per batch."""
+def plain_tokens_per_s(tm: TextModel, prompts: list[str], batch: int) -> float:
+    """Plain `model.generate`, `batch` prompts a call: 1 is the tutorial way (one call per prompt);
+    otherwise the usual in-process batching, prompts sorted by length into left-padded batches."""
     ordered = sorted(prompts, key=len)
     start, tokens = time.perf_counter(), 0
     for i in range(0, len(ordered), batch):
@@ -108,14 +96,14 @@ def run(rounds: int = 2) -> dict:
         tm = save_gpt2_small(models_dir / "gpt2-small")
         params = tm.parameter_count
         prompt_tokens = sum(len(tm.tokenizer(p)["input_ids"]) for p in PROMPTS) / len(PROMPTS)
-        serial = serial_tokens_per_s(tm, PROMPTS[:16])
+        serial = plain_tokens_per_s(tm, PROMPTS[:16], batch=1)
         engine = load_text_model("gpt2-small", "local", path=models_dir / "gpt2-small")
         with Stack(models_dir) as stack:
             _run_campaign(stack, PROMPTS[:4])  # warm-up: the worker loads the model once
             batched = in_engine = platform = 0.0
             # Interleaved, best of each: other work on the machine only ever slows a run down.
             for _ in range(rounds):
-                batched = max(batched, batched_tokens_per_s(tm, PROMPTS))
+                batched = max(batched, plain_tokens_per_s(tm, PROMPTS, BATCH_SEQUENCES))
                 in_engine = max(in_engine, engine_tokens_per_s(engine, PROMPTS))
                 platform = max(platform, platform_tokens_per_s(stack, PROMPTS))
     dtype = torch.bfloat16 if cpu_native_bf16() else torch.float32  # as models/text.py autocasts

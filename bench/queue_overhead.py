@@ -32,15 +32,7 @@ def _summary(rate: float, latencies: list[float]) -> dict:
 
 # -- the platform: POST /v1/jobs, completed by the worker, finished_at from the record ------------------
 def _finished_at(stack: Stack, job_id: str, timeout_s: float, poll_s: float = 0.02) -> float:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = stack.call("GET", f"/v1/jobs/{job_id}")
-        if job["status"] == "succeeded":
-            return parse_iso(job["finished_at"]).timestamp()
-        if job["status"] in ("failed", "canceled"):
-            raise RuntimeError(f"bench job {job_id} ended {job['status']}: {job['error']}")
-        time.sleep(poll_s)
-    raise RuntimeError(f"bench job {job_id} did not finish within {timeout_s} s")
+    return parse_iso(stack.wait_job(job_id, timeout_s, poll_s)["finished_at"]).timestamp()
 
 
 def _submit(stack: Stack, i: int) -> str:

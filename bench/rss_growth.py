@@ -21,17 +21,8 @@ def _wave(stack: Stack, start: int, count: int, timeout_s: float = 300) -> None:
     """Submit `count` jobs, then wait until every one has succeeded."""
     ids = [stack.call("POST", "/v1/jobs", _job(i))["id"] for i in range(start, start + count)]
     deadline = time.monotonic() + timeout_s
-    pending = list(ids)
-    while pending and time.monotonic() < deadline:
-        job = stack.call("GET", f"/v1/jobs/{pending[-1]}")
-        if job["status"] in ("failed", "canceled"):
-            raise RuntimeError(f"bench job {job['id']} ended {job['status']}: {job['error']}")
-        if job["status"] == "succeeded":
-            pending.pop()
-        else:
-            time.sleep(0.05)
-    if pending:
-        raise RuntimeError(f"{len(pending)} bench jobs did not finish within {timeout_s} s")
+    for job_id in reversed(ids):  # the queue is FIFO: once the last is done, the rest answer at once
+        stack.wait_job(job_id, max(1.0, deadline - time.monotonic()), poll_s=0.05)
 
 
 def _pool(stack: Stack) -> list[int]:

@@ -107,6 +107,18 @@ class Stack:
         resp.raise_for_status()
         return resp.json()
 
+    def wait_job(self, job_id: str, timeout_s: float, poll_s: float = 0.02) -> dict:
+        """Poll a job until it succeeds; a failed or canceled job, or the timeout, raises."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            job = self.call("GET", f"/v1/jobs/{job_id}")
+            if job["status"] == "succeeded":
+                return job
+            if job["status"] in ("failed", "canceled"):
+                raise RuntimeError(f"bench job {job_id} ended {job['status']}: {job['error']}")
+            time.sleep(poll_s)
+        raise RuntimeError(f"bench job {job_id} did not finish within {timeout_s} s")
+
     def get_bytes(self, path: str, timeout_s: float = 60) -> bytes:
         resp = self.http.get(self.base + path, timeout=timeout_s)
         resp.raise_for_status()

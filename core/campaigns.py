@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import string
 from dataclasses import dataclass
 
@@ -102,6 +103,17 @@ def chunk_lease_key(campaign_id: str, index: int) -> str:
 
 def chunk_key(campaign_id: str, part: str, index: int) -> str:
     return f"campaigns/{campaign_id}/{part}/{index:05d}.jsonl"
+
+
+def jsonl_bytes(records) -> bytes:
+    """Chunks and outputs as stored: one JSON object per line, UTF-8 as is."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+
+
+def settings_key(record: dict) -> str:
+    """Rows with equal keys share generation settings (a batch line may carry its own): one
+    generate call serves them together."""
+    return json.dumps(record.get("params") or {}, sort_keys=True)
 
 
 class CampaignCounters:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -73,21 +72,11 @@ def load_text_model(name: str, source: str, device: str = "cpu", path: Path | No
 
 def _fuse_activations(model: torch.nn.Module) -> None:
     """Swap GPT-2's `gelu_new` (five elementwise ops written in Python) for torch's tanh-approximate
-    GELU, the same formula in one fused kernel: a tenth of a GPT-2 decoding step on CPU."""
+    GELU, the same formula in one fused kernel: about a seventh of a GPT-2 decoding step on CPU."""
     for parent in model.modules():
         for name, child in parent.named_children():
             if type(child) is NewGELUActivation:
                 setattr(parent, name, GELUTanh())
-
-
-def _cache_implementation(tm: "TextModel", sequences: int) -> str | None:
-    """A static KV cache for big CPU steps: the default cache concatenates every layer's keys and
-    values onto a new tensor at each step, a fifth of a batched GPT-2 step; the static one writes in
-    place. On tiny steps its fixed cost per step (a mask over the whole length) loses: 25% slower."""
-    if (tm.device.type == "cpu" and _step_flops(tm, sequences) >= _SMALL_STEP_FLOPS
-            and getattr(tm.model, "_can_compile_fullgraph", False)):
-        return "static"
-    return None
 
 
 class _StepHook(StoppingCriteria):
@@ -115,7 +104,7 @@ class _StepHook(StoppingCriteria):
         return done
 
 
-@functools.cache
+@cache
 def cpu_native_bf16() -> bool:
     """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX). Elsewhere oneDNN emulates
     bf16 and autocast would only add conversions to fp32's work."""
@@ -135,20 +124,21 @@ def _autocast(device: torch.device):
 
 # Below this many FLOPs per decoding step (2 x parameters x sequences), a CPU step is "small": it runs
 # on one thread, with the default KV cache. Its ops take microseconds, so a second thread adds only
-# synchronisation; and when another process (the web server, Redis, a client on the same machine) holds the other core, every op waits for that
-# thread's time slice: one-token jobs on the built-in model cost the worker 8x the CPU time with two
-# threads while REST clients were submitting more (bench/queue_overhead.py).
+# synchronisation; and when another process (the web server, Redis, a client on the same machine)
+# holds the other core, every op waits for that thread's time slice: one-token jobs on the built-in
+# model cost the worker 8x the CPU time with two threads while REST clients were submitting more
+# (bench/queue_overhead.py).
 _SMALL_STEP_FLOPS = 1e8
 
 
-def _step_flops(tm: "TextModel", sequences: int) -> int:
-    return 2 * tm.parameter_count * sequences
+def _small_cpu_step(tm: "TextModel", sequences: int) -> bool:
+    return tm.device.type == "cpu" and 2 * tm.parameter_count * sequences < _SMALL_STEP_FLOPS
 
 
 @contextlib.contextmanager
 def _cpu_threads(tm: TextModel, sequences: int):
     before = torch.get_num_threads()
-    if tm.device.type != "cpu" or before == 1 or _step_flops(tm, sequences) >= _SMALL_STEP_FLOPS:
+    if before == 1 or not _small_cpu_step(tm, sequences):
         yield
         return
     torch.set_num_threads(1)
@@ -156,6 +146,16 @@ def _cpu_threads(tm: TextModel, sequences: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _cache_implementation(tm: "TextModel", sequences: int) -> str | None:
+    """A static KV cache for big CPU steps: the default cache concatenates every layer's keys and
+    values onto a new tensor at each step, a fifth of a batched GPT-2 step; the static one writes in
+    place. On tiny steps its fixed cost per step (a mask over the whole length) loses: 25% slower."""
+    if (tm.device.type == "cpu" and not _small_cpu_step(tm, sequences)
+            and getattr(tm.model, "_can_compile_fullgraph", False)):
+        return "static"
+    return None
 
 
 class _SampleByCdf(LogitsProcessor):

@@ -16,7 +16,7 @@ import secrets
 
 from celery import shared_task
 
-from core.campaigns import CampaignCounters, chunk_key, chunk_lease_key
+from core.campaigns import CampaignCounters, chunk_key, chunk_lease_key, jsonl_bytes, settings_key
 from core.clock import now_iso, parse_iso
 from core.errors import AigcError
 from core.textfiles import text_lines
@@ -34,10 +34,6 @@ BATCH_SEQUENCES = 64
 
 def _read_jsonl(storage, key: str) -> list[dict]:
     return [json.loads(line) for line in text_lines(storage.get_bytes(key).decode()) if line]
-
-
-def _jsonl(records) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
 
 
 def generate_rows(model, rows: list[dict], params: GenerationParams) -> tuple[list[dict], list[dict]]:
@@ -94,7 +90,7 @@ def campaign_chunk(self, campaign_id: str, index: int) -> str:
         # Rows may carry their own settings (OpenAI batch lines do): generate each group apart.
         groups: dict[str, list[dict]] = {}
         for row in rows:
-            groups.setdefault(json.dumps(row.get("params") or {}, sort_keys=True), []).append(row)
+            groups.setdefault(settings_key(row), []).append(row)
         for key, group in groups.items():
             gen = {**inp["generation"], "n": inp["n"], **json.loads(key)}
             params = GenerationParams(max_new_tokens=gen["max_new_tokens"], temperature=gen["temperature"],
@@ -104,8 +100,8 @@ def campaign_chunk(self, campaign_id: str, index: int) -> str:
             outputs += group_out
             errors += group_err
         outputs.sort(key=lambda o: (o["row"], o["variant"]))
-        rt.storage.put_bytes(chunk_key(campaign_id, "output", index), _jsonl(outputs), "application/x-ndjson")
-        rt.storage.put_bytes(chunk_key(campaign_id, "errors", index), _jsonl(errors), "application/x-ndjson")
+        rt.storage.put_bytes(chunk_key(campaign_id, "output", index), jsonl_bytes(outputs), "application/x-ndjson")
+        rt.storage.put_bytes(chunk_key(campaign_id, "errors", index), jsonl_bytes(errors), "application/x-ndjson")
         outcome = counters.complete(campaign_id, index, len(rows) - len(errors), len(errors), inp["chunks"])
         counts = counters.counts(campaign_id)
         done = counts["completed"] + counts["failed"]
@@ -146,7 +142,7 @@ def campaign_finalize(self, campaign_id: str) -> str:
     for o in outputs:
         values = [rows[o["row"]]["columns"].get(c, "") for c in columns]
         writer.writerow(values + ([o["variant"]] if inp["n"] > 1 else []) + [o["text"]])
-    out_jsonl, err_jsonl = _jsonl(outputs), _jsonl(errors)
+    out_jsonl, err_jsonl = jsonl_bytes(outputs), jsonl_bytes(errors)
     artifacts = []
     for name, data, ctype in (("output.jsonl", out_jsonl, "application/x-ndjson"),
                               ("output.csv", out_csv.getvalue().encode(), "text/csv; charset=utf-8"),
@@ -193,7 +189,7 @@ def write_batch_files(rt, job: dict, outputs: bytes, errors: bytes) -> dict:
                     "error": e["error"]} for e in map(json.loads, filter(None, text_lines(errors.decode())))]
     files = FileStore(rt.redis, rt.storage)
     suffix = cid.split("_", 1)[1]
-    out = files.create(job["owner"], f"{cid}_output.jsonl", "batch_output", _jsonl(lines), f"file_{suffix}_out")
-    err = files.create(job["owner"], f"{cid}_errors.jsonl", "batch_output", _jsonl(error_lines),
+    out = files.create(job["owner"], f"{cid}_output.jsonl", "batch_output", jsonl_bytes(lines), f"file_{suffix}_out")
+    err = files.create(job["owner"], f"{cid}_errors.jsonl", "batch_output", jsonl_bytes(error_lines),
                        f"file_{suffix}_err")
     return {"output_file_id": out["id"], "error_file_id": err["id"]}

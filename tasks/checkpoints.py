@@ -8,7 +8,6 @@ its lease never leaves a half-written checkpoint or model in use.
 from __future__ import annotations
 
 import json
-
 import tempfile
 from pathlib import Path
 from typing import Callable

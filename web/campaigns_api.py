@@ -7,7 +7,8 @@ import json
 from flask import Blueprint, jsonify, request, url_for
 
 from core import schemas
-from core.campaigns import CHUNK_ROWS, CampaignCounters, Table, check_template, chunk_key, parse_table, render
+from core.campaigns import (CHUNK_ROWS, CampaignCounters, Table, check_template, chunk_key, jsonl_bytes, parse_table,
+                            render, settings_key)
 from core.campaigns import table_from_rows
 from core.errors import InvalidInput, NotFound
 from core.jobs import CANCELING, QUEUED, RUNNING, new_job_id
@@ -78,11 +79,11 @@ def create_campaign(owner: str, body, row_params: list[dict] | None = None, extr
     # (5% of GPT-2 small's time against chunks in row order); rows with their own settings (batch
     # lines) stay with their like, since each setting is a generate call. The finalizer puts rows
     # back in order.
-    records.sort(key=lambda r: (json.dumps(r.get("params") or {}, sort_keys=True), len(r["prompt"].encode())))
+    records.sort(key=lambda r: (settings_key(r), len(r["prompt"].encode())))
     chunks = (len(records) + CHUNK_ROWS - 1) // CHUNK_ROWS
     for c in range(chunks):
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records[c * CHUNK_ROWS:(c + 1) * CHUNK_ROWS])
-        storage.put_bytes(chunk_key(campaign_id, "input", c), data.encode(), "application/x-ndjson")
+        data = jsonl_bytes(records[c * CHUNK_ROWS:(c + 1) * CHUNK_ROWS])
+        storage.put_bytes(chunk_key(campaign_id, "input", c), data, "application/x-ndjson")
     storage.put_bytes(f"campaigns/{campaign_id}/columns.json", json.dumps(table.columns).encode())
     inp = {k: clean[k] for k in ("model", "template", "generation", "n", "id_column", "input_file")}
     inp.update(rows=len(table.rows), chunks=chunks, **(extra or {}))
