@@ -77,6 +77,7 @@ class Settings:
     model_cache_size: int = 2  # AIGC_MODEL_CACHE_SIZE: loaded models kept per worker process
     torch_threads: int = 0  # AIGC_TORCH_THREADS: 0 = CPUs divided by worker concurrency
     worker_concurrency: int = 1  # AIGC_WORKER_CONCURRENCY: processes per worker
+    generate_batch_jobs: int = 16  # AIGC_GENERATE_BATCH_JOBS: queued text.generate jobs run as one batch
     presign_ttl_s: int = 300  # AIGC_PRESIGN_TTL_S: lifetime of artifact download links
     allow_hub_downloads: bool = False  # AIGC_ALLOW_HUB_DOWNLOADS: fetch Hugging Face ids not cached
     allow_volatile_redis: bool = False  # AIGC_ALLOW_VOLATILE_REDIS: run on Redis without AOF
@@ -126,6 +127,7 @@ class Settings:
             model_cache_size=_env_int(env, "AIGC_MODEL_CACHE_SIZE", 2, 1),
             torch_threads=_env_int(env, "AIGC_TORCH_THREADS", 0, 0),
             worker_concurrency=_env_int(env, "AIGC_WORKER_CONCURRENCY", 1, 1),
+            generate_batch_jobs=_env_int(env, "AIGC_GENERATE_BATCH_JOBS", 16, 1),
             presign_ttl_s=_env_int(env, "AIGC_PRESIGN_TTL_S", 300, 10),
             allow_hub_downloads=_env_bool(env, "AIGC_ALLOW_HUB_DOWNLOADS", False),
             allow_volatile_redis=_env_bool(env, "AIGC_ALLOW_VOLATILE_REDIS", False),

@@ -31,16 +31,26 @@ _JSON_FIELDS = ("input", "output", "error", "progress", "artifacts", "metadata",
 _PUBLIC_FIELDS = ("id", "kind", "status", "created_at", "started_at", "finished_at", "input", "output",
                   "error", "progress", "artifacts", "metadata")
 
-# Create a job; with an idempotency key, only if the key is new (else return what it holds).
+# Create a job; with an idempotency key, only if the key is new (else return what it holds). Its
+# task messages are pushed in the same step (ARGV[6] of them, as queue/payload pairs), so a job is
+# never recorded without its message nor queued without its record. With a batch list (KEYS[5]) the
+# job joins that list and the messages wake a worker only when the list was empty: a worker that
+# takes jobs from the list leaves a message behind for whatever it did not take.
 _CREATE_LUA = """
 if KEYS[4] ~= '' then
   local existing = redis.call('GET', KEYS[4])
   if existing then return {'exists', existing} end
   redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[2])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+local messages = tonumber(ARGV[6])
+redis.call('HSET', KEYS[1], unpack(ARGV, 7 + 2 * messages))
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
 redis.call('RPUSH', KEYS[3], ARGV[4])
+local wake = true
+if KEYS[5] ~= '' then wake = redis.call('RPUSH', KEYS[5], ARGV[5]) == 1 end
+if wake then
+  for i = 0, messages - 1 do redis.call('LPUSH', ARGV[7 + 2 * i], ARGV[8 + 2 * i]) end
+end
 return {'created', ''}
 """
 
@@ -88,6 +98,50 @@ redis.call('RPUSH', KEYS[4], string.sub(ARGV[4], 1, -2) .. ', "attempt": ' .. at
 return {'claimed', st, tostring(attempts)}
 """
 
+# Start an attempt on a batch of jobs: the lead job (ARGV[1], may be '') and up to ARGV[2] jobs in all
+# taken from the batch list KEYS[1]; each is claimed as _CLAIM_LUA does (jobs finished, canceled or
+# leased meanwhile are reported, not taken) and marked with the starting progress ARGV[7]. If jobs
+# are left in the list, the continuation message ARGV[9] is pushed to the queue ARGV[8] so another
+# worker (or this one, next) takes them. Keys are built here from ARGV[5], the key prefix: a single
+# Redis, not a cluster. Returns one entry per job: {id, outcome, status, attempts, token, record}.
+_CLAIM_BATCH_LUA = """
+local ids = {}
+if ARGV[1] ~= '' then table.insert(ids, ARGV[1]) end
+if KEYS[1] ~= '' then
+  if ARGV[1] ~= '' then redis.call('LREM', KEYS[1], 1, ARGV[1]) end
+  local want = tonumber(ARGV[2]) - #ids
+  if want > 0 then
+    local popped = redis.call('LPOP', KEYS[1], want)
+    if popped then for _, id in ipairs(popped) do table.insert(ids, id) end end
+  end
+  if ARGV[8] ~= '' and redis.call('LLEN', KEYS[1]) > 0 then redis.call('LPUSH', ARGV[8], ARGV[9]) end
+end
+local out = {}
+for i, id in ipairs(ids) do
+  local jk = ARGV[5] .. 'job:' .. id
+  local st = redis.call('HGET', jk, 'status')
+  if not st then
+    table.insert(out, {id, 'missing'})
+  elseif st == 'succeeded' or st == 'failed' or st == 'canceled' then
+    table.insert(out, {id, 'terminal', st})
+  elseif not redis.call('SET', ARGV[5] .. 'lease:' .. id, ARGV[9 + i], 'NX', 'PX', ARGV[3]) then
+    table.insert(out, {id, 'busy', st})
+  else
+    local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
+    redis.call('HINCRBY', jk, 'epoch', 1)
+    if st == 'queued' then
+      redis.call('HSET', jk, 'status', 'running', 'started_at', ARGV[4])
+      st = 'running'
+    end
+    redis.call('HSET', jk, 'updated_at', ARGV[4], 'progress', ARGV[7])
+    redis.call('SADD', KEYS[2], id)
+    redis.call('RPUSH', jk .. ':events', string.sub(ARGV[6], 1, -2) .. ', "attempt": ' .. attempts .. '}')
+    table.insert(out, {id, 'claimed', st, tostring(attempts), ARGV[9 + i], redis.call('HGETALL', jk)})
+  end
+end
+return out
+"""
+
 _RENEW_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -124,6 +178,7 @@ class JobStore:
         self._create = client.register_script(_CREATE_LUA)
         self._update = client.register_script(_UPDATE_LUA)
         self._claim = client.register_script(_CLAIM_LUA)
+        self._claim_batch = client.register_script(_CLAIM_BATCH_LUA)
         self._renew = client.register_script(_RENEW_LUA)
         self._release = client.register_script(_RELEASE_LUA)
 
@@ -148,9 +203,14 @@ class JobStore:
 
     # -- create and read ----------------------------------------------------------------
     def create(self, owner: str, kind: str, input: dict, metadata: dict | None = None,
-               idempotency: tuple[str, str] | None = None, job_id: str | None = None) -> tuple[dict, bool]:
-        """Write a queued job; with (key, body_hash) the same pair returns the first job.
+               idempotency: tuple[str, str] | None = None, job_id: str | None = None,
+               messages=(), batch_list: str = "") -> tuple[dict, bool]:
+        """Write a queued job and push its task messages; with (key, body_hash) the same pair
+        returns the first job (and pushes nothing).
 
+        messages: (queue, payload) pairs (workers.task_messages) or a function of the job id
+        that returns them. batch_list: the list of queued jobs that one worker may run together
+        (the messages then wake a worker only if the list was empty).
         Returns (job, created). A reused key with another body is a Conflict.
         """
         job_id = job_id or new_job_id()
@@ -165,11 +225,14 @@ class JobStore:
         }
         idem_key = self.idempotency_key(owner, idempotency[0]) if idempotency else ""
         fields = [x for pair in record.items() for x in pair]
+        if callable(messages):
+            messages = messages(job_id)
+        pushes = [x for message in messages for x in (message.queue, message.payload)]
         # One atomic step: a key never points at a job that is not written yet.
         res = self._create(
-            keys=[self.job_key(job_id), self.owner_key(owner), self.events_key(job_id), idem_key],
+            keys=[self.job_key(job_id), self.owner_key(owner), self.events_key(job_id), idem_key, batch_list],
             args=[f"{job_id} {idempotency[1]}" if idempotency else "", 24 * 3600, time.time(),
-                  _event("status", status=QUEUED), job_id, *fields])
+                  _event("status", status=QUEUED), job_id, len(messages), *pushes, *fields])
         if res[0] == "exists":
             existing_id, _, body_hash = res[1].partition(" ")
             if body_hash != idempotency[1]:
@@ -181,15 +244,6 @@ class JobStore:
     @staticmethod
     def idempotency_key(owner: str, key: str) -> str:
         return f"{PREFIX}idem:{owner}:{key}"
-
-    def discard(self, job: dict, idempotency_key: str | None = None) -> None:
-        """Remove a job that could not be enqueued, so nothing half-written stays behind."""
-        pipe = self.r.pipeline(transaction=True)
-        pipe.delete(self.job_key(job["id"]), self.events_key(job["id"]))
-        if idempotency_key:
-            pipe.delete(self.idempotency_key(job["owner"], idempotency_key))
-        pipe.zrem(self.owner_key(job["owner"]), job["id"])
-        pipe.execute()
 
     def get(self, job_id: str, owner: str | None = None) -> dict:
         """The job, or NotFound; with an owner, another owner's job is NotFound too."""
@@ -244,6 +298,60 @@ class JobStore:
             return Claim(res[0], res[1] if len(res) > 1 else "")
         return Claim("claimed", res[1], int(res[2]), token)
 
+    def claim_batch(self, lead_id: str | None, batch_list: str, limit: int, ttl_s: float, progress: dict,
+                    continuation=None) -> list[tuple[Claim, dict | None]]:
+        """Claim the lead job and up to `limit` jobs in all from `batch_list`, in one step.
+
+        continuation: the (queue, payload) message to push if jobs are left in the list.
+        Returns (claim, job record or None) per job looked at, the lead first.
+        """
+        tokens = [secrets.token_hex(8) for _ in range(limit + 1)]
+        res = self._claim_batch(
+            keys=[batch_list, self.ACTIVE_KEY],
+            args=[lead_id or "", limit, int(ttl_s * 1000), now_iso(), PREFIX, _event("status", status=RUNNING),
+                  json.dumps(progress), continuation.queue if continuation else "",
+                  continuation.payload if continuation else "", *tokens])
+        out = []
+        for entry in res:
+            if entry[1] != "claimed":
+                out.append((Claim(entry[1], entry[2] if len(entry) > 2 else ""), None))
+                continue
+            flat = entry[5]
+            record = self._decode(dict(zip(flat[::2], flat[1::2])))
+            out.append((Claim("claimed", entry[2], int(entry[3]), entry[4]), record))
+        return out
+
+    def finish_many(self, items: list[tuple[str, str, str, dict, dict | None]]) -> list[tuple[str, dict | None]]:
+        """Terminal writes for several jobs in one round trip: (job_id, token, status, fields,
+        progress event or None) each. Returns (outcome, record after the write) per job."""
+        pipe = self.r.pipeline(transaction=False)
+        for job_id, token, status, fields, progress in items:
+            if progress is not None:
+                self._write(job_id, token, "", "", _event("progress", **progress), "",
+                            {"progress": progress, "updated_at": now_iso()}, client=pipe)
+            now = now_iso()
+            self._write(job_id, token, status, ",".join(ALLOWED_FROM[status]), _event("status", status=status),
+                        "rem", dict(fields, updated_at=now, finished_at=now), client=pipe)
+            pipe.hgetall(self.job_key(job_id))
+        replies = iter(pipe.execute())
+        out = []
+        for _job_id, _token, _status, _fields, progress in items:
+            if progress is not None:
+                next(replies)
+            outcome = next(replies)[0]
+            raw = next(replies)
+            out.append((outcome, self._decode(raw) if outcome == "ok" else None))
+        return out
+
+    def renew_many(self, leases: list[tuple[str, str]], ttl_s: float) -> list[tuple[bool, bool]]:
+        """Renew several leases and read their cancel flags in one round trip: (renewed, cancel) each."""
+        pipe = self.r.pipeline(transaction=False)
+        for job_id, token in leases:
+            self._renew(keys=[self.lease_key(job_id)], args=[token, int(ttl_s * 1000)], client=pipe)
+            pipe.hget(self.job_key(job_id), "cancel_requested")
+        replies = pipe.execute()
+        return [(bool(replies[i]), replies[i + 1] == "1") for i in range(0, len(replies), 2)]
+
     def renew(self, job_id: str, token: str, ttl_s: float) -> bool:
         return bool(self._renew(keys=[self.lease_key(job_id)], args=[token, int(ttl_s * 1000)]))
 
@@ -289,15 +397,16 @@ class JobStore:
         return sorted(self.r.smembers(self.ACTIVE_KEY))
 
     # -- internals ------------------------------------------------------------------------
-    def _write(self, job_id, token, status, allowed, event, active_op, fields) -> tuple[str, str]:
+    def _write(self, job_id, token, status, allowed, event, active_op, fields, client=None):
+        """Returns (outcome, previous status); with a pipeline as `client`, the reply comes from it."""
         args = [token, status, allowed, event, active_op, f"{PREFIX}job:"]
         for name, value in fields.items():
             args += [name, json.dumps(value) if name in _JSON_FIELDS else value]
         res = self._update(
             keys=[self.job_key(job_id), self.events_key(job_id), self.ACTIVE_KEY, self.lease_key(job_id)],
-            args=args,
+            args=args, client=client,
         )
-        return res[0], res[1]
+        return None if client is not None else (res[0], res[1])
 
     @staticmethod
     def _decode(raw: dict) -> dict:
@@ -325,10 +434,14 @@ def public_job(job: dict) -> dict:
 
 def archive_record(store: JobStore, storage, job_id: str) -> None:
     """Finished records also live in storage (`jobs/{id}/job.json`): storage alone recovers results."""
+    archive_job(storage, store.get(job_id))
+
+
+def archive_job(storage, job: dict) -> None:
+    """Write a finished record already in hand to storage."""
     from core.storage import job_json_key
 
-    storage.put_bytes(job_json_key(job_id), json.dumps(public_job(store.get(job_id)), indent=2).encode(),
-                      "application/json")
+    storage.put_bytes(job_json_key(job["id"]), json.dumps(public_job(job), indent=2).encode(), "application/json")
 
 
 def _event(type: str, **payload) -> str:

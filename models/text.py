@@ -165,24 +165,34 @@ class _SampleByCdf(LogitsProcessor):
     vocabulary entry: 90 ms a step for 64 rows of GPT-2's 50k vocabulary, a fifth of the step.
     Inverting the cumulative distribution draws from the same distribution with one uniform per row
     (in float32, each token's probability is kept to within about 1e-7).
+
+    generators: one per prompt, each drawing for that prompt's `rows_each` rows, so a prompt's text
+    depends on its own seed and not on what else shares the batch; None draws from torch's default.
     """
+
+    def __init__(self, generators: list[torch.Generator] | None = None, rows_each: int = 1):
+        self.generators, self.rows_each = generators, rows_each
 
     def __call__(self, input_ids, scores):
         cdf = torch.softmax(scores.float(), dim=-1).cumsum_(dim=-1)  # (B, V)
+        if self.generators is None:
+            u = torch.rand(cdf.shape[0], 1, device=cdf.device)
+        else:
+            u = torch.cat([torch.rand(self.rows_each, 1, device=cdf.device, generator=g) for g in self.generators])
         # u in (0, total]: the first entry with cdf >= u has a probability above zero.
-        u = (1 - torch.rand(cdf.shape[0], 1, device=cdf.device)) * cdf[:, -1:]  # (B, 1)
+        u = (1 - u) * cdf[:, -1:]  # (B, 1)
         token = torch.searchsorted(cdf, u).clamp_(max=cdf.shape[1] - 1)  # (B, 1)
         return torch.full_like(scores, -float("inf")).scatter_(1, token, 0.0)
 
 
-def _sampler(params: GenerationParams) -> LogitsProcessorList:
+def _sampler(params: GenerationParams, draw: _SampleByCdf) -> LogitsProcessorList:
     """Temperature, top-k and top-p (generate's order), then the draw."""
     steps = [TemperatureLogitsWarper(params.temperature)] if params.temperature != 1.0 else []
     if params.top_k:
         steps.append(TopKLogitsWarper(params.top_k))
     if params.top_p < 1.0:
         steps.append(TopPLogitsWarper(params.top_p))
-    return LogitsProcessorList(steps + [_SampleByCdf()])
+    return LogitsProcessorList(steps + [draw])
 
 
 def _seed(device: torch.device, seed: int) -> None:
@@ -194,8 +204,10 @@ def _seed(device: torch.device, seed: int) -> None:
 
 
 def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
-                   on_step: Callable[[int, int], None] | None = None) -> list[dict]:
+                   on_step: Callable[[int, int], None] | None = None, seeds: list[int] | None = None) -> list[dict]:
     """Generate `params.n` completions for each prompt in one batched call.
+
+    seeds: one per prompt (separate jobs sharing a call); else every row samples from `params.seed`.
 
     Returns one dict per prompt: {"choices": [{"index", "text", "finish_reason"}],
     "prompt_tokens", "completion_tokens"}.
@@ -215,8 +227,11 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
     # generate's greedy path (see _SampleByCdf), so the rows are repeated here rather than by generate.
     inputs = {k: v.repeat_interleave(per_prompt, dim=0).to(tm.device) for k, v in enc.items()}
     # disable_compile: jobs come in every batch shape, and each new one would compile again.
+    draw = _SampleByCdf()
+    if seeds is not None:
+        draw = _SampleByCdf([torch.Generator(tm.device).manual_seed(s) for s in seeds], per_prompt)
     kwargs = dict(max_new_tokens=params.max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
-                  eos_token_id=tok.eos_token_id, logits_processor=_sampler(params) if sampling else None,
+                  eos_token_id=tok.eos_token_id, logits_processor=_sampler(params, draw) if sampling else None,
                   disable_compile=True)
     cache = _cache_implementation(tm, rows)
     if cache:  # else the model's own choice stands (Gemma's hybrid cache, say)

@@ -42,6 +42,7 @@ class JobContext:
         self._first_completed: int | None = None
         self._floor = 0
         self._last_write = self._last_event = 0.0
+        self.final_progress: dict | None = None  # written with the terminal status (see finish_progress)
 
     def check(self) -> None:
         """Raise if the job was canceled or another worker took it over."""
@@ -75,6 +76,10 @@ class JobContext:
             raise LeaseLost("lease lost while writing progress")
         self._last_write = now
 
+    def finish_progress(self, total: int, unit: str) -> None:
+        """The full bar, written in the same round trip as the job's terminal status."""
+        self.final_progress = {"completed": total, "total": total, "unit": unit, "eta_s": 0.0}
+
     def log(self, message: str) -> None:
         self.rt.store.add_event(self.id, "log", message=message)
 
@@ -94,25 +99,30 @@ class JobContext:
 
 
 class Heartbeat(threading.Thread):
-    """Renews the lease and watches the cancel flag while the job body runs."""
+    """Renews the leases and watches the cancel flags of the jobs a body runs (one round trip a beat)."""
 
-    def __init__(self, ctx: JobContext, ttl_s: float):
-        super().__init__(name=f"heartbeat-{ctx.id}", daemon=True)
-        self.ctx, self.ttl_s = ctx, ttl_s
+    def __init__(self, ctxs: list[JobContext], ttl_s: float):
+        super().__init__(name=f"heartbeat-{ctxs[0].id}", daemon=True)
+        self.ctxs, self.ttl_s = ctxs, ttl_s
         self.every_s = min(1.0, ttl_s / 3)
         self.done = threading.Event()
 
     def run(self):
-        store = self.ctx.rt.store
+        store = self.ctxs[0].rt.store
         while not self.done.wait(self.every_s):
+            live = [c for c in self.ctxs if not c.lease_lost.is_set()]
+            if not live:
+                return
             try:
-                if not store.renew(self.ctx.id, self.ctx.token, self.ttl_s):
-                    self.ctx.lease_lost.set()
-                    return
-                if store.cancel_requested(self.ctx.id):
-                    self.ctx.canceled.set()
+                states = store.renew_many([(c.id, c.token) for c in live], self.ttl_s)
             except Exception:  # Redis blinked: the lease outlives a short outage, keep beating
-                log.warning("job %s: heartbeat failed, retrying", self.ctx.id, exc_info=True)
+                log.warning("job %s: heartbeat failed, retrying", live[0].id, exc_info=True)
+                continue
+            for ctx, (renewed, cancel) in zip(live, states):
+                if not renewed:
+                    ctx.lease_lost.set()
+                elif cancel:
+                    ctx.canceled.set()
 
 
 def write_job_json(rt: Runtime, job_id: str) -> None:
@@ -146,7 +156,7 @@ def run_job(task, job_id: str, handler: Callable[[JobContext], dict]) -> str:
         return _finish(rt, job_id, token, CANCELED)
 
     ctx = JobContext(rt, job, token)
-    beat = Heartbeat(ctx, settings.lease_ttl_s)
+    beat = Heartbeat([ctx], settings.lease_ttl_s)
     beat.start()
     try:
         output = handler(ctx)

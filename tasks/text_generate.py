@@ -1,4 +1,4 @@
-"""The `text.generate` task: one prompt, `n` completions, output on the record and in storage."""
+"""The `text.generate` task: one prompt, `n` completions per job, queued jobs with the same settings in one call."""
 
 from __future__ import annotations
 
@@ -7,37 +7,78 @@ import secrets
 
 from celery import shared_task
 
-from core.errors import InvalidInput
-from models.text import GenerationParams, PromptTooLong, generate_batch
+from core.errors import InvalidInput, JobCanceled, LeaseLost
+from models.text import GenerationParams, generate_batch
+from tasks.batch_runner import Outcome, run_batch
 from tasks.model_loading import load_cached
-from tasks.runner import JobContext, run_job
+from tasks.runner import JobContext
+from workers.runtime import get_runtime
 
 
-def generate(ctx: JobContext) -> dict:
-    inp = ctx.job["input"]
-    model = load_cached(inp["model"], ctx.job["owner"])
-    # No seed given: pick one and report it, so the caller can reproduce the text.
-    seed = inp["seed"] if inp["seed"] is not None else secrets.randbelow(2**32)
+def generate_many(ctxs: list[JobContext]) -> dict[str, Outcome]:
+    """Jobs that share model and settings (core/batches.py); each keeps its own prompt and seed."""
+    first = ctxs[0].job["input"]
+    model = load_cached(first["model"], ctxs[0].job["owner"])
     params = GenerationParams(
-        max_new_tokens=inp["max_new_tokens"], temperature=inp["temperature"], top_p=inp["top_p"],
-        top_k=inp["top_k"], n=inp["n"], seed=seed, stop=tuple(inp["stop"]))
-    ctx.progress(0, params.max_new_tokens, "tokens", force=True)
-    try:
-        [result] = generate_batch(model, [inp["prompt"]], params,
-                                  on_step=lambda done, total: ctx.progress(done, total, "tokens"))
-    except PromptTooLong as exc:
-        raise InvalidInput(str(exc), param="input.prompt", code="prompt_too_long") from None
-    ctx.progress(params.max_new_tokens, params.max_new_tokens, "tokens", force=True)
+        max_new_tokens=first["max_new_tokens"], temperature=first["temperature"], top_p=first["top_p"],
+        top_k=first["top_k"], n=first["n"], stop=tuple(first["stop"]))
+    outcomes: dict[str, Outcome] = {}
+    running = []
+    for ctx in ctxs:
+        inp = ctx.job["input"]
+        # Each prompt must fit on its own: one too long fails its job, not its batchmates.
+        used = len(model.tokenizer(inp["prompt"])["input_ids"])
+        if used + params.max_new_tokens > model.max_positions:
+            outcomes[ctx.id] = InvalidInput(
+                f"prompt ({used} tokens) + max_new_tokens ({params.max_new_tokens}) exceeds the model's "
+                f"context of {model.max_positions} tokens", param="input.prompt", code="prompt_too_long")
+        else:
+            running.append(ctx)
+    # No seed given: pick one and report it, so the caller can reproduce the text.
+    seeds = {ctx.id: ctx.job["input"]["seed"] if ctx.job["input"]["seed"] is not None else secrets.randbelow(2**32)
+             for ctx in running}
+
+    def on_step(done: int, total: int) -> None:
+        # A canceled (or lost) job drops out of the batch's results; the call stops once all have.
+        for ctx in running:
+            if ctx.id in outcomes:
+                continue
+            try:
+                ctx.progress(done, total, "tokens")
+            except (JobCanceled, LeaseLost) as exc:
+                outcomes[ctx.id] = exc
+        if all(ctx.id in outcomes for ctx in running):
+            raise JobCanceled("every job in the batch was canceled")
+
+    if running:
+        results = generate_batch(model, [ctx.job["input"]["prompt"] for ctx in running], params,
+                                 on_step=on_step, seeds=[seeds[ctx.id] for ctx in running])
+        for ctx, result in zip(running, results):
+            if ctx.id in outcomes:
+                continue
+            outcomes[ctx.id] = _publish(ctx, result, seeds[ctx.id], params)
+    return outcomes
+
+
+def _publish(ctx: JobContext, result: dict, seed: int, params: GenerationParams) -> Outcome:
     output = {
-        "model": inp["model"],
+        "model": ctx.job["input"]["model"],
         "choices": result["choices"],
         "usage": {"prompt_tokens": result["prompt_tokens"], "completion_tokens": result["completion_tokens"]},
         "seed": seed,
     }
-    ctx.put_artifact("output.json", json.dumps(output, ensure_ascii=False, indent=2).encode(), "application/json")
+    try:
+        ctx.put_artifact("output.json", json.dumps(output, ensure_ascii=False, indent=2).encode(),
+                         "application/json")
+    except (JobCanceled, LeaseLost) as exc:
+        return exc
+    ctx.finish_progress(params.max_new_tokens, "tokens")
     return output
 
 
 @shared_task(name="text.generate", bind=True, max_retries=None)
-def text_generate(self, job_id: str) -> str:
-    return run_job(self, job_id, generate)
+def text_generate(self, job_id: str | None, batch_list: str | None = None) -> str:
+    """Run `job_id` (a re-sent job, or the one whose submission woke a worker) and the jobs waiting
+    in its batch list; with no job id, the list's next jobs (a batch left the rest for us)."""
+    limit = get_runtime().settings.generate_batch_jobs
+    return run_batch(self, job_id, batch_list or "", generate_many, limit, unit="tokens")

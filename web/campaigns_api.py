@@ -15,7 +15,7 @@ from core.jobs import CANCELING, QUEUED, RUNNING, new_job_id
 from web.api import json_body
 from web.auth import api_owner
 from web.deps import get_celery, get_files, get_redis, get_settings, get_storage, get_store
-from web.service import artifact_response, enqueue_or_discard, owner_lookups
+from web.service import artifact_response, create_with_messages, owner_lookups
 
 bp = Blueprint("campaigns", __name__, url_prefix="/v1/campaigns")
 KIND = "campaign"
@@ -87,8 +87,8 @@ def create_campaign(owner: str, body, row_params: list[dict] | None = None, extr
     storage.put_bytes(f"campaigns/{campaign_id}/columns.json", json.dumps(table.columns).encode())
     inp = {k: clean[k] for k in ("model", "template", "generation", "n", "id_column", "input_file")}
     inp.update(rows=len(table.rows), chunks=chunks, **(extra or {}))
-    job, _ = get_store().create(owner, KIND, inp, clean["metadata"], job_id=campaign_id)
-    enqueue_or_discard(job, [("campaign.chunk", [campaign_id, c]) for c in range(chunks)])
+    job, _ = create_with_messages(owner, KIND, inp, clean["metadata"], job_id=campaign_id,
+                                  messages=lambda cid: [("campaign.chunk", [cid, c]) for c in range(chunks)])
     return job
 
 

@@ -9,12 +9,14 @@ import logging
 from flask import Response, redirect, send_file, url_for
 
 from core import schemas
-from core.errors import InvalidInput, NotFound, Unavailable
+from core.errors import InvalidInput, NotFound
 from core.catalog import list_text_models, published_text_models
+from core.batches import batch_list_key
 from core.jobs import public_job
 from core.registry import public_model
 from core.storage import LocalStorage, artifact_key
 from web.deps import get_celery, get_files, get_redis, get_registry, get_settings, get_storage, get_store
+from workers.task_messages import task_message
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +41,30 @@ def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[di
             raise InvalidInput("Idempotency-Key must be 1-255 characters", param="Idempotency-Key")
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         idem = (idempotency_key, digest)
-    job, created = get_store().create(owner, clean["kind"], clean["input"], clean["metadata"], idem)
-    if created:
-        enqueue_or_discard(job, [(clean["kind"], [job["id"]])], idempotency_key)
+    kind = clean["kind"]
+    batch = batch_list_key(owner, kind, clean["input"])
+    # A batched job's message names its batch list: the worker takes the job and its batchmates.
+    job, created = create_with_messages(owner, kind, clean["input"], clean["metadata"], idem,
+                                        lambda job_id: [(kind, [job_id, batch] if batch else [job_id])],
+                                        batch_list=batch)
     return job, created
 
 
-def enqueue_or_discard(job: dict, messages: list[tuple[str, list]], idempotency_key: str | None = None) -> None:
-    """Send the job's task messages; if the broker refuses, remove the job so nothing half-written stays."""
-    try:
-        celery = get_celery()
-        for task_name, args in messages:
-            # Routed to its queue by the Celery configuration, by task name only.
-            celery.send_task(task_name, args=args, retry=True, retry_policy={
-                "max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2})
-    except Exception as exc:
-        log.exception("enqueue failed for %s", job["id"])
-        get_store().discard(job, idempotency_key)
-        raise Unavailable("The job queue is unavailable; nothing was submitted, try again") from exc
+def create_with_messages(owner: str, kind: str, input: dict, metadata: dict, idem=None, messages=None,
+                         job_id: str | None = None, batch_list: str = "") -> tuple[dict, bool]:
+    """Record a job and push its task messages in one atomic Redis step; (job, created).
+
+    messages(job_id) -> [(task name, args)]. With Redis unreachable nothing is written (and the
+    app's handler answers 503).
+    """
+    celery = get_celery()
+
+    def build(new_id: str):
+        # Routed to each task's queue by the Celery configuration, by task name only.
+        return [task_message(celery, name, args) for name, args in messages(new_id)]
+
+    return get_store().create(owner, kind, input, metadata, idem, job_id=job_id, messages=build,
+                              batch_list=batch_list)
 
 
 def models_for(owner: str, kind: str | None = None) -> list[dict]:

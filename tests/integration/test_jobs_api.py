@@ -132,3 +132,27 @@ def test_cancel_a_queued_job_never_runs_it_and_a_running_one_stops(alice):
     assert after["status"] == "canceled" and after["attempts"] == 0 and after["output"] is None
     events = alice.get(f"/v1/jobs/{queued['id']}/events").json()["data"]
     assert [e["status"] for e in events if e["type"] == "status"] == ["queued", "canceled"]
+
+
+def test_queued_jobs_with_the_same_settings_run_as_one_batch_each_with_its_own_result(alice):
+    # The single worker is busy until the slow job is canceled, so the burst waits in one batch
+    # list and is claimed in one step.
+    slow = alice.submit({"model": "slow-gpt2", "prompt": "a", "max_new_tokens": 900, "n": 4, "seed": 3})
+    alice.wait(slow["id"], until=("running",), timeout_s=60)
+    settings = {"model": "builtin:tiny-gpt2", "max_new_tokens": 12, "temperature": 0.8, "n": 2}
+    prompts = ["Fresh coffee for", "a", "Quiet kettles for readers who brew at night", "x" * 1100]
+    burst = [alice.submit({**settings, "prompt": p, "seed": 40 + i}) for i, p in enumerate(prompts)]
+    alice.post(f"/v1/jobs/{slow['id']}/cancel")
+    done = [alice.wait(j["id"]) for j in burst]
+
+    *ok, too_long = done
+    assert len({j["started_at"] for j in done}) == 1  # claimed together
+    assert all(j["status"] == "succeeded" and j["attempts"] == 1 for j in ok), [j["error"] for j in ok]
+    assert all(j["progress"]["completed"] == j["progress"]["total"] == 12 for j in ok)
+    # One prompt too long for the model fails its own job only, naming the field.
+    assert too_long["status"] == "failed" and too_long["error"]["param"] == "input.prompt"
+    # Each job's text is what the same job gives alone: its seed, not its batchmates, decides it.
+    alone = alice.wait(alice.submit({**settings, "prompt": prompts[2], "seed": 42})["id"])
+    assert alone["started_at"] != ok[2]["started_at"]
+    assert alone["output"]["choices"] == ok[2]["output"]["choices"]
+    assert ok[0]["output"]["choices"] != ok[1]["output"]["choices"]

@@ -7,6 +7,7 @@ import pytest
 from core.errors import Conflict, InvalidInput, NotFound
 from core.jobs import (CANCELED, CANCELING, FAILED, QUEUED, RUNNING, SUCCEEDED, JobStore,
                        public_job)
+from workers.task_messages import TaskMessage
 
 INPUT = {"model": "builtin:tiny-gpt2", "prompt": "hi"}
 
@@ -273,16 +274,52 @@ def test_idempotency_keys_are_per_owner(store):
     assert created is True and b["id"] != a["id"]
 
 
-def test_discard_removes_record_index_events_and_idempotency_key(store):
-    job, _ = store.create("alice", "text.generate", INPUT, idempotency=("k1", "hash-a"))
-    store.discard(job, "k1")
-    with pytest.raises(NotFound):
-        store.get(job["id"])
-    assert store.list("alice") == ([], None)
-    assert store.events(job["id"]) == []
-    assert not store.r.exists(store.idempotency_key("alice", "k1"))
-    again, created = store.create("alice", "text.generate", INPUT, idempotency=("k1", "hash-b"))
-    assert created is True and again["id"] != job["id"]
+def test_create_pushes_messages_with_the_record_and_an_idempotent_repeat_pushes_none(store):
+    msg = TaskMessage("q-test", "payload")
+    job, _ = store.create("alice", "text.generate", INPUT, idempotency=("k1", "h"),
+                          messages=lambda job_id: [msg, TaskMessage("q-other", job_id)])
+    assert store.r.lrange("q-test", 0, -1) == ["payload"]
+    assert store.r.lrange("q-other", 0, -1) == [job["id"]]
+    _, created = store.create("alice", "text.generate", INPUT, idempotency=("k1", "h"), messages=[msg])
+    assert created is False and store.r.llen("q-test") == 1
+
+
+def test_a_batch_list_wakes_a_worker_only_when_it_was_empty(store):
+    msg = TaskMessage("q-test", "wake")
+    ids = [store.create("alice", "text.generate", INPUT, messages=[msg], batch_list="b-test")[0]["id"]
+           for _ in range(3)]
+    assert store.r.lrange("b-test", 0, -1) == ids
+    assert store.r.llen("q-test") == 1
+
+
+def test_claim_batch_takes_the_lead_and_its_batchmates_and_leaves_a_message_for_the_rest(store):
+    ids = [store.create("alice", "text.generate", INPUT, batch_list="b-test")[0]["id"] for _ in range(5)]
+    store.transition(ids[2], CANCELED)  # canceled while queued: looked at, not taken
+    more = TaskMessage("q-test", "continue")
+    claimed = store.claim_batch(ids[1], "b-test", 4, 30, {"completed": 0, "total": 8}, more)
+    assert [c.outcome for c, _ in claimed] == ["claimed", "claimed", "terminal", "claimed"]
+    assert [job["id"] for _, job in claimed if job] == [ids[1], ids[0], ids[3]]
+    assert all(job["status"] == "running" and job["progress"]["total"] == 8 for _, job in claimed if job)
+    assert store.r.lrange("b-test", 0, -1) == [ids[4]] and store.r.lrange("q-test", 0, -1) == ["continue"]
+    # Claimed jobs hold leases: a second look finds them busy.
+    assert store.claim_batch(ids[0], "", 1, 30, {})[0][0].outcome == "busy"
+    # The continuation takes the rest and leaves no message behind.
+    [(claim, job)] = store.claim_batch(None, "b-test", 4, 30, {}, more)
+    assert job["id"] == ids[4] and store.r.llen("b-test") == 0 and store.r.llen("q-test") == 1
+
+
+def test_finish_many_fences_each_job_by_its_own_lease(store):
+    ids = [store.create("alice", "text.generate", INPUT, batch_list="b-test")[0]["id"] for _ in range(2)]
+    claims = store.claim_batch(None, "b-test", 2, 30, {})
+    (c0, _), (c1, _) = claims
+    progress = {"completed": 4, "total": 4, "unit": "tokens", "eta_s": None}
+    out = store.finish_many([(ids[0], c0.token, SUCCEEDED, {"output": {"x": 1}}, progress),
+                             (ids[1], "not-the-token", SUCCEEDED, {"output": {"x": 2}}, progress)])
+    assert out[0][0] == "ok" and out[0][1]["status"] == SUCCEEDED and out[0][1]["output"] == {"x": 1}
+    assert out[0][1]["progress"]["completed"] == 4 and out[0][1]["finished_at"]
+    assert out[1] == ("fenced", None) and store.get(ids[1])["status"] == "running"
+    assert [e["type"] for e in store.events(ids[0])][-2:] == ["progress", "status"]
+    assert not store.lease_alive(ids[0]) and store.lease_alive(ids[1])
 
 
 # -- listing -----------------------------------------------------------------------------------

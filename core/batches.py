@@ -1,0 +1,27 @@
+"""Which queued jobs a worker may run as one batch: the batch list a job joins when it is submitted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from core.redisdb import PREFIX
+
+# Kinds whose jobs run batched; every other kind runs one job per task message.
+BATCHED_KINDS = ("text.generate",)
+
+# Everything but the prompt and the seed must match for two generation jobs to share a model call.
+_SHARED_SETTINGS = ("model", "max_new_tokens", "temperature", "top_p", "top_k", "n", "stop")
+
+
+def batch_list_key(owner: str, kind: str, input: dict) -> str:
+    """The Redis list of queued jobs batchable with this one, or '' for a kind that is not batched.
+
+    Built-in and hub models are shared by every owner; a fine-tuned model is its owner's alone.
+    """
+    if kind not in BATCHED_KINDS:
+        return ""
+    shared = [input.get(name) for name in _SHARED_SETTINGS]
+    scope = owner if str(input.get("model", "")).startswith("ft:") else ""
+    digest = hashlib.sha256(json.dumps([kind, scope, shared]).encode()).hexdigest()[:24]
+    return f"{PREFIX}batch:{kind}:{digest}"
