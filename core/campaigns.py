@@ -18,7 +18,7 @@ from core.errors import InvalidInput
 from core.textfiles import decode_text, first_line, jsonl_objects
 from core.redisdb import PREFIX
 
-CHUNK_ROWS = 64  # rows per chunk task: big enough to batch well, small enough to redo cheaply
+CHUNK_ROWS = 128  # rows per chunk task: one full batch (tasks/campaign.py), small enough to redo cheaply
 
 
 @dataclass

@@ -79,6 +79,32 @@ def _fuse_activations(model: torch.nn.Module) -> None:
                 setattr(parent, name, GELUTanh())
 
 
+# The most key/value cache one generate call may hold; a bigger batch is split into calls. GPT-2
+# small keeps 72 KiB per sequence-token in fp32: 4 GiB is 128 sequences of 455 tokens.
+KV_CACHE_BUDGET_BYTES = 4 << 30
+
+
+def kv_bytes_per_token(tm: TextModel) -> int | None:
+    """Key/value cache bytes per sequence-token, from the model's config (None if it does not say)."""
+    cfg = tm.model.config
+    layers, hidden = getattr(cfg, "num_hidden_layers", None), getattr(cfg, "hidden_size", None)
+    heads = getattr(cfg, "num_attention_heads", None)
+    if not (layers and hidden and heads):
+        return None
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    head_dim = getattr(cfg, "head_dim", None) or hidden // heads
+    return 2 * layers * kv_heads * head_dim * next(tm.model.parameters()).element_size()
+
+
+def sequences_per_call(tm: TextModel, tokens: int, wanted: int) -> int:
+    """How many sequences of `tokens` (prompt + new) one call may run: `wanted`, or fewer where their
+    cache would pass KV_CACHE_BUDGET_BYTES."""
+    per_token = kv_bytes_per_token(tm)
+    if not per_token:
+        return wanted
+    return max(1, min(wanted, KV_CACHE_BUDGET_BYTES // (tokens * per_token)))
+
+
 class _StepHook(StoppingCriteria):
     """Called once per generated token: reports progress and ends rows that hit a stop string.
 

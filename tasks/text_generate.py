@@ -8,7 +8,7 @@ import secrets
 from celery import shared_task
 
 from core.errors import InvalidInput, JobCanceled, LeaseLost
-from models.text import GenerationParams, generate_batch
+from models.text import GenerationParams, generate_batch, sequences_per_call
 from tasks.batch_runner import Outcome, run_batch
 from tasks.model_loading import load_cached
 from tasks.runner import JobContext
@@ -23,7 +23,7 @@ def generate_many(ctxs: list[JobContext]) -> dict[str, Outcome]:
         max_new_tokens=first["max_new_tokens"], temperature=first["temperature"], top_p=first["top_p"],
         top_k=first["top_k"], n=first["n"], stop=tuple(first["stop"]))
     outcomes: dict[str, Outcome] = {}
-    running = []
+    running, longest = [], 0
     for ctx in ctxs:
         inp = ctx.job["input"]
         # Each prompt must fit on its own: one too long fails its job, not its batchmates.
@@ -34,30 +34,41 @@ def generate_many(ctxs: list[JobContext]) -> dict[str, Outcome]:
                 f"context of {model.max_positions} tokens", param="input.prompt", code="prompt_too_long")
         else:
             running.append(ctx)
+            longest = max(longest, used)
     # No seed given: pick one and report it, so the caller can reproduce the text.
     seeds = {ctx.id: ctx.job["input"]["seed"] if ctx.job["input"]["seed"] is not None else secrets.randbelow(2**32)
              for ctx in running}
 
+    # A batch whose KV cache would pass the budget runs as several calls.
+    per_call = max(1, sequences_per_call(model, longest + params.max_new_tokens, len(running) * params.n)
+                   // params.n)
+    for start in range(0, len(running), per_call):
+        group = running[start:start + per_call]
+        try:
+            results = generate_batch(model, [ctx.job["input"]["prompt"] for ctx in group], params,
+                                     on_step=_progress(group, outcomes), seeds=[seeds[ctx.id] for ctx in group])
+        except JobCanceled:
+            continue  # every job of this call dropped out
+        for ctx, result in zip(group, results):
+            if ctx.id not in outcomes:
+                outcomes[ctx.id] = _publish(ctx, result, seeds[ctx.id], params)
+    return outcomes
+
+
+def _progress(group: list[JobContext], outcomes: dict[str, Outcome]):
+    """Each step's progress for every job of a call. A canceled (or lost) job drops out of the
+    results; the call stops once all of its jobs have."""
     def on_step(done: int, total: int) -> None:
-        # A canceled (or lost) job drops out of the batch's results; the call stops once all have.
-        for ctx in running:
+        for ctx in group:
             if ctx.id in outcomes:
                 continue
             try:
                 ctx.progress(done, total, "tokens")
             except (JobCanceled, LeaseLost) as exc:
                 outcomes[ctx.id] = exc
-        if all(ctx.id in outcomes for ctx in running):
-            raise JobCanceled("every job in the batch was canceled")
-
-    if running:
-        results = generate_batch(model, [ctx.job["input"]["prompt"] for ctx in running], params,
-                                 on_step=on_step, seeds=[seeds[ctx.id] for ctx in running])
-        for ctx, result in zip(running, results):
-            if ctx.id in outcomes:
-                continue
-            outcomes[ctx.id] = _publish(ctx, result, seeds[ctx.id], params)
-    return outcomes
+        if all(ctx.id in outcomes for ctx in group):
+            raise JobCanceled("every job in the call was canceled")
+    return on_step
 
 
 def _publish(ctx: JobContext, result: dict, seed: int, params: GenerationParams) -> Outcome:

@@ -9,6 +9,7 @@ import json
 import pytest
 import requests
 
+from core.campaigns import CHUNK_ROWS
 from tests.harness import wait_for
 
 GEN = {"max_new_tokens": 6, "temperature": 0.8, "seed": 1}
@@ -112,7 +113,7 @@ def test_every_chunk_delivered_twice_still_gives_each_row_once(platform, alice):
     from workers.celery_app import make_celery
     from core.config import Settings
 
-    rows = [{"product": f"p{i}", "audience": "a"} for i in range(150)]  # 3 chunks
+    rows = [{"product": f"p{i}", "audience": "a"} for i in range(2 * CHUNK_ROWS + 22)]  # 3 chunks
     resp = alice.post("/v1/campaigns", json={"rows": rows, "template": TEMPLATE, "model": "builtin:tiny-gpt2",
                                              "generation": {**GEN, "max_new_tokens": 2}})
     cid = resp.json()["id"]
@@ -121,23 +122,23 @@ def test_every_chunk_delivered_twice_still_gives_each_row_once(platform, alice):
         celery.send_task("campaign.chunk", args=[cid, index])
     done = wait_for(lambda: (c := alice.get(f"/v1/campaigns/{cid}").json())["status"] == "succeeded" and c,
                     180, "the campaign to finish")
-    assert done["request_counts"] == {"total": 150, "completed": 150, "failed": 0}
+    assert done["request_counts"] == {"total": len(rows), "completed": len(rows), "failed": 0}
     lines = jsonl(artifact(alice, done, "output.jsonl"))
-    assert [o["row"] for o in lines] == list(range(150))
+    assert [o["row"] for o in lines] == list(range(len(rows)))
 
 
 def test_cancel_keeps_the_partial_output(alice):
-    rows = [{"product": f"p{i}", "audience": "a"} for i in range(64 * 12)]
+    rows = [{"product": f"p{i}", "audience": "a"} for i in range(CHUNK_ROWS * 6)]
     resp = alice.post("/v1/campaigns", json={"rows": rows, "template": TEMPLATE, "model": "slow-gpt2",
                                              "generation": {**GEN, "max_new_tokens": 8}})
     cid = resp.json()["id"]
-    wait_for(lambda: alice.get(f"/v1/campaigns/{cid}").json()["request_counts"]["completed"] >= 64, 120,
+    wait_for(lambda: alice.get(f"/v1/campaigns/{cid}").json()["request_counts"]["completed"] >= CHUNK_ROWS, 120,
              "a first chunk to finish")
     assert alice.post(f"/v1/campaigns/{cid}/cancel").json()["status"] == "canceling"
     done = wait_for(lambda: (c := alice.get(f"/v1/campaigns/{cid}").json())["status"] == "canceled" and c,
                     120, "the campaign to stop")
     completed = done["request_counts"]["completed"]
-    assert 64 <= completed < len(rows)
+    assert CHUNK_ROWS <= completed < len(rows)
     lines = jsonl(artifact(alice, done, "output.jsonl"))
     assert len(lines) == completed and len({o["row"] for o in lines}) == completed
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from core.campaigns import CHUNK_ROWS
 from tests.harness import http_ok, wait_for
 
 SLOW = {"model": "slow-gpt2", "prompt": "Once", "max_new_tokens": 700, "n": 4, "seed": 5}
@@ -71,11 +72,11 @@ def test_kill_9_mid_campaign_gives_every_row_exactly_once(make_platform):
     p.start_web()
     victim = p.start_worker()
     api = p.api(p.create_key("hank"))
-    rows = [{"product": f"p{i}", "audience": "a"} for i in range(64 * 6)]
+    rows = [{"product": f"p{i}", "audience": "a"} for i in range(CHUNK_ROWS * 3)]
     resp = api.post("/v1/campaigns", json={"rows": rows, "template": "Ad for {product}, {audience}:",
                                            "model": "slow-gpt2", "generation": {"max_new_tokens": 12, "seed": 1}})
     cid = resp.json()["id"]
-    wait_for(lambda: api.get(f"/v1/campaigns/{cid}").json()["request_counts"]["completed"] >= 64, 120,
+    wait_for(lambda: api.get(f"/v1/campaigns/{cid}").json()["request_counts"]["completed"] >= CHUNK_ROWS, 120,
              "a first chunk to finish")
     victim.kill9()  # mid-way through a later chunk
     p.start_worker()

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from core.campaigns import CHUNK_ROWS
 from tests.harness import wait_for
 
 openai = pytest.importorskip("openai")
@@ -95,15 +96,15 @@ def test_a_slow_completion_is_a_504_with_the_job_id(platform):
 def test_batch_cancel_keeps_what_is_done(client, tmp_path):
     lines = [{"custom_id": f"c-{i}", "method": "POST", "url": "/v1/completions",
               "body": {"model": "slow-gpt2", "prompt": f"Ad {i}:", "max_tokens": 24, "temperature": 0}}
-             for i in range(64 * 6)]
+             for i in range(CHUNK_ROWS * 6)]
     path = tmp_path / "many.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     with path.open("rb") as fh:
         uploaded = client.files.create(file=fh, purpose="batch")
     batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/completions", completion_window="24h")
-    wait_for(lambda: client.batches.retrieve(batch.id).request_counts.completed >= 64, 120, "a first chunk")
+    wait_for(lambda: client.batches.retrieve(batch.id).request_counts.completed >= CHUNK_ROWS, 120, "a first chunk")
     assert client.batches.cancel(batch.id).status in ("cancelling", "cancelled")
     done = wait_for(lambda: (b := client.batches.retrieve(batch.id)).status == "cancelled" and b, 120,
                     "the batch to stop", interval_s=0.5)
     results = [json.loads(x) for x in client.files.content(done.output_file_id).text.split("\n") if x]
-    assert 64 <= len(results) == done.request_counts.completed < len(lines)
+    assert CHUNK_ROWS <= len(results) == done.request_counts.completed < len(lines)

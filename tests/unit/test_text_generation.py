@@ -328,3 +328,16 @@ def test_cpus_with_native_bf16_generate_under_bf16_autocast(tiny, monkeypatch):
         hook.remove()
     assert dtypes[0] == torch.float32 and dtypes[-1] == torch.bfloat16
     assert [r["completion_tokens"] for r in result] == [2, 2]
+
+
+def test_sequences_per_call_keeps_the_kv_cache_within_budget(monkeypatch):
+    from models import text
+
+    tm = text.load_text_model("builtin:tiny-gpt2", "builtin")
+    cfg = tm.model.config
+    per_token = text.kv_bytes_per_token(tm)
+    assert per_token == 2 * cfg.n_layer * cfg.n_embd * 4  # keys and values, every layer, fp32
+    assert text.sequences_per_call(tm, 100, 64) == 64
+    monkeypatch.setattr(text, "KV_CACHE_BUDGET_BYTES", per_token * 100 * 10)
+    assert text.sequences_per_call(tm, 100, 64) == 10
+    assert text.sequences_per_call(tm, 10_000, 64) == 1  # never fewer than one
