@@ -9,6 +9,9 @@ from core.redisdb import PREFIX
 
 # Kinds whose jobs run batched; every other kind runs one job per task message.
 BATCHED_KINDS = ("text.generate",)
+# Every batch list that may hold jobs, for the reaper (workers/reaper.py) to look after.
+BATCH_LISTS_KEY = f"{PREFIX}batch-lists"
+_LIST_PREFIX = f"{PREFIX}batch:"
 
 # Everything but the prompt and the seed must match for two generation jobs to share a model call.
 _SHARED_SETTINGS = ("model", "max_new_tokens", "temperature", "top_p", "top_k", "n", "stop")
@@ -24,4 +27,9 @@ def batch_list_key(owner: str, kind: str, input: dict) -> str:
     shared = [input.get(name) for name in _SHARED_SETTINGS]
     scope = owner if str(input.get("model", "")).startswith("ft:") else ""
     digest = hashlib.sha256(json.dumps([kind, scope, shared]).encode()).hexdigest()[:24]
-    return f"{PREFIX}batch:{kind}:{digest}"
+    return f"{_LIST_PREFIX}{kind}:{digest}"
+
+
+def batch_kind(list_key: str) -> str:
+    """The job kind a batch list holds (its task name)."""
+    return list_key.removeprefix(_LIST_PREFIX).rsplit(":", 1)[0]

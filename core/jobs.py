@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import redis
 
+from core.batches import BATCH_LISTS_KEY
 from core.clock import now_iso
 from core.errors import Conflict, InvalidInput, NotFound
 from core.redisdb import PREFIX
@@ -34,8 +35,9 @@ _PUBLIC_FIELDS = ("id", "kind", "status", "created_at", "started_at", "finished_
 # Create a job; with an idempotency key, only if the key is new (else return what it holds). Its
 # task messages are pushed in the same step (ARGV[6] of them, as queue/payload pairs), so a job is
 # never recorded without its message nor queued without its record. With a batch list (KEYS[5]) the
-# job joins that list and the messages wake a worker only when the list was empty: a worker that
-# takes jobs from the list leaves a message behind for whatever it did not take.
+# job joins that list (and the list the set of lists KEYS[6]) and the messages wake a worker only
+# when the list was empty: a worker that takes jobs from the list leaves a message behind for
+# whatever it did not take.
 _CREATE_LUA = """
 if KEYS[4] ~= '' then
   local existing = redis.call('GET', KEYS[4])
@@ -47,7 +49,10 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 7 + 2 * messages))
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
 redis.call('RPUSH', KEYS[3], ARGV[4])
 local wake = true
-if KEYS[5] ~= '' then wake = redis.call('RPUSH', KEYS[5], ARGV[5]) == 1 end
+if KEYS[5] ~= '' then
+  wake = redis.call('RPUSH', KEYS[5], ARGV[5]) == 1
+  redis.call('SADD', KEYS[6], KEYS[5])
+end
 if wake then
   for i = 0, messages - 1 do redis.call('LPUSH', ARGV[7 + 2 * i], ARGV[8 + 2 * i]) end
 end
@@ -142,6 +147,12 @@ end
 return out
 """
 
+# Drop a batch list from the set of lists if it is still empty (a submission may refill it).
+_FORGET_LIST_LUA = """
+if redis.call('LLEN', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], KEYS[1]) end
+return 0
+"""
+
 _RENEW_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -168,6 +179,7 @@ class Claim:
     status: str = ""
     attempts: int = 0
     token: str = ""
+    job_id: str = ""
 
 
 class JobStore:
@@ -179,6 +191,7 @@ class JobStore:
         self._update = client.register_script(_UPDATE_LUA)
         self._claim = client.register_script(_CLAIM_LUA)
         self._claim_batch = client.register_script(_CLAIM_BATCH_LUA)
+        self._forget_list = client.register_script(_FORGET_LIST_LUA)
         self._renew = client.register_script(_RENEW_LUA)
         self._release = client.register_script(_RELEASE_LUA)
 
@@ -230,7 +243,8 @@ class JobStore:
         pushes = [x for message in messages for x in (message.queue, message.payload)]
         # One atomic step: a key never points at a job that is not written yet.
         res = self._create(
-            keys=[self.job_key(job_id), self.owner_key(owner), self.events_key(job_id), idem_key, batch_list],
+            keys=[self.job_key(job_id), self.owner_key(owner), self.events_key(job_id), idem_key, batch_list,
+                  BATCH_LISTS_KEY],
             args=[f"{job_id} {idempotency[1]}" if idempotency else "", 24 * 3600, time.time(),
                   _event("status", status=QUEUED), job_id, len(messages), *pushes, *fields])
         if res[0] == "exists":
@@ -314,11 +328,11 @@ class JobStore:
         out = []
         for entry in res:
             if entry[1] != "claimed":
-                out.append((Claim(entry[1], entry[2] if len(entry) > 2 else ""), None))
+                out.append((Claim(entry[1], entry[2] if len(entry) > 2 else "", job_id=entry[0]), None))
                 continue
             flat = entry[5]
             record = self._decode(dict(zip(flat[::2], flat[1::2])))
-            out.append((Claim("claimed", entry[2], int(entry[3]), entry[4]), record))
+            out.append((Claim("claimed", entry[2], int(entry[3]), entry[4], job_id=entry[0]), record))
         return out
 
     def finish_many(self, items: list[tuple[str, str, str, dict, dict | None]]) -> list[tuple[str, dict | None]]:
@@ -341,6 +355,17 @@ class JobStore:
             outcome = next(replies)[0]
             raw = next(replies)
             out.append((outcome, self._decode(raw) if outcome == "ok" else None))
+        return out
+
+    def waiting_batches(self) -> list[tuple[str, str]]:
+        """(batch list, its oldest job id) for every list with jobs waiting; empty lists are forgotten."""
+        out = []
+        for list_key in sorted(self.r.smembers(BATCH_LISTS_KEY)):
+            head = self.r.lindex(list_key, 0)
+            if head is None:
+                self._forget_list(keys=[list_key, BATCH_LISTS_KEY])
+            else:
+                out.append((list_key, head))
         return out
 
     def renew_many(self, leases: list[tuple[str, str]], ttl_s: float) -> list[tuple[bool, bool]]:

@@ -37,6 +37,12 @@ class TextModel:
         return sum(p.numel() for p in self.model.parameters())
 
 
+def sequences_per_prompt(params: "GenerationParams") -> int:
+    """Rows one prompt takes in a batch: its `n` samples; greedy decoding gives every choice the
+    same text, so it is generated once and repeated."""
+    return params.n if params.temperature > 0 else 1
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     max_new_tokens: int = 64
@@ -246,8 +252,7 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
             f"prompt ({prompt_len} tokens) + max_new_tokens ({params.max_new_tokens}) exceeds the "
             f"model's context of {tm.max_positions} tokens")
     sampling = params.temperature > 0
-    # Greedy decoding gives every choice the same text: generate it once and repeat it.
-    per_prompt = params.n if sampling else 1
+    per_prompt = sequences_per_prompt(params)
     rows = len(prompts) * per_prompt
     # Row p * per_prompt + i is choice i of prompt p. Sampling runs as a logits processor on
     # generate's greedy path (see _SampleByCdf), so the rows are repeated here rather than by generate.

@@ -10,6 +10,7 @@ cancel flag, attempts, output and record, so a batch fails, cancels or is fenced
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Callable
 
 from core.errors import AigcError, JobCanceled, LeaseLost
@@ -21,8 +22,9 @@ from workers.task_messages import task_message
 
 log = logging.getLogger(__name__)
 
-# What a batch body returns for each job it was given: the output, or why that job did not get one.
-Outcome = dict | AigcError | JobCanceled | LeaseLost
+# What a batch body returns for each job it was given: the output, or why that job did not get one
+# (an AigcError says why in its own words; any other exception is an internal error of that job).
+Outcome = dict | Exception
 BatchHandler = Callable[[list[JobContext]], dict[str, Outcome]]
 
 
@@ -53,19 +55,25 @@ def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler,
             ended.append((job["id"], claim.token, CANCELED, {}, None))
         else:
             ctxs.append(JobContext(rt, job, claim.token))
-    if lead_id:
-        lead = claims[0][0]
-        if lead.outcome == "missing":
-            log.warning("job %s: no record, message dropped", lead_id)
-        elif lead.outcome == "terminal" and not rt.storage.exists(job_json_key(lead_id)):
-            # A duplicate delivery of a finished job: make sure its record reached storage.
-            write_job_json(rt, lead_id)
-        elif lead.outcome == "busy" and not ctxs and not ended:
-            # Another live worker holds the lease; look again once it would have lapsed.
-            raise task.retry(countdown=settings.lease_ttl_s, max_retries=None)
+    if not ctxs and not ended and lead_id and claims[0][0].outcome == "busy":
+        # Another live worker holds the lead's lease; look again once it would have lapsed.
+        raise task.retry(countdown=settings.lease_ttl_s, max_retries=None)
+    # Jobs with nothing to run end now, before their leases could lapse during the others' run.
+    counts = _finish(task, rt, ended)
     if ctxs:
-        ended += _run(task, ctxs, handler)
-    return _finish(rt, ended, len(claims))
+        counts.update(_finish(task, rt, _run(task, ctxs, handler)))
+    for claim, _ in claims:
+        if claim.outcome == "missing":
+            log.warning("job %s: no record, message dropped", claim.job_id)
+        elif claim.outcome == "terminal":
+            # Finished (a duplicate delivery) or canceled while queued: its record goes to storage.
+            try:
+                if not rt.storage.exists(job_json_key(claim.job_id)):
+                    write_job_json(rt, claim.job_id)
+            except Exception:
+                log.exception("job %s: could not write job.json", claim.job_id)
+    summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+    return f"batch of {len(claims)}: {summary or 'nothing to run'}"
 
 
 def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[tuple]:
@@ -90,8 +98,7 @@ def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[tuple]:
         raise task.retry(countdown=5, max_retries=None) from exc
     except Exception as exc:
         log.exception("batch of %s failed", ctxs[0].id)
-        error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"[:1000], "param": None}
-        return [(ctx.id, ctx.token, FAILED, {"error": error}, None) for ctx in ctxs]
+        return [(ctx.id, ctx.token, FAILED, {"error": _internal_error(exc)}, None) for ctx in ctxs]
     finally:
         beat.done.set()
     ended = []
@@ -105,21 +112,37 @@ def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[tuple]:
             ended.append((ctx.id, ctx.token, CANCELED, {"artifacts": ctx.artifacts}, None))
         elif isinstance(outcome, AigcError):
             ended.append((ctx.id, ctx.token, FAILED, {"error": outcome.to_dict()}, None))
+        elif isinstance(outcome, Exception):
+            ended.append((ctx.id, ctx.token, FAILED, {"error": _internal_error(outcome)}, None))
         else:
             ended.append((ctx.id, ctx.token, SUCCEEDED, {"output": outcome, "artifacts": ctx.artifacts},
                           ctx.final_progress))
     return ended
 
 
-def _finish(rt, ended: list[tuple], looked_at: int) -> str:
+def _internal_error(exc: Exception) -> dict:
+    return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"[:1000], "param": None}
+
+
+def _finish(task, rt, ended: list[tuple]) -> Counter:
     """Terminal writes in one round trip (each fenced by its own lease), then each record to storage."""
-    counts: dict[str, int] = {}
-    for (job_id, _, status, _, _), (outcome, record) in zip(ended, rt.store.finish_many(ended) if ended else []):
+    counts: Counter = Counter()
+    if not ended:
+        return counts
+    try:
+        results = rt.store.finish_many(ended)
+    except TRANSIENT as exc:
+        # Writes that landed are final; the rest keep their lapsing leases and the reaper re-sends
+        # them. The message comes back for the lead, whose record then reaches storage.
+        raise task.retry(countdown=5, max_retries=None) from exc
+    for (job_id, _, status, _, _), (outcome, record) in zip(ended, results):
         if outcome != "ok":
             log.warning("job %s: final write %s was %s", job_id, status, outcome)
-            counts[outcome] = counts.get(outcome, 0) + 1
+            counts[outcome] += 1
             continue
-        archive_job(rt.storage, record)
-        counts[status] = counts.get(status, 0) + 1
-    summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
-    return f"batch of {looked_at}: {summary or 'nothing to run'}"
+        counts[status] += 1
+        try:
+            archive_job(rt.storage, record)
+        except Exception:  # the result is safe in Redis; a later delivery of the job rewrites job.json
+            log.exception("job %s: could not write job.json", job_id)
+    return counts

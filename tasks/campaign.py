@@ -22,7 +22,8 @@ from core.errors import AigcError
 from core.textfiles import text_lines
 from core.jobs import CANCELED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, archive_record
 from core.storage import artifact_key
-from models.text import GenerationParams, PromptTooLong, generate_batch, sequences_per_call
+from models.text import (GenerationParams, PromptTooLong, generate_batch, sequences_per_call,
+                         sequences_per_prompt)
 from tasks.model_loading import load_cached
 from workers.runtime import get_runtime
 
@@ -43,7 +44,8 @@ def generate_rows(model, rows: list[dict], params: GenerationParams) -> tuple[li
     outputs, errors = [], []
     ordered = sorted(rows, key=lambda r: len(r["prompt"]))
     longest = max((len(model.tokenizer(r["prompt"])["input_ids"]) for r in ordered[-1:]), default=0)
-    per_batch = max(1, sequences_per_call(model, longest + params.max_new_tokens, BATCH_SEQUENCES) // params.n)
+    per_batch = max(1, sequences_per_call(model, longest + params.max_new_tokens, BATCH_SEQUENCES)
+                    // sequences_per_prompt(params))
     for start in range(0, len(ordered), per_batch):
         batch = ordered[start:start + per_batch]
         try:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 
 from celery import shared_task
 
 from core.errors import InvalidInput, JobCanceled, LeaseLost
-from models.text import GenerationParams, generate_batch, sequences_per_call
+from models.text import GenerationParams, generate_batch, sequences_per_call, sequences_per_prompt
 from tasks.batch_runner import Outcome, run_batch
 from tasks.model_loading import load_cached
-from tasks.runner import JobContext
+from tasks.runner import TRANSIENT, JobContext
 from workers.runtime import get_runtime
+
+log = logging.getLogger(__name__)
 
 
 def generate_many(ctxs: list[JobContext]) -> dict[str, Outcome]:
@@ -40,8 +43,9 @@ def generate_many(ctxs: list[JobContext]) -> dict[str, Outcome]:
              for ctx in running}
 
     # A batch whose KV cache would pass the budget runs as several calls.
-    per_call = max(1, sequences_per_call(model, longest + params.max_new_tokens, len(running) * params.n)
-                   // params.n)
+    rows_each = sequences_per_prompt(params)
+    per_call = max(1, sequences_per_call(model, longest + params.max_new_tokens, len(running) * rows_each)
+                   // rows_each)
     for start in range(0, len(running), per_call):
         group = running[start:start + per_call]
         try:
@@ -81,7 +85,11 @@ def _publish(ctx: JobContext, result: dict, seed: int, params: GenerationParams)
     try:
         ctx.put_artifact("output.json", json.dumps(output, ensure_ascii=False, indent=2).encode(),
                          "application/json")
-    except (JobCanceled, LeaseLost) as exc:
+    except TRANSIENT:
+        raise  # Redis or the store blinked: the whole batch is tried again
+    except Exception as exc:  # canceled, lost, or this job's write failed: this job only
+        if not isinstance(exc, (JobCanceled, LeaseLost)):
+            log.exception("job %s: could not store its output", ctx.id)
         return exc
     ctx.finish_progress(params.max_new_tokens, "tokens")
     return output

@@ -1,4 +1,4 @@
-"""Worker heartbeat and orphan reaper: re-enqueue running jobs whose lease lapsed (dead worker).
+"""Worker heartbeat and reaper: re-enqueue jobs whose lease lapsed, wake batches whose message was lost.
 
 Runs as a thread in each worker's main process. A redelivered message and a reaped copy may
 both arrive; the lease and the terminal-status check make the second one a no-op.
@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 
+from core.batches import batch_kind
 from core.clock import parse_iso
 from core.jobs import CANCELED, CANCELING, RUNNING, TERMINAL, JobStore, archive_record
 from core.redisdb import PREFIX, WORKER_PREFIX
@@ -74,6 +75,21 @@ def reap_once(store: JobStore, send_task, storage=None, stale_s: float = 60) -> 
     return requeued
 
 
+def nudge_batches(store: JobStore, send_task, stale_s: float) -> list[str]:
+    """Wake a worker for batch lists whose oldest job waited `stale_s`: the list's message was lost
+    (a worker died between taking it and claiming, say). An extra message only finds less to take,
+    so at most one nudge per list each `stale_s`. Returns the lists nudged."""
+    nudged = []
+    for list_key, head in store.waiting_batches():
+        created = store.r.hget(store.job_key(head), "created_at")
+        if created and time.time() - parse_iso(created).timestamp() < stale_s:
+            continue
+        if store.r.set(f"{PREFIX}nudge:{list_key}", "1", nx=True, ex=max(1, int(stale_s))):
+            send_task(batch_kind(list_key), args=[None, list_key])
+            nudged.append(list_key)
+    return nudged
+
+
 class Housekeeper(threading.Thread):
     """Announces this worker (for /readyz) and reaps orphaned jobs, until stopped."""
 
@@ -94,6 +110,9 @@ class Housekeeper(threading.Thread):
                 reaped = reap_once(self.store, self.send_task, self.storage, self.stale_s)
                 if reaped:
                     log.warning("re-enqueued orphaned jobs: %s", reaped)
+                nudged = nudge_batches(self.store, self.send_task, self.stale_s)
+                if nudged:
+                    log.warning("woke workers for waiting batches: %s", nudged)
             except Exception:  # Redis restarting, say: try again next round
                 log.exception("housekeeping round failed")
             self.stopped.wait(self.interval_s)

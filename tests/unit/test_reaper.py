@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.jobs import CANCELED, CANCELING, RUNNING, SUCCEEDED, JobStore
-from workers.reaper import reap_once
+from core.batches import BATCH_LISTS_KEY, batch_list_key
+from workers.reaper import nudge_batches, reap_once
 
 
 class Recorder:
@@ -102,3 +103,17 @@ def test_only_orphans_are_reenqueued_among_many(store):
     send = Recorder()
     assert set(reap_once(store, send)) == orphans
     assert sorted(send.sent) == sorted((store.get(i)["kind"], [i]) for i in orphans)
+
+
+def test_a_batch_list_whose_message_was_lost_gets_one_nudge_per_period(store):
+    inp = {"model": "builtin:tiny-gpt2", "prompt": "x", "max_new_tokens": 4}
+    key = batch_list_key("alice", "text.generate", inp)
+    job, _ = store.create("alice", "text.generate", inp, batch_list=key)  # its message is "lost"
+    send = Recorder()
+    assert nudge_batches(store, send, stale_s=3600) == []  # it has not waited long yet
+    assert nudge_batches(store, send, stale_s=0.001) == [key]
+    assert nudge_batches(store, send, stale_s=0.001) == []  # one nudge per period
+    assert send.sent == [("text.generate", [None, key])]
+    # Once a worker has taken the jobs, the empty list is forgotten.
+    store.claim_batch(None, key, 4, 30, {})
+    assert store.waiting_batches() == [] and not store.r.sismember(BATCH_LISTS_KEY, key)
