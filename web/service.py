@@ -44,10 +44,8 @@ def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[di
     kind = clean["kind"]
     batch = batch_list_key(owner, kind, clean["input"])
     # A batched job's message names its batch list: the worker takes the job and its batchmates.
-    job, created = create_with_messages(owner, kind, clean["input"], clean["metadata"], idem,
-                                        lambda job_id: [(kind, [job_id, batch] if batch else [job_id])],
-                                        batch_list=batch)
-    return job, created
+    return create_with_messages(owner, kind, clean["input"], clean["metadata"], idem,
+                                lambda job_id: [(kind, [job_id, batch] if batch else [job_id])], batch_list=batch)
 
 
 def create_with_messages(owner: str, kind: str, input: dict, metadata: dict, idem=None, messages=None,
