@@ -77,14 +77,13 @@ def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler,
 
 
 def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[tuple]:
+    """Run the body under one heartbeat; returns each job's terminal write for finish_many."""
     rt = ctxs[0].rt
     beat = Heartbeat(ctxs, rt.settings.lease_ttl_s)
     beat.start()
     try:
         outcomes = handler(ctxs)
-    except (JobCanceled, LeaseLost) as exc:  # every job in the batch was canceled or lost
-        outcomes = {ctx.id: exc for ctx in ctxs}
-    except AigcError as exc:  # the model could not be loaded, say: the same for every job
+    except AigcError as exc:  # the model could not be loaded, every job canceled, ...: the same for all
         outcomes = {ctx.id: exc for ctx in ctxs}
     except TRANSIENT as exc:
         log.warning("batch of %s: transient error %r, retrying", ctxs[0].id, exc)
