@@ -44,6 +44,31 @@ def test_kill_9_mid_generation_redelivers_and_succeeds_once(make_platform):
     assert api.get(f"/v1/jobs/{job['id']}").json()["finished_at"] == done["finished_at"]
 
 
+def test_kill_9_mid_batch_recovers_every_job_once(make_platform):
+    p = make_platform("batch-crash")
+    p.start_web()
+    api = p.api(p.create_key("gus"))
+    # Submitted before any worker runs: the four wait in one batch list and are claimed together.
+    batch = {**SLOW, "max_new_tokens": 300, "n": 2}
+    ids = [api.submit({**batch, "seed": seed})["id"] for seed in range(4)]
+    victim = p.start_worker()
+
+    def all_generating():
+        jobs = [api.get(f"/v1/jobs/{job_id}").json() for job_id in ids]
+        return all(j["status"] == "running" and j["progress"]["completed"] >= 10 for j in jobs) and jobs
+    running = wait_for(all_generating, 120, "the batch to be generating")
+    assert len({j["started_at"] for j in running}) == 1
+    victim.kill9()
+
+    p.start_worker()  # its reaper re-enqueues each job whose lease lapsed
+    for job_id in ids:
+        done = api.wait(job_id, timeout_s=300)
+        assert done["status"] == "succeeded", done["error"]
+        assert done["attempts"] == 2 and len(done["output"]["choices"]) == 2
+        assert p.stored_keys(f"jobs/{job_id}/") == [
+            f"artifacts/jobs/{job_id}/artifacts/output.json", f"artifacts/jobs/{job_id}/job.json"]
+
+
 def test_redis_restart_with_jobs_queued_loses_none(make_platform):
     p = make_platform("redis-restart")
     p.start_web()
