@@ -105,8 +105,8 @@ return {'claimed', st, tostring(attempts)}
 
 # Start an attempt on a batch of jobs: the lead job (ARGV[1], may be '') and up to ARGV[2] jobs in all
 # taken from the batch list KEYS[1]; each is claimed as _CLAIM_LUA does (jobs finished, canceled or
-# leased meanwhile are reported, not taken) and marked with the starting progress ARGV[7]. If jobs
-# are left in the list, the continuation message ARGV[9] is pushed to the queue ARGV[8] so another
+# leased meanwhile are reported, not taken; progress stays as submitted). If jobs are left in the
+# list, the continuation message ARGV[8] is pushed to the queue ARGV[7] so another
 # worker (or this one, next) takes them. Keys are built here from ARGV[5], the key prefix: a single
 # Redis, not a cluster. Returns one entry per job: {id, outcome, status, attempts, token, record}.
 _CLAIM_BATCH_LUA = """
@@ -119,7 +119,7 @@ if KEYS[1] ~= '' then
     local popped = redis.call('LPOP', KEYS[1], want)
     if popped then for _, id in ipairs(popped) do table.insert(ids, id) end end
   end
-  if ARGV[8] ~= '' and redis.call('LLEN', KEYS[1]) > 0 then redis.call('LPUSH', ARGV[8], ARGV[9]) end
+  if ARGV[7] ~= '' and redis.call('LLEN', KEYS[1]) > 0 then redis.call('LPUSH', ARGV[7], ARGV[8]) end
 end
 local out = {}
 for i, id in ipairs(ids) do
@@ -129,7 +129,7 @@ for i, id in ipairs(ids) do
     table.insert(out, {id, 'missing'})
   elseif st == 'succeeded' or st == 'failed' or st == 'canceled' then
     table.insert(out, {id, 'terminal', st})
-  elseif not redis.call('SET', ARGV[5] .. 'lease:' .. id, ARGV[9 + i], 'NX', 'PX', ARGV[3]) then
+  elseif not redis.call('SET', ARGV[5] .. 'lease:' .. id, ARGV[8 + i], 'NX', 'PX', ARGV[3]) then
     table.insert(out, {id, 'busy', st})
   else
     local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
@@ -138,10 +138,10 @@ for i, id in ipairs(ids) do
       redis.call('HSET', jk, 'status', 'running', 'started_at', ARGV[4])
       st = 'running'
     end
-    redis.call('HSET', jk, 'updated_at', ARGV[4], 'progress', ARGV[7])
+    redis.call('HSET', jk, 'updated_at', ARGV[4])
     redis.call('SADD', KEYS[2], id)
     redis.call('RPUSH', jk .. ':events', string.sub(ARGV[6], 1, -2) .. ', "attempt": ' .. attempts .. '}')
-    table.insert(out, {id, 'claimed', st, tostring(attempts), ARGV[9 + i], redis.call('HGETALL', jk)})
+    table.insert(out, {id, 'claimed', st, tostring(attempts), ARGV[8 + i], redis.call('HGETALL', jk)})
   end
 end
 return out
@@ -217,13 +217,14 @@ class JobStore:
     # -- create and read ----------------------------------------------------------------
     def create(self, owner: str, kind: str, input: dict, metadata: dict | None = None,
                idempotency: tuple[str, str] | None = None, job_id: str | None = None,
-               messages=(), batch_list: str = "") -> tuple[dict, bool]:
+               messages=(), batch_list: str = "", progress: dict | None = None) -> tuple[dict, bool]:
         """Write a queued job and push its task messages; with (key, body_hash) the same pair
         returns the first job (and pushes nothing).
 
         messages: (queue, payload) pairs (workers.task_messages) or a function of the job id
         that returns them. batch_list: the list of queued jobs that one worker may run together
-        (the messages then wake a worker only if the list was empty).
+        (the messages then wake a worker only if the list was empty). progress: the bar a queued
+        job shows (its total known at submission), else empty.
         Returns (job, created). A reused key with another body is a Conflict.
         """
         job_id = job_id or new_job_id()
@@ -231,7 +232,7 @@ class JobStore:
         record = {
             "id": job_id, "owner": owner, "kind": kind, "status": QUEUED,
             "input": json.dumps(input), "output": "null", "error": "null",
-            "progress": json.dumps({"completed": 0, "total": None, "unit": None, "eta_s": None}),
+            "progress": json.dumps(progress or {"completed": 0, "total": None, "unit": None, "eta_s": None}),
             "artifacts": "[]", "metadata": json.dumps(metadata or {}), "checkpoint": "null",
             "attempts": 0, "epoch": 0, "cancel_requested": 0,
             "created_at": now, "started_at": "", "finished_at": "", "updated_at": now,
@@ -312,7 +313,7 @@ class JobStore:
             return Claim(res[0], res[1] if len(res) > 1 else "")
         return Claim("claimed", res[1], int(res[2]), token)
 
-    def claim_batch(self, lead_id: str | None, batch_list: str, limit: int, ttl_s: float, progress: dict,
+    def claim_batch(self, lead_id: str | None, batch_list: str, limit: int, ttl_s: float,
                     continuation=None) -> list[tuple[Claim, dict | None]]:
         """Claim the lead job and up to `limit` jobs in all from `batch_list`, in one step.
 
@@ -323,7 +324,7 @@ class JobStore:
         res = self._claim_batch(
             keys=[batch_list, self.ACTIVE_KEY],
             args=[lead_id or "", limit, int(ttl_s * 1000), now_iso(), PREFIX, _event("status", status=RUNNING),
-                  json.dumps(progress), continuation.queue if continuation else "",
+                  continuation.queue if continuation else "",
                   continuation.payload if continuation else "", *tokens])
         out = []
         for entry in res:

@@ -28,16 +28,15 @@ Outcome = dict | Exception
 BatchHandler = Callable[[list[JobContext]], dict[str, Outcome]]
 
 
-def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler, limit: int,
-              unit: str) -> str:
+def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler, limit: int) -> str:
     """Claim the lead job (if any) and its batchmates, run them, finish each; returns a summary."""
     rt = get_runtime()
     store, settings = rt.store, rt.settings
     # Pushed only if this batch leaves jobs in the list: it wakes a worker for the rest.
     continuation = task_message(task.app, task.name, [None, batch_list]) if batch_list else None
-    start = {"completed": 0, "total": None, "unit": unit, "eta_s": None}
     try:
-        claims = store.claim_batch(lead_id, batch_list, limit, settings.lease_ttl_s, start, continuation)
+        # Progress stays as submitted (0 of the job's total): no write until there is some.
+        claims = store.claim_batch(lead_id, batch_list, limit, settings.lease_ttl_s, continuation)
     except TRANSIENT as exc:
         # The script ran whole or not at all; if its reply was lost, the claimed jobs' leases
         # lapse and the reaper re-sends them.

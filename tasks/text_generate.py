@@ -100,4 +100,4 @@ def text_generate(self, job_id: str | None, batch_list: str | None = None) -> st
     """Run `job_id` (a re-sent job, or the one whose submission woke a worker) and the jobs waiting
     in its batch list; with no job id, the list's next jobs (a batch left the rest for us)."""
     limit = get_runtime().settings.generate_batch_jobs
-    return run_batch(self, job_id, batch_list or "", generate_many, limit, unit="tokens")
+    return run_batch(self, job_id, batch_list or "", generate_many, limit)

@@ -45,11 +45,20 @@ def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[di
     batch = batch_list_key(owner, kind, clean["input"])
     # A batched job's message names its batch list: the worker takes the job and its batchmates.
     return create_with_messages(owner, kind, clean["input"], clean["metadata"], idem,
-                                lambda job_id: [(kind, [job_id, batch] if batch else [job_id])], batch_list=batch)
+                                lambda job_id: [(kind, [job_id, batch] if batch else [job_id])], batch_list=batch,
+                                progress=_initial_progress(kind, clean["input"]))
+
+
+def _initial_progress(kind: str, input: dict) -> dict | None:
+    """A generation's bar is known from the start: 0 of max_new_tokens, even while it waits."""
+    if kind == "text.generate":
+        return {"completed": 0, "total": input["max_new_tokens"], "unit": "tokens", "eta_s": None}
+    return None
 
 
 def create_with_messages(owner: str, kind: str, input: dict, metadata: dict, idem=None, messages=None,
-                         job_id: str | None = None, batch_list: str = "") -> tuple[dict, bool]:
+                         job_id: str | None = None, batch_list: str = "",
+                         progress: dict | None = None) -> tuple[dict, bool]:
     """Record a job and push its task messages in one atomic Redis step; (job, created).
 
     messages(job_id) -> [(task name, args)]. With Redis unreachable nothing is written (and the
@@ -62,7 +71,7 @@ def create_with_messages(owner: str, kind: str, input: dict, metadata: dict, ide
         return [task_message(celery, name, args) for name, args in messages(new_id)]
 
     return get_store().create(owner, kind, input, metadata, idem, job_id=job_id, messages=build,
-                              batch_list=batch_list)
+                              batch_list=batch_list, progress=progress)
 
 
 def models_for(owner: str, kind: str | None = None) -> list[dict]:

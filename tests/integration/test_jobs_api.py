@@ -13,6 +13,8 @@ def test_submit_poll_and_read_the_result(platform, alice):
     job = alice.submit(PROMPT)
     assert job["status"] in ("queued", "running")
     assert job["id"].startswith("job_") and len(job["id"]) >= 20
+    # The bar's total is known from submission, while the job waits.
+    assert job["progress"] == {"completed": 0, "total": 24, "unit": "tokens", "eta_s": None}
 
     done = alice.wait(job["id"])
     assert done["status"] == "succeeded", done["error"]

@@ -293,24 +293,26 @@ def test_a_batch_list_wakes_a_worker_only_when_it_was_empty(store):
 
 
 def test_claim_batch_takes_the_lead_and_its_batchmates_and_leaves_a_message_for_the_rest(store):
-    ids = [store.create("alice", "text.generate", INPUT, batch_list="b-test")[0]["id"] for _ in range(5)]
+    start = {"completed": 0, "total": 8, "unit": "tokens", "eta_s": None}
+    ids = [store.create("alice", "text.generate", INPUT, batch_list="b-test", progress=start)[0]["id"]
+           for _ in range(5)]
     store.transition(ids[2], CANCELED)  # canceled while queued: looked at, not taken
     more = TaskMessage("q-test", "continue")
-    claimed = store.claim_batch(ids[1], "b-test", 4, 30, {"completed": 0, "total": 8}, more)
+    claimed = store.claim_batch(ids[1], "b-test", 4, 30, more)
     assert [c.outcome for c, _ in claimed] == ["claimed", "claimed", "terminal", "claimed"]
     assert [job["id"] for _, job in claimed if job] == [ids[1], ids[0], ids[3]]
-    assert all(job["status"] == "running" and job["progress"]["total"] == 8 for _, job in claimed if job)
+    assert all(job["status"] == "running" and job["progress"] == start for _, job in claimed if job)
     assert store.r.lrange("b-test", 0, -1) == [ids[4]] and store.r.lrange("q-test", 0, -1) == ["continue"]
     # Claimed jobs hold leases: a second look finds them busy.
-    assert store.claim_batch(ids[0], "", 1, 30, {})[0][0].outcome == "busy"
+    assert store.claim_batch(ids[0], "", 1, 30)[0][0].outcome == "busy"
     # The continuation takes the rest and leaves no message behind.
-    [(claim, job)] = store.claim_batch(None, "b-test", 4, 30, {}, more)
+    [(claim, job)] = store.claim_batch(None, "b-test", 4, 30, more)
     assert job["id"] == ids[4] and store.r.llen("b-test") == 0 and store.r.llen("q-test") == 1
 
 
 def test_finish_many_fences_each_job_by_its_own_lease(store):
     ids = [store.create("alice", "text.generate", INPUT, batch_list="b-test")[0]["id"] for _ in range(2)]
-    claims = store.claim_batch(None, "b-test", 2, 30, {})
+    claims = store.claim_batch(None, "b-test", 2, 30)
     (c0, _), (c1, _) = claims
     progress = {"completed": 4, "total": 4, "unit": "tokens", "eta_s": None}
     out = store.finish_many([(ids[0], c0.token, SUCCEEDED, {"output": {"x": 1}}, progress),

@@ -115,5 +115,5 @@ def test_a_batch_list_whose_message_was_lost_gets_one_nudge_per_period(store):
     assert nudge_batches(store, send, stale_s=0.001) == []  # one nudge per period
     assert send.sent == [("text.generate", [None, key])]
     # Once a worker has taken the jobs, the empty list is forgotten.
-    store.claim_batch(None, key, 4, 30, {})
+    store.claim_batch(None, key, 4, 30)
     assert store.waiting_batches() == [] and not store.r.sismember(BATCH_LISTS_KEY, key)
