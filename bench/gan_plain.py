@@ -13,7 +13,7 @@ from models.gan_training import GanTrainConfig, GanTrainer
 from models.image_data import digits
 
 NET = DCGANConfig(image_size=32, channels=1, nz=100, ngf=32, ndf=32)
-BATCH, STEPS, ROUNDS = 64, 24, 3
+BATCH, STEPS, ROUNDS = 64, 32, 5
 
 
 class _PlainLoop:

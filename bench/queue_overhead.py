@@ -39,20 +39,25 @@ def _submit(stack: Stack, i: int) -> str:
     return stack.call("POST", "/v1/jobs", {"kind": "text.generate", "input": dict(JOB, seed=i)})["id"]
 
 
-def rest_side(stack: Stack, jobs: int, sequential: int) -> dict:
+def rest_latencies(stack: Stack, sequential: int) -> list[float]:
+    """One job at a time, from just before the POST to the record's finished_at."""
     for i in range(10):  # warm-up: the worker builds the model once
         _finished_at(stack, _submit(stack, i), 120)
-    # Latency: one job at a time, from just before the POST to the record's finished_at.
     latencies = []
     for i in range(sequential):
         start = time.time()
         latencies.append(_finished_at(stack, _submit(stack, i), 60) - start)
-    # Throughput: submit a burst, then wait; the queue is FIFO, so the last job is (about) the last done.
+    return latencies
+
+
+def rest_burst(stack: Stack, jobs: int) -> float:
+    """Jobs/s for a burst submitted back to back; the queue is FIFO, so the last job is (about) the
+    last done."""
     start = time.time()
     ids = [_submit(stack, i) for i in range(jobs)]
     _finished_at(stack, ids[-1], 600, poll_s=0.05)
     done = [_finished_at(stack, job_id, 60) for job_id in ids]
-    return _summary(jobs / (max(done) - start), latencies)
+    return jobs / (max(done) - start)
 
 
 # -- the baseline: a trivial task with delay() and get() ----------------------------------------------
@@ -68,51 +73,69 @@ def _baseline_worker(redis_url: str, log_dir: Path) -> subprocess.Popen:
             start_new_session=True)
 
 
-def celery_side(redis_url: str, log_dir: Path, jobs: int, sequential: int) -> dict:
-    client = make_app(redis_url)
+class CelerySide:
+    """The bare Celery baseline: its own worker process on the platform's Redis."""
 
-    def delay(i: int):
-        return client.send_task("bench.noop", args=[i])
+    def __init__(self, redis_url: str, log_dir: Path):
+        self.client = make_app(redis_url)
+        self.proc = _baseline_worker(redis_url, log_dir)
 
-    proc = _baseline_worker(redis_url, log_dir)
-    try:
+    def delay(self, i: int):
+        return self.client.send_task("bench.noop", args=[i])
+
+    def latencies(self, sequential: int) -> list[float]:
         for i in range(10):  # warm-up, and waits until the worker consumes
-            delay(i).get(timeout=120)
-        latencies = []
+            self.delay(i).get(timeout=120)
+        out = []
         for i in range(sequential):
             start = time.time()
-            latencies.append(delay(i).get(timeout=60) - start)
+            out.append(self.delay(i).get(timeout=60) - start)
+        return out
+
+    def burst(self, jobs: int) -> float:
         start = time.time()
-        results = [delay(i) for i in range(jobs)]
-        done = [r.get(timeout=600) for r in results]
-        return _summary(jobs / (max(done) - start), latencies)
-    finally:
-        proc.terminate()
+        results = [self.delay(i) for i in range(jobs)]
+        return jobs / (max(r.get(timeout=600) for r in results) - start)
+
+    def close(self) -> None:
+        self.proc.terminate()
         try:
-            proc.wait(60)
+            self.proc.wait(60)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+            self.proc.kill()
+            self.proc.wait(10)
 
 
-def run(jobs: int = 200, sequential: int = 100) -> dict:
+def run(jobs: int = 200, sequential: int = 100, rounds: int = 3) -> dict:
     with Stack(AIGC_WORKER_CONCURRENCY=str(CONCURRENCY)) as stack:
-        celery = celery_side(stack.redis_url, stack.data, jobs, sequential)
-        rest = rest_side(stack, jobs, sequential)
+        celery = CelerySide(stack.redis_url, stack.data)
+        try:
+            celery_lat = celery.latencies(sequential)
+            rest_lat = rest_latencies(stack, sequential)
+            # Interleaved bursts, best of each: other work on the machine only ever slows a burst down.
+            celery_rate = rest_rate = 0.0
+            for _ in range(rounds):
+                celery_rate = max(celery_rate, celery.burst(jobs))
+                rest_rate = max(rest_rate, rest_burst(stack, jobs))
+        finally:
+            celery.close()
+    rest, base = _summary(rest_rate, rest_lat), _summary(celery_rate, celery_lat)
     return {
         "job": {"kind": "text.generate", **JOB}, "jobs": jobs, "sequential_jobs": sequential,
-        "worker_concurrency": CONCURRENCY,
+        "worker_concurrency": CONCURRENCY, "rounds": rounds,
         "how": "latency: one job at a time, submit to the worker's finished timestamp; "
-               "throughput: a burst submitted back to back, jobs / (last finished - first submit)",
-        "rest": rest, "celery": celery,
-        "ratios": {"rest_vs_celery_jobs_per_s": round(rest["jobs_per_s"] / celery["jobs_per_s"], 2)},
+               "throughput: a burst submitted back to back, jobs / (last finished - first submit), "
+               "best of interleaved rounds on each side",
+        "rest": rest, "celery": base,
+        "ratios": {"rest_vs_celery_jobs_per_s": round(rest["jobs_per_s"] / base["jobs_per_s"], 2)},
     }
 
 
 def rows(q: dict) -> list[str]:
     r, c = q["rest"], q["celery"]
     return [f"| {q['jobs']} one-token text.generate jobs over REST vs bare Celery delay/get "
-            f"(concurrency {q['worker_concurrency']}; p50/p99 of {q['sequential_jobs']} one at a time) | "
+            f"(concurrency {q['worker_concurrency']}; best of {q['rounds']} bursts; p50/p99 of "
+            f"{q['sequential_jobs']} one at a time) | "
             f"{c['jobs_per_s']} jobs/s, {c['p50_ms']}/{c['p99_ms']} ms | "
             f"{r['jobs_per_s']} jobs/s, {r['p50_ms']}/{r['p99_ms']} ms | "
             f"{q['ratios']['rest_vs_celery_jobs_per_s']}x |"]
