@@ -85,27 +85,10 @@ end
 return {'ok', st}
 """
 
-# Take the lease of a job and start an attempt: bump attempts and the fencing epoch.
-_CLAIM_LUA = """
-local st = redis.call('HGET', KEYS[1], 'status')
-if not st then return {'missing'} end
-if st == 'succeeded' or st == 'failed' or st == 'canceled' then return {'terminal', st} end
-if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy', st} end
-local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HINCRBY', KEYS[1], 'epoch', 1)
-if st == 'queued' then
-  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[3])
-  st = 'running'
-end
-redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
-redis.call('SADD', KEYS[3], ARGV[5])
-redis.call('RPUSH', KEYS[4], string.sub(ARGV[4], 1, -2) .. ', "attempt": ' .. attempts .. '}')
-return {'claimed', st, tostring(attempts)}
-"""
-
 # Start an attempt on a batch of jobs: the lead job (ARGV[1], may be '') and up to ARGV[2] jobs in all
-# taken from the batch list KEYS[1]; each is claimed as _CLAIM_LUA does (jobs finished, canceled or
-# leased meanwhile are reported, not taken; progress stays as submitted). If jobs are left in the
+# taken from the batch list KEYS[1] (if any). Claiming a job takes its lease (SET NX PX) and bumps
+# its attempts and fencing epoch; jobs finished, canceled or leased meanwhile are reported, not
+# taken, and progress stays as submitted. If jobs are left in the
 # list, the continuation message ARGV[8] is pushed to the queue ARGV[7] so another
 # worker (or this one, next) takes them. Keys are built here from ARGV[5], the key prefix: a single
 # Redis, not a cluster. Returns one entry per job: {id, outcome, status, attempts, token, record}.
@@ -189,7 +172,6 @@ class JobStore:
         self.r = client
         self._create = client.register_script(_CREATE_LUA)
         self._update = client.register_script(_UPDATE_LUA)
-        self._claim = client.register_script(_CLAIM_LUA)
         self._claim_batch = client.register_script(_CLAIM_BATCH_LUA)
         self._forget_list = client.register_script(_FORGET_LIST_LUA)
         self._renew = client.register_script(_RENEW_LUA)
@@ -303,15 +285,8 @@ class JobStore:
 
     # -- the life of a job ---------------------------------------------------------------
     def claim(self, job_id: str, ttl_s: float) -> Claim:
-        token = secrets.token_hex(8)
-        now = now_iso()
-        res = self._claim(
-            keys=[self.job_key(job_id), self.lease_key(job_id), self.ACTIVE_KEY, self.events_key(job_id)],
-            args=[token, int(ttl_s * 1000), now, _event("status", status=RUNNING), job_id],
-        )
-        if res[0] != "claimed":
-            return Claim(res[0], res[1] if len(res) > 1 else "")
-        return Claim("claimed", res[1], int(res[2]), token)
+        """Take one job's lease and start an attempt (a batch of one)."""
+        return self.claim_batch(job_id, "", 1, ttl_s)[0][0]
 
     def claim_batch(self, lead_id: str | None, batch_list: str, limit: int, ttl_s: float,
                     continuation=None) -> list[tuple[Claim, dict | None]]:

@@ -235,6 +235,14 @@ def _seed(device: torch.device, seed: int) -> None:
         torch.cuda.manual_seed(seed)
 
 
+def check_prompt_fits(tm: TextModel, prompt_tokens: int, max_new_tokens: int) -> None:
+    """PromptTooLong unless the prompt plus the new tokens fit the model's context."""
+    if prompt_tokens + max_new_tokens > tm.max_positions:
+        raise PromptTooLong(
+            f"prompt ({prompt_tokens} tokens) + max_new_tokens ({max_new_tokens}) exceeds the "
+            f"model's context of {tm.max_positions} tokens")
+
+
 def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
                    on_step: Callable[[int, int], None] | None = None, seeds: list[int] | None = None) -> list[dict]:
     """Generate `params.n` completions for each prompt in one batched call.
@@ -247,10 +255,7 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
     tok = tm.tokenizer
     enc = tok(prompts, return_tensors="pt", padding=True)
     prompt_len = enc["input_ids"].shape[1]
-    if prompt_len + params.max_new_tokens > tm.max_positions:
-        raise PromptTooLong(
-            f"prompt ({prompt_len} tokens) + max_new_tokens ({params.max_new_tokens}) exceeds the "
-            f"model's context of {tm.max_positions} tokens")
+    check_prompt_fits(tm, prompt_len, params.max_new_tokens)
     sampling = params.temperature > 0
     per_prompt = sequences_per_prompt(params)
     rows = len(prompts) * per_prompt

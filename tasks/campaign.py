@@ -43,7 +43,8 @@ def generate_rows(model, rows: list[dict], params: GenerationParams) -> tuple[li
     """Generate for each row (batched, shortest prompts together); a row that fails alone is an error."""
     outputs, errors = [], []
     ordered = sorted(rows, key=lambda r: len(r["prompt"]))
-    longest = max((len(model.tokenizer(r["prompt"])["input_ids"]) for r in ordered[-1:]), default=0)
+    # The longest prompt by characters sizes the batches' KV cache (close enough to the most tokens).
+    longest = len(model.tokenizer(ordered[-1]["prompt"])["input_ids"]) if ordered else 0
     per_batch = max(1, sequences_per_call(model, longest + params.max_new_tokens, BATCH_SEQUENCES)
                     // sequences_per_prompt(params))
     for start in range(0, len(ordered), per_batch):

@@ -9,10 +9,10 @@ import secrets
 from celery import shared_task
 
 from core.errors import InvalidInput, JobCanceled, LeaseLost
-from models.text import GenerationParams, generate_batch, sequences_per_call, sequences_per_prompt
-from tasks.batch_runner import Outcome, run_batch
+from models.text import (GenerationParams, PromptTooLong, check_prompt_fits, generate_batch, sequences_per_call,
+                         sequences_per_prompt)
 from tasks.model_loading import load_cached
-from tasks.runner import TRANSIENT, JobContext
+from tasks.runner import TRANSIENT, JobContext, Outcome, run_batch
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -31,13 +31,13 @@ def generate_many(ctxs: list[JobContext]) -> dict[str, Outcome]:
         inp = ctx.job["input"]
         # Each prompt must fit on its own: one too long fails its job, not its batchmates.
         used = len(model.tokenizer(inp["prompt"])["input_ids"])
-        if used + params.max_new_tokens > model.max_positions:
-            outcomes[ctx.id] = InvalidInput(
-                f"prompt ({used} tokens) + max_new_tokens ({params.max_new_tokens}) exceeds the model's "
-                f"context of {model.max_positions} tokens", param="input.prompt", code="prompt_too_long")
-        else:
-            running.append(ctx)
-            longest = max(longest, used)
+        try:
+            check_prompt_fits(model, used, params.max_new_tokens)
+        except PromptTooLong as exc:
+            outcomes[ctx.id] = InvalidInput(str(exc), param="input.prompt", code="prompt_too_long")
+            continue
+        running.append(ctx)
+        longest = max(longest, used)
     # No seed given: pick one and report it, so the caller can reproduce the text.
     seeds = {ctx.id: ctx.job["input"]["seed"] if ctx.job["input"]["seed"] is not None else secrets.randbelow(2**32)
              for ctx in running}
