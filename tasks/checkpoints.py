@@ -18,10 +18,14 @@ from core.storage_dirs import download_dir, upload_dir
 from tasks.runner import JobContext
 
 
+def checkpoints_dir(job_id: str) -> str:
+    return f"jobs/{job_id}/checkpoints"
+
+
 def checkpoint_prefix(job_id: str, epoch: int, step: int) -> str:
     # The attempt's epoch is in the name: a late upload from a worker that lost its lease
     # lands beside the committed checkpoint, never on top of it.
-    return f"jobs/{job_id}/checkpoints/e{epoch}-step-{step:06d}"
+    return f"{checkpoints_dir(job_id)}/e{epoch}-step-{step:06d}"
 
 
 def delete_prefix(storage, prefix: str | None) -> None:
@@ -72,12 +76,14 @@ def register_model(ctx: JobContext, model_id: str, kind: str, base: str, prefix:
                    output: dict) -> dict:
     """Write the job's metrics.json (its output), then register the model: last, and only while
     still the lease holder; the model becomes usable when the job's succeeded status is written
-    right after the task returns. The model supersedes the job's checkpoint, which is deleted.
+    right after the task returns. The model supersedes the job's checkpoints, which are deleted.
     Returns the output."""
     ctx.put_artifact("metrics.json", json.dumps(output, indent=2).encode(), "application/json")
     ctx.check()
     if ctx.rt.store.update(ctx.id, ctx.token) != "ok":
         raise LeaseLost("lease lost before the model could be registered")
     ModelRegistry(ctx.rt.redis).add(model_id, ctx.job["owner"], kind, base, ctx.id, prefix, manifest)
-    delete_prefix(ctx.rt.storage, (ctx.job.get("checkpoint") or {}).get("prefix"))
+    # Every checkpoint of the job goes, not only the committed one: a worker killed mid-upload
+    # leaves a directory that no pointer ever named.
+    delete_prefix(ctx.rt.storage, checkpoints_dir(ctx.id))
     return output
