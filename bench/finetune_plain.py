@@ -51,7 +51,7 @@ class _Clock:
 def platform_step_seconds(train: torch.Tensor, valid: torch.Tensor) -> list[float]:
     """models.finetune.Trainer.run as tasks/text_finetune.py drives it, in process; its storage and Redis
     callbacks are left out (they are throttled), and so are the end-of-run evaluation and checkpoint."""
-    cfg = FinetuneConfig(max_steps=STEPS, batch_size=BATCH, learning_rate=LR, block_size=BLOCK,
+    cfg = FinetuneConfig(epochs=1, max_steps=STEPS, batch_size=BATCH, learning_rate=LR, block_size=BLOCK,
                          warmup_steps=WARMUP, seed=SEED, eval_every=10**9, checkpoint_every=10**9)
     model = _model()
     trainer = Trainer(model, cfg, train, valid, torch.device("cpu"))

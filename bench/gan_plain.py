@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 
@@ -11,6 +12,12 @@ from torch import nn
 from models.dcgan import DCGANConfig, build
 from models.gan_training import GanTrainConfig, GanTrainer
 from models.image_data import digits
+from core.gan_schemas import GanTrainInput
+from core.shapes import defaults
+
+# The trainer as a user gets it (lr, beta1, stabilisers): the defaults gan.train declares.
+PRODUCT_DEFAULTS = defaults(GanTrainInput)
+TRAINER_FIELDS = {f.name for f in dataclasses.fields(GanTrainConfig)}
 
 NET = DCGANConfig(image_size=32, channels=1, nz=100, ngf=32, ndf=32)
 BATCH, STEPS, ROUNDS = 64, 32, 5
@@ -53,7 +60,8 @@ class _PlainLoop:
 
 class _Platform:
     def __init__(self, images: torch.Tensor, **options):
-        cfg = GanTrainConfig(net=NET, batch_size=BATCH, epochs=1000, **options)
+        settings = {k: v for k, v in PRODUCT_DEFAULTS.items() if k in TRAINER_FIELDS}
+        cfg = GanTrainConfig(**{**settings, "net": NET, "batch_size": BATCH, "epochs": 1000, **options})
         self.trainer = GanTrainer(cfg, images)
         self.epoch = 0
 
@@ -85,8 +93,7 @@ def run() -> dict:
     images = digits(NET.image_size).images
     same = {"ema_decay": 0.0, "diffaugment": "", "r1_gamma": 0.0, "label_smoothing": 0.0}
     loops = {"plain": _PlainLoop(images), "platform": _Platform(images, **same),
-             "platform_defaults": _Platform(images, ema_decay=0.999, diffaugment="translation,cutout",
-                                            label_smoothing=0.1)}
+             "platform_defaults": _Platform(images)}
     for loop in loops.values():
         loop.run(3)  # warm-up: allocator, kernels
     samples = {name: [] for name in loops}

@@ -5,16 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 
+from core.job_kinds import KINDS
 from core.redisdb import PREFIX
 
-# Kinds whose jobs run batched; every other kind runs one job per task message.
-BATCHED_KINDS = ("text.generate",)
 # Every batch list that may hold jobs, for the reaper (workers/reaper.py) to look after.
 BATCH_LISTS_KEY = f"{PREFIX}batch-lists"
 _LIST_PREFIX = f"{PREFIX}batch:"
-
-# Everything but the prompt and the seed must match for two generation jobs to share a model call.
-_SHARED_SETTINGS = ("model", "max_new_tokens", "temperature", "top_p", "top_k", "n", "stop")
 
 
 def batch_list_key(owner: str, kind: str, input: dict) -> str:
@@ -22,9 +18,11 @@ def batch_list_key(owner: str, kind: str, input: dict) -> str:
 
     Built-in and hub models are shared by every owner; a fine-tuned model is its owner's alone.
     """
-    if kind not in BATCHED_KINDS:
+    # The kind's registry entry names what must match (for generation: all but prompt and seed).
+    shared_settings = KINDS[kind].batch_on if kind in KINDS else ()
+    if not shared_settings:
         return ""
-    shared = [input.get(name) for name in _SHARED_SETTINGS]
+    shared = [input.get(name) for name in shared_settings]
     scope = owner if str(input.get("model", "")).startswith("ft:") else ""
     digest = hashlib.sha256(json.dumps([kind, scope, shared]).encode()).hexdigest()[:24]
     return f"{_LIST_PREFIX}{kind}:{digest}"

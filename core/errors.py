@@ -7,15 +7,21 @@ class AigcError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, param: str | None = None, code: str | None = None):
+    def __init__(self, message: str, param: str | None = None, code: str | None = None,
+                 errors: list[dict] | None = None):
         super().__init__(message)
         self.message = message
         self.param = param
+        # Every problem found at once ([{"param", "message", "code"}]); the first is message/param.
+        self.errors = errors
         if code:
             self.code = code
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "message": self.message, "param": self.param}
+        out = {"code": self.code, "message": self.message, "param": self.param}
+        if self.errors:
+            out["errors"] = self.errors
+        return out
 
 
 class InvalidInput(AigcError):

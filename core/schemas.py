@@ -1,150 +1,236 @@
-"""Input schemas: validate a job request and return clean input, or InvalidInput naming the field."""
+"""Request shapes, declared once: text generation and fine-tuning inputs, campaign requests, the job envelope.
+
+Validation, the defaults the forms show and the OpenAPI document are all derived from these
+classes. Limits that depend on a setting (AIGC_MAX_NEW_TOKENS, ...) are checked against the
+settings passed to `core.shapes.check`; the static bounds here are the hard ceilings.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 
 from core.catalog import resolve_text_model
-from core.config import Settings
 from core.errors import InvalidInput
-from core.gan_schemas import gan_sample_input, gan_train_input
-from core.validate import MISSING, fields, file_id, int_field, number_field, string_field
+from core.shapes import Lookups, NO_LOOKUPS, Shape, check, collect, context, refuse, reraise
+
+__all__ = ["Lookups", "NO_LOOKUPS"]  # re-exported: callers build lookups next to the shapes
+
+DEFAULT_MAX_NEW_TOKENS = 64
 
 
-@dataclass(frozen=True)
-class Lookups:
-    """What validation needs to know about the caller's own models and files."""
-
-    owns_model: Callable[[str], bool] = lambda _id: False
-    file: Callable[[str], dict | None] = lambda _id: None
-    published: Callable[[], dict[str, str]] = lambda: {}  # models the live workers announce
-
-
-NO_LOOKUPS = Lookups()
-
-
-def _stop(value, param):
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or len(items) > 4:
-        raise InvalidInput(f"{param} must be a string or a list of at most 4 strings", param=param)
-    return [string_field(s, f"{param}[{i}]", 64) for i, s in enumerate(items)]
+def _at_most(setting: str):
+    """A bound read from the settings at validation time (the schema shows the hard ceiling)."""
+    def check_bound(value, info):
+        settings, _ = context(info)
+        hi = getattr(settings, setting) if settings is not None else value
+        if value > hi:
+            raise refuse("invalid_input", f"must be <= {hi}", relative=True)
+        return value
+    return AfterValidator(check_bound)
 
 
-def text_generate_input(data: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS) -> dict:
-    spec = {
-        "model": (MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model, lookups.published).id),
-        "prompt": (MISSING, lambda v, p: string_field(v, p, settings.max_prompt_chars)),
-        "max_new_tokens": (min(64, settings.max_new_tokens), lambda v, p: int_field(v, p, 1, settings.max_new_tokens)),
-        "temperature": (1.0, lambda v, p: number_field(v, p, 0, 2)),
-        "top_p": (1.0, lambda v, p: number_field(v, p, 0, 1, lo_open=True)),
-        "top_k": (0, lambda v, p: int_field(v, p, 0, 1000)),
-        "n": (1, lambda v, p: int_field(v, p, 1, settings.max_choices)),
-        "seed": (None, lambda v, p: int_field(v, p, 0, 2**32 - 1)),
-        "stop": ([], _stop),
-    }
-    return fields(data, "input", spec)
+def _text_model(value: str, info) -> str:
+    settings, lookups = context(info)
+    try:
+        return resolve_text_model(value, settings, "", lookups.owns_model, lookups.published).id
+    except InvalidInput as exc:
+        raise reraise(exc) from None
+
+
+def file_of(purpose: str):
+    """A file id the caller uploaded with this purpose."""
+    def check_file(value: str, info) -> str:
+        _, lookups = context(info)
+        record = lookups.file(value) if value else None
+        if record is None:
+            raise refuse("file_not_found", f"No file {value!r}: upload it with POST /v1/files")
+        if record["purpose"] != purpose:
+            raise refuse("invalid_input", f"File {value!r} has purpose {record['purpose']!r}, not {purpose!r}")
+        return value
+    return AfterValidator(check_file)
+
+
+def _one_or_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+TextModel = Annotated[str, Field(description="builtin:tiny-gpt2, a directory under AIGC_MODELS_DIR, a cached "
+                                             "Hugging Face id, or one of your ft: models"),
+                      AfterValidator(_text_model)]
+Prompt = Annotated[str, Field(min_length=1, max_length=1_000_000, description="at most AIGC_MAX_PROMPT_CHARS characters")]
+_STOP_ITEM = {"type": "string", "minLength": 1, "maxLength": 64}
+Stop = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]],
+                 BeforeValidator(_one_or_list),
+                 Field(max_length=4),
+                 WithJsonSchema({"anyOf": [_STOP_ITEM, {"type": "array", "items": _STOP_ITEM, "maxItems": 4}],
+                                 "description": "a string or up to 4; generation ends before any of them"})]
+Choices = Annotated[int, Field(ge=1, le=128, description="completions per prompt, at most AIGC_MAX_CHOICES"),
+                    _at_most("max_choices")]
+NewTokens = Annotated[int, Field(ge=1, le=1_000_000, description="at most AIGC_MAX_NEW_TOKENS"),
+                      _at_most("max_new_tokens")]
+Temperature = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False, description="0 means greedy decoding")]
+TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+TopK = Annotated[int, Field(ge=0, le=1000, description="0 disables top-k")]
+
+
+def _prompt_fits(value: str, info) -> str:
+    settings, _ = context(info)
+    if settings is not None and len(value) > settings.max_prompt_chars:
+        raise refuse("invalid_input", f"is longer than {settings.max_prompt_chars} characters", relative=True)
+    return value
+
+
+class Sampling(Shape):
+    """How to sample: shared by text.generate and every row of a campaign."""
+
+    max_new_tokens: NewTokens = DEFAULT_MAX_NEW_TOKENS
+    temperature: Temperature = 1.0
+    top_p: TopP = 1.0
+    top_k: TopK = 0
+    stop: Stop = []
+
+    @model_validator(mode="after")
+    def _default_fits_the_limit(self, info):
+        # A server configured below the default still accepts a request that names no length.
+        settings, _ = context(info)
+        if "max_new_tokens" not in self.model_fields_set and settings is not None:
+            self.max_new_tokens = min(self.max_new_tokens, settings.max_new_tokens)
+        return self
+
+
+class TextGenerateInput(Sampling):
+    """input of a text.generate job."""
+
+    model: TextModel
+    prompt: Annotated[Prompt, AfterValidator(_prompt_fits)]
+    n: Choices = 1
+    seed: Seed | None = Field(None, description="same seed, same text")
+
+
+class CampaignGeneration(Sampling):
+    """`generation` of a campaign: one seed for the campaign, each row's derived from it."""
+
+    seed: Seed = 0
 
 
 _SUFFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
-def _suffix(value, param):
-    if not isinstance(value, str) or not _SUFFIX_RE.match(value):
-        raise InvalidInput(f"{param} must be 1-40 lowercase letters, digits or '-'", param=param)
+def _suffix(value: str) -> str:
+    if not _SUFFIX_RE.match(value):
+        raise refuse("invalid_input", "must be 1-40 lowercase letters, digits or '-'", relative=True)
     return value
 
 
-def finetune_hyperparameters(data: Any, param: str = "input.hyperparameters") -> dict:
-    spec = {
-        "epochs": (3, lambda v, p: int_field(v, p, 1, 100)),
-        "max_steps": (None, lambda v, p: int_field(v, p, 1, 1_000_000)),  # overrides epochs when set
-        "batch_size": (8, lambda v, p: int_field(v, p, 1, 256)),
-        "learning_rate": (5e-4, lambda v, p: number_field(v, p, 0, 1, lo_open=True)),
-        "block_size": (128, lambda v, p: int_field(v, p, 8, 4096)),
-        "warmup_steps": (10, lambda v, p: int_field(v, p, 0, 100_000)),
-        "seed": (0, lambda v, p: int_field(v, p, 0, 2**32 - 1)),
-        "eval_every": (50, lambda v, p: int_field(v, p, 1, 100_000)),
-        "checkpoint_every": (100, lambda v, p: int_field(v, p, 1, 100_000)),
-    }
-    return fields({} if data is None else data, param, spec)
+class FinetuneHyperparameters(Shape):
+    """How a text.finetune job trains; models.finetune.FinetuneConfig takes these values as they are."""
+
+    epochs: Annotated[int, Field(ge=1, le=100)] = 3
+    max_steps: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(None, description="overrides epochs when set")
+    batch_size: Annotated[int, Field(ge=1, le=256)] = 8
+    learning_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 5e-4
+    block_size: Annotated[int, Field(ge=8, le=4096)] = 128
+    warmup_steps: Annotated[int, Field(ge=0, le=100_000)] = 10
+    seed: Seed = 0
+    eval_every: Annotated[int, Field(ge=1, le=100_000)] = 50
+    checkpoint_every: Annotated[int, Field(ge=1, le=100_000)] = 100
 
 
-def text_finetune_input(data: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS) -> dict:
-    spec = {
-        "base_model": (MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model, lookups.published).id),
-        "training_file": (MISSING, file_id("fine-tune", lookups)),
-        "validation_file": (None, file_id("fine-tune", lookups)),
-        "suffix": ("custom", _suffix),
-        "hyperparameters": ({}, lambda v, p: v),
-    }
-    clean = fields(data, "input", spec)
-    clean["hyperparameters"] = finetune_hyperparameters(clean["hyperparameters"])
-    return clean
+class TextFinetuneInput(Shape):
+    """input of a text.finetune job."""
+
+    base_model: TextModel
+    training_file: Annotated[str, file_of("fine-tune")]
+    validation_file: Annotated[str, file_of("fine-tune")] | None = None
+    suffix: Annotated[str, Field(json_schema_extra={"pattern": _SUFFIX_RE.pattern}), AfterValidator(_suffix)] = "custom"
+    hyperparameters: FinetuneHyperparameters = Field(default_factory=FinetuneHyperparameters)
 
 
-def generation_params(data: Any, settings: Settings, param: str) -> dict:
-    """Sampling settings shared by every row of a campaign (a seed of 0 unless given)."""
-    spec = {
-        "max_new_tokens": (min(64, settings.max_new_tokens), lambda v, p: int_field(v, p, 1, settings.max_new_tokens)),
-        "temperature": (1.0, lambda v, p: number_field(v, p, 0, 2)),
-        "top_p": (1.0, lambda v, p: number_field(v, p, 0, 1, lo_open=True)),
-        "top_k": (0, lambda v, p: int_field(v, p, 0, 1000)),
-        "seed": (0, lambda v, p: int_field(v, p, 0, 2**32 - 1)),
-        "stop": ([], _stop),
-    }
-    return fields({} if data is None else data, param, spec)
+def _metadata(value: Any) -> Any:
+    # Checked whole: the error names `metadata`, whichever entry is wrong.
+    if not isinstance(value, dict) or len(value) > 16 or not all(
+            isinstance(k, str) and len(k) <= 64 and isinstance(v, str) and len(v) <= 512
+            for k, v in value.items()):
+        raise refuse("invalid_input", "metadata must be an object of at most 16 string values")
+    return value
 
 
-def campaign_create(body: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS) -> dict:
-    """POST /v1/campaigns: rows (a campaign file or inline) are checked by the caller against
-    the template; this checks the shape of the request."""
-    spec = {
-        "input_file": (None, file_id("campaign", lookups)),
-        "rows": (None, lambda v, p: v),
-        "template": (MISSING, lambda v, p: string_field(v, p, 8000)),
-        "model": (MISSING, lambda v, p: resolve_text_model(v, settings, p, lookups.owns_model, lookups.published).id),
-        "generation": ({}, lambda v, p: generation_params(v, settings, p)),
-        "n": (1, lambda v, p: int_field(v, p, 1, settings.max_choices)),
-        "id_column": (None, lambda v, p: string_field(v, p, 200)),
-        "metadata": ({}, lambda v, p: v),
-    }
-    clean = fields(body, "", spec)
-    if (clean["input_file"] is None) == (clean["rows"] is None):
-        raise InvalidInput("Give exactly one of input_file and rows", param="input_file")
-    if clean["generation"] == {}:
-        clean["generation"] = generation_params({}, settings, "generation")
-    return clean
+Metadata = Annotated[dict[str, str], BeforeValidator(_metadata),
+                     Field(description="up to 16 string values (keys up to 64, values up to 512 characters), "
+                                       "returned as given")]
 
 
-# Job kinds this build accepts, each with the validator of its input.
-JOB_KINDS: dict[str, Callable[[Any, Settings, Lookups], dict]] = {
-    "text.generate": text_generate_input,
-    "text.finetune": text_finetune_input,
-    "gan.train": gan_train_input,
-    "gan.sample": gan_sample_input,
-}
+class CampaignCreate(Shape):
+    """POST /v1/campaigns: the rows (a campaign file or inline) are checked against the template
+    by core.campaigns; this is the request's shape."""
+
+    input_file: Annotated[str, file_of("campaign")] | None = None
+    rows: list[dict[str, Any]] | None = Field(None, description="inline rows instead of input_file")
+    template: Annotated[str, Field(min_length=1, max_length=8000)]
+    model: TextModel
+    # validate_default: an absent `generation` is checked against the settings like a given one.
+    generation: CampaignGeneration = Field(default_factory=dict, validate_default=True)
+    n: Choices = 1
+    id_column: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    metadata: Metadata = {}
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.input_file is None) == (self.rows is None):
+            raise refuse("invalid_input", "Give exactly one of input_file and rows")
+        return self
 
 
-def job_create(body: Any, settings: Settings, lookups: Lookups = NO_LOOKUPS) -> dict:
-    """Validate a POST /v1/jobs body: {"kind", "input", "metadata"?}."""
+class JobCreate(Shape):
+    """POST /v1/jobs: {"kind", "input", "metadata"?}; `input` is the kind's own shape."""
+
+    kind: str = Field(description="a job kind: see JobKinds in this document")
+    input: dict[str, Any]
+    metadata: Metadata = {}
+
+
+def campaign_create(body: Any, settings, lookups: Lookups = NO_LOOKUPS) -> dict:
+    return check(CampaignCreate, body, "", settings, lookups)
+
+
+class BatchRequestSampling(CampaignGeneration):
+    """One line of an OpenAI batch file: a campaign row's sampling settings plus its own n."""
+
+    n: Choices = 1
+
+
+def text_generate_input(data: Any, settings, lookups: Lookups = NO_LOOKUPS) -> dict:
+    return check(TextGenerateInput, data, "input", settings, lookups)
+
+
+def generation_params(data: Any, settings, param: str) -> dict:
+    """Sampling settings shared by every row of a campaign or batch (a seed of 0 unless given)."""
+    return check(CampaignGeneration, {} if data is None else data, param, settings)
+
+
+def job_create(body: Any, settings, lookups: Lookups = NO_LOOKUPS) -> dict:
+    """Validate a POST /v1/jobs body; every problem of the envelope and of the input at once."""
+    from core.job_kinds import submittable
+
+    kinds = submittable()
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object", param=None)
-    unknown = sorted(set(body) - {"kind", "input", "metadata"})
-    if unknown:
-        raise InvalidInput(f"Unknown field {unknown[0]!r}", param=unknown[0])
-    kind = body.get("kind")
-    if kind not in JOB_KINDS:
-        raise InvalidInput(f"kind must be one of {sorted(JOB_KINDS)}", param="kind")
-    if "input" not in body:
-        raise InvalidInput("input is required", param="input")
-    metadata = body.get("metadata")
-    metadata = {} if metadata is None else metadata
-    if not isinstance(metadata, dict) or len(metadata) > 16 or not all(
-            isinstance(k, str) and len(k) <= 64 and isinstance(v, str) and len(v) <= 512
-            for k, v in metadata.items()):
-        raise InvalidInput("metadata must be an object of at most 16 string values", param="metadata")
-    return {"kind": kind, "input": JOB_KINDS[kind](body["input"], settings, lookups), "metadata": metadata}
+
+    def envelope():
+        clean = check(JobCreate, body, "", settings, lookups)
+        if clean["kind"] not in kinds:
+            raise InvalidInput(f"kind must be one of {sorted(kinds)}", param="kind")
+        return clean
+
+    def kind_input():
+        kind = body.get("kind")
+        if kind in kinds and "input" in body:
+            return check(kinds[kind].input, body["input"], "input", settings, lookups)
+        return None
+
+    clean, inp = collect(envelope, kind_input)
+    return {"kind": clean["kind"], "input": inp, "metadata": clean["metadata"]}

@@ -13,13 +13,16 @@ IMAGE_SIZES = (32, 64)
 
 @dataclass(frozen=True)
 class DCGANConfig:
-    """Everything that fixes the networks' shapes; saved beside the weights as config.json."""
+    """Everything that fixes the networks' shapes; saved beside the weights as config.json.
 
-    image_size: int = 64  # 32 or 64
-    channels: int = 3  # 1 (grey) or 3 (RGB)
-    nz: int = 100  # length of the latent vector
-    ngf: int = 64  # generator feature maps in the last layer
-    ndf: int = 64  # discriminator feature maps in the first layer
+    No defaults here: the product's are declared once, in core/gan_schemas.py.
+    """
+
+    image_size: int  # 32 or 64
+    channels: int  # 1 (grey) or 3 (RGB)
+    nz: int  # length of the latent vector
+    ngf: int  # generator feature maps in the last layer
+    ndf: int  # discriminator feature maps in the first layer
 
     def __post_init__(self):
         if self.image_size not in IMAGE_SIZES:

@@ -15,17 +15,21 @@ import torch
 from transformers import get_linear_schedule_with_warmup
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FinetuneConfig:
-    epochs: int = 3
-    max_steps: int | None = None  # when set, overrides epochs
-    batch_size: int = 8
-    learning_rate: float = 5e-4
-    block_size: int = 128
-    warmup_steps: int = 10
-    seed: int = 0
-    eval_every: int = 50
-    checkpoint_every: int = 100
+    """How to train. The user-facing values have no defaults here: they are declared once, in
+    core/schemas.py (FinetuneHyperparameters), and passed in as validated."""
+
+    epochs: int
+    max_steps: int | None  # when set, overrides epochs
+    batch_size: int
+    learning_rate: float
+    block_size: int
+    warmup_steps: int
+    seed: int
+    eval_every: int
+    checkpoint_every: int
+    # Not user settings: fixed by the platform.
     weight_decay: float = 0.01
     max_valid_blocks: int = 64  # evaluation cost stays bounded however big the data
 

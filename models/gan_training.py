@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -18,26 +18,28 @@ from models.dcgan import DCGANConfig, build
 from models.diffaugment import augment, parse_policy
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GanTrainConfig:
-    net: DCGANConfig = field(default_factory=DCGANConfig)
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 2e-4
-    beta1: float = 0.5
-    seed: int = 0
+    """How to train; no defaults here, the product's are declared once in core/gan_schemas.py."""
+
+    net: DCGANConfig
+    epochs: int
+    batch_size: int
+    lr: float
+    beta1: float
+    seed: int
     # Stabilisers. ema_decay: sample from an exponential moving average of G's weights, which
     # smooths the epoch-to-epoch wobble of adversarial training (0 turns it off).
-    ema_decay: float = 0.999
+    ema_decay: float
     # diffaugment: the same random colour/shift/cutout on real and fake images before D, so D
     # cannot memorise a small dataset ("" turns it off).
-    diffaugment: str = ""
+    diffaugment: str
     # r1_gamma: penalise D's gradient on real images (Mescheder et al. 2018), which keeps D from
     # growing sharp enough to starve G of gradient (0 turns it off).
-    r1_gamma: float = 0.0
+    r1_gamma: float
     # label_smoothing: D's target for real images is 1 - this (one-sided: fakes stay 0), so D is
     # never rewarded for over-confidence.
-    label_smoothing: float = 0.0
+    label_smoothing: float
 
 
 def _step_generator(seed: int, step: int) -> torch.Generator:

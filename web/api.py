@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 
 from core.errors import InvalidInput
 from core.jobs import STATUSES
-from core.schemas import JOB_KINDS
+from core.job_kinds import KINDS
 from web.auth import api_owner
 from core.registry import public_model
 from web.deps import get_registry, get_storage, get_store
@@ -53,8 +53,8 @@ def create_job():
 def list_jobs():
     owner = api_owner()
     kind, status = request.args.get("kind") or None, request.args.get("status") or None
-    if kind and kind not in set(JOB_KINDS) | {"campaign"}:
-        raise InvalidInput(f"kind must be one of {sorted(JOB_KINDS) + ['campaign']}", param="kind")
+    if kind and kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {sorted(KINDS)}", param="kind")
     if status and status not in STATUSES:
         raise InvalidInput(f"status must be one of {list(STATUSES)}", param="status")
     limit = int_arg("limit", 20, 1, 100)

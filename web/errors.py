@@ -1,4 +1,4 @@
-"""Every error leaves as {"error": {"code", "message", "param"}} under /v1, or as a page in the UI."""
+"""Every error leaves as {"error": {"code", "message", "param", "errors"?}} under /v1, or as a page in the UI."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from werkzeug.exceptions import HTTPException
 from core.errors import AigcError
 
 
-def error_response(status: int, code: str, message: str, param: str | None = None):
-    resp = jsonify({"error": {"code": code, "message": message, "param": param}})
+def error_response(status: int, code: str, message: str, param: str | None = None,
+                   errors: list[dict] | None = None):
+    body = {"code": code, "message": message, "param": param}
+    if errors:
+        body["errors"] = errors  # every problem at once; code/message/param name the first
+    resp = jsonify({"error": body})
     resp.status_code = status
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="aigc"'
@@ -25,7 +29,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(AigcError)
     def on_aigc_error(exc: AigcError):
         if _wants_json():
-            return error_response(exc.status, exc.code, exc.message, exc.param)
+            return error_response(exc.status, exc.code, exc.message, exc.param, exc.errors)
         return render_template("error.html", status=exc.status, message=exc.message), exc.status
 
     @app.errorhandler(RedisConnectionError)

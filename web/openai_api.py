@@ -11,6 +11,7 @@ import time
 from flask import Blueprint, jsonify, request
 
 from core import schemas
+from core.shapes import check
 from core.clock import parse_iso
 from core.errors import AigcError, InvalidInput, NotFound
 from core.file_checks import BATCH_ENDPOINT, parse_batch
@@ -126,15 +127,13 @@ def batch_view(job: dict) -> dict:
 
 def _row_params(body: dict, line: int) -> dict:
     """One request's sampling settings, checked like a campaign's (errors name the line)."""
-    gen = {_FIELDS[k]: v for k, v in body.items() if k in _FIELDS and k not in ("model", "prompt", "n")
+    gen = {_FIELDS[k]: v for k, v in body.items() if k in _FIELDS and k not in ("model", "prompt")
            and v is not None}
     gen.setdefault("max_new_tokens", 16)
     try:
-        clean = schemas.generation_params(gen, get_settings(), "body")
-        n = schemas.int_field(body.get("n", 1), "body.n", 1, get_settings().max_choices)
+        return check(schemas.BatchRequestSampling, gen, "body", get_settings())
     except InvalidInput as exc:
         raise InvalidInput(f"line {line}: {exc.message}", param="input_file_id") from None
-    return {**clean, "n": n}
 
 
 def get_batch(batch_id: str, owner: str) -> dict:

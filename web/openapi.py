@@ -1,269 +1,163 @@
-"""The OpenAPI 3.1 description of the API; tests/unit/test_openapi.py keeps it true to the routes."""
+"""The OpenAPI 3.1 document, generated: paths from the route table below, bodies from the declared shapes (core.schemas, core.api_objects).
+
+tests/unit/test_web_app.py keeps the table true to the app's routes, and
+tests/integration/test_openapi_responses.py holds real responses of every route to it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from pydantic.json_schema import models_json_schema
+
+from core import api_objects as obj
+from core.gan_schemas import GanSampleInput, GanTrainInput
+from core.job_kinds import KINDS, submittable
 from core.jobs import STATUSES
-from core.schemas import JOB_KINDS
+from core.schemas import CampaignCreate, JobCreate, TextFinetuneInput, TextGenerateInput
 
-_ERR = {"$ref": "#/components/responses/Error"}
-_AUTH_ERRORS = {"401": _ERR, "404": _ERR}
+_REF = "#/components/schemas/{model}"
+_INPUTS = [JobCreate, CampaignCreate, TextGenerateInput, TextFinetuneInput, GanTrainInput, GanSampleInput]
+_ANSWERS = [obj.Error, obj.Job, obj.JobList, obj.EventList, obj.Model, obj.ModelList, obj.Deleted, obj.File,
+            obj.FileList, obj.Campaign, obj.CampaignList, obj.Completion, obj.Batch, obj.BatchList, obj.Health,
+            obj.Ready]
+_FILE = {"description": "The file"}
+_PRESIGNED = {"description": "A short-lived presigned URL"}
 
 
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    summary: str
+    ok: tuple[int, type | None]  # status and answer shape (None: a file)
+    errors: tuple[int, ...] = (401, 404)
+    body: type | str | None = None  # a declared shape, "multipart" or None
+    query: dict[str, dict] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    public: bool = False  # no API key needed
+    redirect: bool = False  # may answer 302 to presigned storage
 
 
-def _json(schema: dict, description: str = "OK") -> dict:
+def _kind_enum() -> dict:
+    return {"enum": sorted(KINDS)}
+
+
+ROUTES = (
+    Route("get", "/healthz", "The process is up", (200, obj.Health), errors=(), public=True),
+    Route("get", "/readyz", "Redis, storage and a worker are reachable (503 with what is missing)",
+          (200, obj.Ready), errors=(503,), public=True),
+    Route("get", "/v1/openapi.json", "This document", (200, None), errors=(), public=True),
+    Route("post", "/v1/jobs", "Queue a job", (202, obj.Job), (400, 401, 409, 413, 503), body=JobCreate,
+          headers={"Idempotency-Key": "the same key and body return the same job"}),
+    Route("get", "/v1/jobs", "My jobs, newest first (cursor pagination)", (200, obj.JobList), (400, 401),
+          query={"kind": _kind_enum(), "status": {"enum": list(STATUSES)},
+                 "limit": {"type": "integer", "minimum": 1, "maximum": 100}, "after": {"type": "string"}}),
+    Route("get", "/v1/jobs/{job_id}", "One job", (200, obj.Job)),
+    Route("post", "/v1/jobs/{job_id}/cancel", "Cancel a job", (200, obj.Job)),
+    Route("get", "/v1/jobs/{job_id}/events", "Status changes, progress, metrics and logs after a sequence number",
+          (200, obj.EventList), (400, 401, 404), query={"after": {"type": "integer"}}),
+    Route("get", "/v1/jobs/{job_id}/artifacts/{name}", "Download an artifact", (200, None), redirect=True),
+    Route("get", "/v1/models", "Models I can use", (200, obj.ModelList), (401,)),
+    Route("get", "/v1/models/{model_id}", "One of my trained models", (200, obj.Model)),
+    Route("delete", "/v1/models/{model_id}", "Delete one of my trained models and its weights", (200, obj.Deleted)),
+    Route("post", "/v1/files", "Upload a file (checked for its purpose)", (201, obj.File), (400, 401, 413),
+          body="multipart"),
+    Route("get", "/v1/files", "My files", (200, obj.FileList), (401,), query={"purpose": {"type": "string"}}),
+    Route("get", "/v1/files/{file_id}", "One file", (200, obj.File)),
+    Route("delete", "/v1/files/{file_id}", "Delete a file", (200, obj.Deleted)),
+    Route("get", "/v1/files/{file_id}/content", "A file's bytes (batch output and error files included)",
+          (200, None)),
+    Route("post", "/v1/campaigns", "Start a campaign: rows (a campaign file or inline) and a template",
+          (202, obj.Campaign), (400, 401, 413), body=CampaignCreate),
+    Route("get", "/v1/campaigns", "My campaigns, newest first", (200, obj.CampaignList), (401,),
+          query={"after": {"type": "string"}}),
+    Route("get", "/v1/campaigns/{campaign_id}", "One campaign", (200, obj.Campaign)),
+    Route("post", "/v1/campaigns/{campaign_id}/cancel", "Stop a campaign, keeping what is done", (200, obj.Campaign)),
+    Route("get", "/v1/campaigns/{campaign_id}/artifacts/{name}", "output.jsonl, output.csv or errors.jsonl",
+          (200, None), redirect=True),
+    Route("post", "/v1/completions", "OpenAI-compatible completion: queue, wait, answer (504 with the job id)",
+          (200, obj.Completion), (400, 401, 500, 504), body="object"),
+    Route("post", "/v1/batches", "OpenAI-compatible batch of /v1/completions requests (a batch file)",
+          (200, obj.Batch), (400, 401), body="object"),
+    Route("get", "/v1/batches", "My batches", (200, obj.BatchList), (401,), query={"after": {"type": "string"}}),
+    Route("get", "/v1/batches/{batch_id}", "One batch", (200, obj.Batch)),
+    Route("post", "/v1/batches/{batch_id}/cancel", "Cancel a batch", (200, obj.Batch)),
+    Route("get", "/v1/storage/{token}", "Signed, expiring download from the local store", (200, None),
+          errors=(404,), public=True),
+)
+
+
+def _ref(model: type) -> dict:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _path_param(name: str) -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+def _request_body(body) -> dict:
+    if body == "multipart":
+        schema = {"type": "object", "required": ["file", "purpose"],
+                  "properties": {"file": {"type": "string", "format": "binary"},
+                                 "purpose": {"enum": ["fine-tune", "campaign", "gan-dataset", "batch"]}}}
+        return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    schema = {"type": "object"} if body == "object" else _ref(body)
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-_TEXT_GENERATE_INPUT = {
-    "type": "object",
-    "required": ["model", "prompt"],
-    "additionalProperties": False,
-    "properties": {
-        "model": {"type": "string", "description": "builtin:tiny-gpt2, a directory under AIGC_MODELS_DIR, "
-                                                   "or a cached Hugging Face id"},
-        "prompt": {"type": "string", "minLength": 1},
-        "max_new_tokens": {"type": "integer", "minimum": 1, "default": 64},
-        "temperature": {"type": "number", "minimum": 0, "maximum": 2, "default": 1.0,
-                        "description": "0 means greedy decoding"},
-        "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1.0},
-        "top_k": {"type": "integer", "minimum": 0, "default": 0, "description": "0 disables top-k"},
-        "n": {"type": "integer", "minimum": 1, "default": 1},
-        "seed": {"type": ["integer", "null"], "minimum": 0, "description": "same seed, same text"},
-        "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]},
-    },
-}
-
-_SCHEMAS = {
-    "Error": {
-        "type": "object",
-        "properties": {"error": {"type": "object", "properties": {
-            "code": {"type": "string"}, "message": {"type": "string"},
-            "param": {"type": ["string", "null"], "description": "the offending field, e.g. input.max_new_tokens"},
-        }}},
-    },
-    "Progress": {"type": "object", "properties": {
-        "completed": {"type": "integer"}, "total": {"type": ["integer", "null"]},
-        "unit": {"type": ["string", "null"]}, "eta_s": {"type": ["number", "null"]}}},
-    "Artifact": {"type": "object", "properties": {
-        "name": {"type": "string"}, "bytes": {"type": "integer"}, "content_type": {"type": "string"},
-        "url": {"type": "string"}}},
-    "Job": {
-        "type": "object",
-        "properties": {
-            "object": {"const": "job"},
-            "id": {"type": "string"},
-            "kind": {"enum": sorted(JOB_KINDS)},
-            "status": {"enum": list(STATUSES)},
-            "input": {"type": "object"},
-            "output": {"type": ["object", "null"]},
-            "error": {"type": ["object", "null"]},
-            "progress": _ref("Progress"),
-            "checkpoint": {"type": ["object", "null"], "description": "{step} of the last committed checkpoint"},
-            "artifacts": {"type": "array", "items": _ref("Artifact")},
-            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-            "attempts": {"type": "integer"},
-            "cancel_requested": {"type": "boolean"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "started_at": {"type": ["string", "null"], "format": "date-time"},
-            "finished_at": {"type": ["string", "null"], "format": "date-time"},
-        },
-    },
-    "JobCreate": {
-        "type": "object",
-        "required": ["kind", "input"],
-        "properties": {"kind": {"enum": sorted(JOB_KINDS)},
-                       "input": {"oneOf": [_ref("TextGenerateInput"), _ref("TextFinetuneInput")]},
-                       "metadata": {"type": "object", "additionalProperties": {"type": "string"}}},
-    },
-    "TextGenerateInput": _TEXT_GENERATE_INPUT,
-    "TextFinetuneInput": {
-        "type": "object", "required": ["base_model", "training_file"], "additionalProperties": False,
-        "properties": {
-            "base_model": {"type": "string", "description": "any text model, including an earlier ft: model"},
-            "training_file": {"type": "string", "description": "a file with purpose fine-tune"},
-            "validation_file": {"type": ["string", "null"], "description": "else a held-out 10% slice"},
-            "suffix": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,39}$", "default": "custom"},
-            "hyperparameters": {"type": "object", "additionalProperties": False, "properties": {
-                "epochs": {"type": "integer", "default": 3}, "max_steps": {"type": ["integer", "null"]},
-                "batch_size": {"type": "integer", "default": 8},
-                "learning_rate": {"type": "number", "default": 5e-4},
-                "block_size": {"type": "integer", "default": 128},
-                "warmup_steps": {"type": "integer", "default": 10}, "seed": {"type": "integer", "default": 0},
-                "eval_every": {"type": "integer", "default": 50},
-                "checkpoint_every": {"type": "integer", "default": 100}}},
-        },
-    },
-    "TextFinetuneOutput": {"type": "object", "properties": {
-        "model": {"type": "string", "description": "ft:{base}:{suffix}:{short id}"},
-        "train_loss": {"type": "number"}, "valid_loss": {"type": "number"},
-        "first_valid_loss": {"type": "number"}, "steps": {"type": "integer"},
-        "resumed_from_step": {"type": "integer"}}},
-    "CampaignCreate": {"type": "object", "required": ["template", "model"], "properties": {
-        "input_file": {"type": "string", "description": "a file with purpose campaign (CSV or JSONL)"},
-        "rows": {"type": "array", "items": {"type": "object"}, "description": "inline rows instead"},
-        "template": {"type": "string", "description": "{column} placeholders"},
-        "model": {"type": "string"}, "n": {"type": "integer", "default": 1},
-        "id_column": {"type": "string"},
-        "generation": {"type": "object", "properties": {
-            "max_new_tokens": {"type": "integer"}, "temperature": {"type": "number"}, "top_p": {"type": "number"},
-            "top_k": {"type": "integer"}, "seed": {"type": "integer"}, "stop": {"type": "array"}}}}},
-    "Campaign": {"type": "object", "properties": {
-        "id": {"type": "string"}, "object": {"const": "campaign"}, "status": {"enum": list(STATUSES)},
-        "request_counts": {"type": "object", "properties": {
-            "total": {"type": "integer"}, "completed": {"type": "integer"}, "failed": {"type": "integer"}}},
-        "progress": _ref("Progress"), "artifacts": {"type": "array", "items": _ref("Artifact")}}},
-    "File": {"type": "object", "properties": {
-        "object": {"const": "file"}, "id": {"type": "string"}, "filename": {"type": "string"},
-        "bytes": {"type": "integer"}, "purpose": {"type": "string"},
-        "created_at": {"type": "string", "format": "date-time"}}},
-    "Model": {"type": "object", "properties": {
-        "id": {"type": "string"}, "kind": {"enum": ["text", "gan"]}, "source": {"type": "string"},
-        "base": {"type": "string"}, "job_id": {"type": "string"}}},
-    "TextGenerateOutput": {"type": "object", "properties": {
-        "model": {"type": "string"},
-        "choices": {"type": "array", "items": {"type": "object", "properties": {
-            "index": {"type": "integer"}, "text": {"type": "string"},
-            "finish_reason": {"enum": ["stop", "length"]}}}},
-        "usage": {"type": "object", "properties": {
-            "prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}}},
-        "seed": {"type": "integer"}}},
-}
-
-_PATHS = {
-    "/healthz": {"get": {"summary": "The process is up", "security": [],
-                         "responses": {"200": _json({"type": "object"})}}},
-    "/readyz": {"get": {"summary": "Redis, storage and a worker are reachable", "security": [],
-                        "responses": {"200": _json({"type": "object"}), "503": _json({"type": "object"}, "Not ready")}}},
-    "/v1/openapi.json": {"get": {"summary": "This document", "security": [],
-                                 "responses": {"200": _json({"type": "object"})}}},
-    "/v1/jobs": {
-        "post": {
-            "summary": "Queue a job",
-            "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"},
-                            "description": "the same key and body return the same job"}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("JobCreate")}}},
-            "responses": {"202": _json(_ref("Job"), "Queued"), "400": _ERR, "401": _ERR, "409": _ERR,
-                          "413": _ERR, "503": _ERR},
-        },
-        "get": {
-            "summary": "My jobs, newest first (cursor pagination)",
-            "parameters": [
-                {"name": "kind", "in": "query", "schema": {"enum": sorted(JOB_KINDS)}},
-                {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                {"name": "after", "in": "query", "schema": {"type": "string"}, "description": "next_cursor"},
-            ],
-            "responses": {"200": _json({"type": "object", "properties": {
-                "data": {"type": "array", "items": _ref("Job")}, "has_more": {"type": "boolean"},
-                "next_cursor": {"type": ["string", "null"]}}}), "400": _ERR, "401": _ERR},
-        },
-    },
-    "/v1/jobs/{job_id}": {"get": {"summary": "One job", "parameters": [_path_param("job_id")],
-                                  "responses": {"200": _json(_ref("Job")), **_AUTH_ERRORS}}},
-    "/v1/jobs/{job_id}/cancel": {"post": {"summary": "Cancel a job", "parameters": [_path_param("job_id")],
-                                          "responses": {"200": _json(_ref("Job")), **_AUTH_ERRORS}}},
-    "/v1/jobs/{job_id}/events": {"get": {
-        "summary": "Status changes, progress, metrics and logs after a sequence number",
-        "parameters": [_path_param("job_id"), {"name": "after", "in": "query", "schema": {"type": "integer"}}],
-        "responses": {"200": _json({"type": "object"}), "400": _ERR, **_AUTH_ERRORS}}},
-    "/v1/jobs/{job_id}/artifacts/{name}": {"get": {
-        "summary": "Download an artifact (stream, or 302 to a presigned URL)",
-        "parameters": [_path_param("job_id"), _path_param("name")],
-        "responses": {"200": {"description": "The file"}, "302": {"description": "Presigned URL"},
-                      **_AUTH_ERRORS}}},
-    "/v1/models": {"get": {"summary": "Models I can use", "responses": {"200": _json({"type": "object"}),
-                                                                          "401": _ERR}}},
-    "/v1/models/{model_id}": {
-        "get": {"summary": "One of my fine-tuned models", "parameters": [_path_param("model_id")],
-                "responses": {"200": _json(_ref("Model")), **_AUTH_ERRORS}},
-        "delete": {"summary": "Delete one of my fine-tuned models and its weights",
-                   "parameters": [_path_param("model_id")],
-                   "responses": {"200": _json({"type": "object"}), **_AUTH_ERRORS}},
-    },
-    "/v1/files": {
-        "post": {
-            "summary": "Upload a file (checked for its purpose)",
-            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-                "type": "object", "required": ["file", "purpose"],
-                "properties": {"file": {"type": "string", "format": "binary"},
-                               "purpose": {"enum": ["fine-tune", "campaign", "gan-dataset", "batch"]}}}}}},
-            "responses": {"201": _json(_ref("File"), "Stored"), "400": _ERR, "401": _ERR, "413": _ERR},
-        },
-        "get": {"summary": "My files", "parameters": [{"name": "purpose", "in": "query", "schema": {"type": "string"}}],
-                "responses": {"200": _json({"type": "object", "properties": {
-                    "data": {"type": "array", "items": _ref("File")}}}), "401": _ERR}},
-    },
-    "/v1/files/{file_id}": {
-        "get": {"summary": "One file", "parameters": [_path_param("file_id")],
-                "responses": {"200": _json(_ref("File")), **_AUTH_ERRORS}},
-        "delete": {"summary": "Delete a file", "parameters": [_path_param("file_id")],
-                   "responses": {"200": _json({"type": "object"}), **_AUTH_ERRORS}},
-    },
-    "/v1/files/{file_id}/content": {"get": {
-        "summary": "A file's bytes (batch output and error files included)",
-        "parameters": [_path_param("file_id")],
-        "responses": {"200": {"description": "The file"}, **_AUTH_ERRORS}}},
-    "/v1/campaigns": {
-        "post": {"summary": "Start a campaign: rows (a campaign file or inline) and a template",
-                 "requestBody": {"required": True,
-                                 "content": {"application/json": {"schema": _ref("CampaignCreate")}}},
-                 "responses": {"202": _json(_ref("Campaign"), "Queued"), "400": _ERR, "401": _ERR, "413": _ERR}},
-        "get": {"summary": "My campaigns, newest first",
-                "responses": {"200": _json({"type": "object"}), "401": _ERR}},
-    },
-    "/v1/campaigns/{campaign_id}": {"get": {
-        "summary": "One campaign", "parameters": [_path_param("campaign_id")],
-        "responses": {"200": _json(_ref("Campaign")), **_AUTH_ERRORS}}},
-    "/v1/campaigns/{campaign_id}/cancel": {"post": {
-        "summary": "Stop a campaign, keeping what is done", "parameters": [_path_param("campaign_id")],
-        "responses": {"200": _json(_ref("Campaign")), **_AUTH_ERRORS}}},
-    "/v1/campaigns/{campaign_id}/artifacts/{name}": {"get": {
-        "summary": "output.jsonl, output.csv or errors.jsonl",
-        "parameters": [_path_param("campaign_id"), _path_param("name")],
-        "responses": {"200": {"description": "The file"}, "302": {"description": "Presigned URL"},
-                      **_AUTH_ERRORS}}},
-    "/v1/completions": {"post": {
-        "summary": "OpenAI-compatible completion: queue, wait, answer (504 with the job id if slow)",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-        "responses": {"200": _json({"type": "object"}), "400": _ERR, "401": _ERR, "504": _ERR}}},
-    "/v1/batches": {
-        "post": {"summary": "OpenAI-compatible batch of /v1/completions requests (a batch file)",
-                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                     "type": "object", "required": ["input_file_id", "endpoint"],
-                     "properties": {"input_file_id": {"type": "string"}, "endpoint": {"const": "/v1/completions"},
-                                    "completion_window": {"type": "string"}, "metadata": {"type": "object"}}}}}},
-                 "responses": {"200": _json({"type": "object"}), "400": _ERR, "401": _ERR}},
-        "get": {"summary": "My batches", "responses": {"200": _json({"type": "object"}), "401": _ERR}},
-    },
-    "/v1/batches/{batch_id}": {"get": {
-        "summary": "One batch", "parameters": [_path_param("batch_id")],
-        "responses": {"200": _json({"type": "object"}), **_AUTH_ERRORS}}},
-    "/v1/batches/{batch_id}/cancel": {"post": {
-        "summary": "Cancel a batch", "parameters": [_path_param("batch_id")],
-        "responses": {"200": _json({"type": "object"}), **_AUTH_ERRORS}}},
-    "/v1/storage/{token}": {"get": {
-        "summary": "Signed, expiring download from the local store", "security": [],
-        "parameters": [_path_param("token")],
-        "responses": {"200": {"description": "The file"}, "404": _ERR}}},
-}
+def _operation(route: Route) -> dict:
+    params = [{"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+              for p in route.path.split("/") if p.startswith("{")]
+    params += [{"name": n, "in": "query", "schema": s} for n, s in route.query.items()]
+    params += [{"name": n, "in": "header", "schema": {"type": "string"}, "description": d}
+               for n, d in route.headers.items()]
+    status, answer = route.ok
+    responses = {str(status): _json(_ref(answer), "OK") if answer else _FILE}
+    if route.redirect:
+        responses["302"] = _PRESIGNED
+    responses.update({str(code): {"$ref": "#/components/responses/Error"} for code in route.errors})
+    if 503 in route.errors and answer is obj.Ready:
+        responses["503"] = _json(_ref(obj.Ready), "Not ready")
+    op = {"summary": route.summary, "operationId": f"{route.method}_{route.path}", "responses": responses}
+    if params:
+        op["parameters"] = params
+    if route.body is not None:
+        op["requestBody"] = _request_body(route.body)
+    if route.public:
+        op["security"] = []
+    return op
 
 
+def _components() -> dict:
+    pairs = [(m, "validation") for m in _INPUTS] + [(m, "serialization") for m in _ANSWERS]
+    _, top = models_json_schema(pairs, ref_template=_REF)
+    schemas = top["$defs"]
+    # `input` is the shape of the kind named in `kind`: one entry per submittable kind.
+    kinds = submittable()
+    envelope = schemas["JobCreate"]["properties"]
+    envelope["kind"] = {"enum": sorted(kinds), "description": "; ".join(
+        f"{k.name}: {k.summary}" for k in kinds.values())}
+    envelope["input"] = {"anyOf": [_ref(k.input) for k in kinds.values()],
+                         "description": "the kind's input: " + ", ".join(
+                             f"{k.name} -> {k.input.__name__}" for k in kinds.values())}
+    return schemas
+
+
+@lru_cache(maxsize=1)
 def build_spec() -> dict:
+    paths: dict[str, dict] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method] = _operation(route)
     return {
         "openapi": "3.1.0",
         "info": {"title": "AIGC job platform", "version": "1"},
         "security": [{"bearer": []}],
-        "paths": _PATHS,
+        "paths": paths,
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": _components(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "responses": {"Error": _json(_ref("Error"), "Error")},
+            "responses": {"Error": _json(_ref(obj.Error), "Error")},
         },
     }

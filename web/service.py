@@ -9,9 +9,11 @@ import logging
 from flask import Response, redirect, send_file, url_for
 
 from core import schemas
+from core.shapes import Lookups
 from core.errors import InvalidInput, NotFound
 from core.catalog import list_text_models, published_text_models
 from core.batches import batch_list_key
+from core.job_kinds import initial_progress
 from core.jobs import public_job
 from core.registry import public_model
 from core.storage import LocalStorage, artifact_key
@@ -21,14 +23,14 @@ from workers.task_messages import task_message
 log = logging.getLogger(__name__)
 
 
-def owner_lookups(owner: str) -> schemas.Lookups:
+def owner_lookups(owner: str) -> Lookups:
     """Validation's view of what this owner may name: their fine-tuned models and files."""
     def file(file_id: str):
         try:
             return get_files().get(file_id, owner)
         except NotFound:
             return None
-    return schemas.Lookups(owns_model=lambda model_id: get_registry().exists(model_id, owner), file=file,
+    return Lookups(owns_model=lambda model_id: get_registry().exists(model_id, owner), file=file,
                            published=lambda: published_text_models(get_redis()))
 
 
@@ -46,14 +48,7 @@ def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[di
     # A batched job's message names its batch list: the worker takes the job and its batchmates.
     return create_with_messages(owner, kind, clean["input"], clean["metadata"], idem,
                                 lambda job_id: [(kind, [job_id, batch] if batch else [job_id])], batch_list=batch,
-                                progress=_initial_progress(kind, clean["input"]))
-
-
-def _initial_progress(kind: str, input: dict) -> dict | None:
-    """A generation's bar is known from the start: 0 of max_new_tokens, even while it waits."""
-    if kind == "text.generate":
-        return {"completed": 0, "total": input["max_new_tokens"], "unit": "tokens", "eta_s": None}
-    return None
+                                progress=initial_progress(kind, clean["input"]))
 
 
 def create_with_messages(owner: str, kind: str, input: dict, metadata: dict, idem=None, messages=None,

@@ -7,7 +7,10 @@ from functools import wraps
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
 
+from core.schemas import TextGenerateInput
+from core.shapes import defaults
 from core.errors import InvalidInput, Unauthorized
+from core.job_kinds import KINDS
 from core.jobs import TERMINAL
 from core.keys import key_digest
 from web.api import int_arg
@@ -75,8 +78,9 @@ def jobs_list():
     return render_template("jobs.html", jobs=jobs, cursor=cursor)
 
 
-_FORM_DEFAULTS = {"max_new_tokens": "64", "temperature": "1.0", "top_p": "1.0", "top_k": "0", "n": "1",
-                  "seed": "", "stop": "", "prompt": "", "model": "builtin:tiny-gpt2"}
+# What the form shows before a user types: the declared defaults of text.generate's input.
+_FORM_DEFAULTS = {**{k: "" if v is None else str(v) for k, v in defaults(TextGenerateInput).items()},
+                  "stop": "", "prompt": "", "model": "builtin:tiny-gpt2"}
 
 
 def form_numbers(form, casts: dict) -> dict:
@@ -122,7 +126,8 @@ def new_job():
 @login_required
 def job_page(job_id):
     job = get_store().get(job_id, g.ui_owner)
-    return render_template("job.html", job=job_view(job), terminal=job["status"] in TERMINAL)
+    return render_template("job.html", job=job_view(job), terminal=job["status"] in TERMINAL,
+                           page=KINDS[job["kind"]].page)
 
 
 @bp.get("/jobs/<job_id>.json")

@@ -9,20 +9,14 @@ from __future__ import annotations
 from celery import Celery
 
 from core.config import Settings
+from core.job_kinds import task_modules, task_routes
 
 QUEUES = ("inference", "training", "default")
 
-# Routing lives here, never at call sites: GPU-bound work on its own queues.
-TASK_ROUTES = {
-    "text.generate": {"queue": "inference"},
-    "text.finetune": {"queue": "training"},
-    "gan.train": {"queue": "training"},
-    "gan.sample": {"queue": "inference"},
-    "campaign.chunk": {"queue": "inference"},
-    "campaign.finalize": {"queue": "default"},
-}
-
-TASK_MODULES = ["tasks.text_generate", "tasks.text_finetune", "tasks.campaign", "tasks.gan_train", "tasks.gan_sample"]
+# Routing lives in configuration, never at call sites, and is derived from the job-kind registry:
+# GPU-bound work on its own queues.
+TASK_ROUTES = task_routes()
+TASK_MODULES = task_modules()
 
 
 def make_celery(settings: Settings, worker: bool = False) -> Celery:

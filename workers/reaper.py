@@ -14,6 +14,7 @@ import threading
 import time
 
 from core.batches import batch_kind
+from core.job_kinds import KINDS
 from core.clock import parse_iso
 from core.jobs import CANCELED, CANCELING, RUNNING, TERMINAL, JobStore, archive_record
 from core.redisdb import PREFIX, WORKER_PREFIX
@@ -56,7 +57,7 @@ def reap_once(store: JobStore, send_task, storage=None, stale_s: float = 60) -> 
         except Exception:  # the record is gone: drop it from the active set
             store.r.srem(store.ACTIVE_KEY, job_id)
             continue
-        if job["kind"] == "campaign" and job["status"] not in TERMINAL:
+        if not KINDS[job["kind"]].reaper_resends and job["status"] not in TERMINAL:
             if reap_campaign(store, send_task, job, stale_s):
                 requeued.append(job_id)
         elif job["status"] == CANCELING:

@@ -29,9 +29,9 @@ def test_generator_and_discriminator_shapes(size, channels):
 
 def test_config_refuses_sizes_the_nets_cannot_build():
     with pytest.raises(ValueError):
-        DCGANConfig(image_size=48)
+        DCGANConfig(image_size=48, channels=1, nz=8, ngf=4, ndf=4)
     with pytest.raises(ValueError):
-        DCGANConfig(channels=2)
+        DCGANConfig(image_size=32, channels=2, nz=8, ngf=4, ndf=4)
     cfg = DCGANConfig(32, 1, 16, 8, 8)
     assert DCGANConfig.from_dict(cfg.to_dict()) == cfg
 
@@ -51,8 +51,8 @@ def _images(n=24, size=32):
 
 
 def _cfg(**kw):
-    base = dict(net=DCGANConfig(32, 1, 8, 4, 4), epochs=2, batch_size=8, seed=5, ema_decay=0.99,
-                diffaugment="color,translation,cutout", r1_gamma=0.5, label_smoothing=0.1)
+    base = dict(net=DCGANConfig(32, 1, 8, 4, 4), epochs=2, batch_size=8, lr=2e-4, beta1=0.5, seed=5,
+                ema_decay=0.99, diffaugment="color,translation,cutout", r1_gamma=0.5, label_smoothing=0.1)
     return GanTrainConfig(**{**base, **kw})
 
 

@@ -4,6 +4,8 @@
   const TERMINAL = ["succeeded", "failed", "canceled"];
   const root = document.getElementById("job");
   const $ = (id) => document.getElementById(id);
+  // How this kind's output is shown: its `page` in the job-kind registry (core/job_kinds.py).
+  const page = root.dataset.page;
 
   function render(job) {
     const status = $("status");
@@ -42,7 +44,7 @@
         `${out.first_valid_loss} → ${out.valid_loss}` +
         (out.resumed_from_step ? ` · resumed from step ${out.resumed_from_step}` : "");
     }
-    if (out && out.model && out.model.startsWith("gan:") && job.kind === "gan.train") {
+    if (out && out.model && page === "gan.train") {
       $("usage").textContent = `Model ${out.model} · ${out.epochs} epochs, ${out.steps} steps on ${out.images} images` +
         (out.skipped_images ? ` (${out.skipped_images} unreadable, skipped)` : "") + ` · D loss ${out.loss_d}, G loss ${out.loss_g}`;
       const link = $("sample-link");
@@ -72,7 +74,7 @@
     const images = (job.artifacts || []).filter((a) => a.content_type === "image/png");
     const box = $("gallery");
     box.hidden = !images.length;
-    box.className = "gallery" + (job.kind === "gan.sample" ? " large" : "");
+    box.className = "gallery" + (page === "gan.sample" ? " large" : "");
     const have = new Set([...box.querySelectorAll("img")].map((img) => img.dataset.name + ":" + img.dataset.bytes));
     if (images.every((a) => have.has(a.name + ":" + a.bytes)) && have.size === images.length) return;
     box.replaceChildren();

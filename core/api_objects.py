@@ -1,0 +1,202 @@
+"""Response shapes, declared once: what every route answers, for the generated OpenAPI document and the test that holds responses to it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.jobs import STATUSES
+
+Status = Literal[STATUSES]  # type: ignore[valid-type]
+
+
+class Answer(BaseModel):
+    """A response body: every declared field is present with its type; more may follow."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(Answer):
+    code: str
+    message: str
+    param: str | None = Field(description="the offending field, e.g. input.max_new_tokens")
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="every problem found, each {param, message, code}; the first is code/message/param")
+
+
+class Error(Answer):
+    error: ErrorDetail
+
+
+class Progress(Answer):
+    completed: int
+    total: int | None
+    unit: str | None
+    eta_s: float | None
+
+
+class Artifact(Answer):
+    name: str
+    bytes: int
+    content_type: str
+    url: str
+
+
+class Checkpoint(Answer):
+    step: int
+
+
+class Job(Answer):
+    object: Literal["job"]
+    id: str
+    kind: str
+    status: Status
+    input: dict[str, Any]
+    output: dict[str, Any] | None
+    error: dict[str, Any] | None
+    progress: Progress | None
+    checkpoint: Checkpoint | None = Field(description="the last committed checkpoint")
+    artifacts: list[Artifact]
+    metadata: dict[str, str] | None
+    attempts: int
+    cancel_requested: bool
+    created_at: str = Field(json_schema_extra={"format": "date-time"})
+    started_at: str | None = Field(json_schema_extra={"format": "date-time"})
+    finished_at: str | None = Field(json_schema_extra={"format": "date-time"})
+
+
+class JobList(Answer):
+    object: Literal["list"]
+    data: list[Job]
+    has_more: bool
+    next_cursor: str | None
+
+
+class Event(Answer):
+    seq: int
+    type: str
+
+
+class EventList(Answer):
+    object: Literal["list"]
+    data: list[Event]
+    next_after: int
+
+
+class Model(Answer):
+    id: str
+    kind: Literal["text", "gan"]
+    source: str
+
+
+class ModelList(Answer):
+    object: Literal["list"]
+    data: list[Model]
+
+
+class Deleted(Answer):
+    id: str
+    object: str
+    deleted: Literal[True]
+
+
+class File(Answer):
+    object: Literal["file"]
+    id: str
+    filename: str
+    bytes: int
+    purpose: str
+    created_at: str
+
+
+class FileList(Answer):
+    object: Literal["list"]
+    data: list[File]
+
+
+class RequestCounts(Answer):
+    total: int
+    completed: int
+    failed: int
+
+
+class Campaign(Answer):
+    id: str
+    object: Literal["campaign"]
+    status: Status
+    model: str
+    template: str
+    n: int
+    request_counts: RequestCounts
+    progress: Progress | None
+    output: dict[str, Any] | None
+    error: dict[str, Any] | None
+    artifacts: list[Artifact]
+    cancel_requested: bool
+    created_at: str
+
+
+class CampaignList(Answer):
+    object: Literal["list"]
+    data: list[Campaign]
+    has_more: bool
+    next_cursor: str | None
+
+
+class CompletionChoice(Answer):
+    text: str
+    index: int
+    logprobs: None
+    finish_reason: Literal["stop", "length"]
+
+
+class Usage(Answer):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class Completion(Answer):
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage
+
+
+class Batch(Answer):
+    id: str
+    object: Literal["batch"]
+    endpoint: str
+    input_file_id: str
+    completion_window: str
+    status: Literal["validating", "in_progress", "cancelling", "completed", "failed", "cancelled"]
+    output_file_id: str | None
+    error_file_id: str | None
+    created_at: int
+    in_progress_at: int | None
+    expires_at: int
+    completed_at: int | None
+    failed_at: int | None
+    cancelled_at: int | None
+    request_counts: RequestCounts
+    metadata: dict[str, str] | None
+
+
+class BatchList(Answer):
+    object: Literal["list"]
+    data: list[Batch]
+    has_more: bool
+    first_id: str | None = None
+    last_id: str | None = None
+
+
+class Health(Answer):
+    status: Literal["ok"]
+
+
+class Ready(Answer):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, Any]

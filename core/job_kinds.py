@@ -1,0 +1,81 @@
+"""The registry of job kinds: one entry per kind, from which routing, validation, batching, the reaper, the spec and the pages are derived.
+
+Adding a kind is one entry here and one task module under tasks/ whose Celery task is named
+after the kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.gan_schemas import GanSampleInput, GanTrainInput
+from core.schemas import TextFinetuneInput, TextGenerateInput
+from core.shapes import Shape
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """What the platform knows about one kind of job."""
+
+    name: str  # also the name of the Celery task that runs it
+    queue: str  # inference (short, latency-bound) | training (long) | default
+    task_module: str  # where its task lives; a worker imports it
+    input: type[Shape] | None  # None: not submitted through POST /v1/jobs (it has its own route)
+    summary: str = ""
+    # Fields (besides the prompt and the seed) that must match for queued jobs to share one model
+    # call; empty: the kind runs one job per task message.
+    batch_on: tuple[str, ...] = ()
+    # The progress bar known at submission: (unit, input field holding the total).
+    progress: tuple[str, str] | None = None
+    page: str = "generic"  # how web/static/job.js shows the output: generic | text | gan.train | gan.sample
+    # Further Celery tasks of this kind and their queues (a campaign's chunks and finalize).
+    extra_tasks: dict[str, str] = field(default_factory=dict)
+    # On a lost worker the reaper re-sends the kind's task with the job id; a kind with its own
+    # recovery (campaigns: chunk by chunk) says False.
+    reaper_resends: bool = True
+
+
+KINDS: dict[str, JobKind] = {k.name: k for k in (
+    JobKind("text.generate", "inference", "tasks.text_generate", TextGenerateInput,
+            summary="Generate text from a prompt",
+            batch_on=("model", "max_new_tokens", "temperature", "top_p", "top_k", "n", "stop"),
+            progress=("tokens", "max_new_tokens"), page="text"),
+    JobKind("text.finetune", "training", "tasks.text_finetune", TextFinetuneInput,
+            summary="Fine-tune a text model on an uploaded file"),
+    JobKind("gan.train", "training", "tasks.gan_train", GanTrainInput,
+            summary="Train a DCGAN on a dataset", page="gan.train"),
+    JobKind("gan.sample", "inference", "tasks.gan_sample", GanSampleInput,
+            summary="Sample images from a trained GAN", page="gan.sample"),
+    JobKind("campaign", "default", "tasks.campaign", None,
+            summary="Bulk generation from a CSV (POST /v1/campaigns, POST /v1/batches)",
+            extra_tasks={"campaign.chunk": "inference", "campaign.finalize": "default"},
+            reaper_resends=False),
+)}
+
+
+def submittable() -> dict[str, JobKind]:
+    """The kinds POST /v1/jobs accepts."""
+    return {name: k for name, k in KINDS.items() if k.input is not None}
+
+
+def task_routes() -> dict[str, dict]:
+    """Celery routing: every task of every kind to its queue, by task name only."""
+    routes = {}
+    for k in KINDS.values():
+        if k.input is not None:
+            routes[k.name] = {"queue": k.queue}
+        routes.update({task: {"queue": queue} for task, queue in k.extra_tasks.items()})
+    return routes
+
+
+def task_modules() -> list[str]:
+    return list(dict.fromkeys(k.task_module for k in KINDS.values()))
+
+
+def initial_progress(kind: str, input: dict) -> dict | None:
+    """A bar known from the start (0 of max_new_tokens for a generation), even while it waits."""
+    spec = KINDS[kind].progress
+    if spec is None:
+        return None
+    unit, total_field = spec
+    return {"completed": 0, "total": input[total_field], "unit": unit, "eta_s": None}
