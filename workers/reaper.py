@@ -76,14 +76,16 @@ def reap_once(store: JobStore, send_task, storage=None, stale_s: float = 60) -> 
     return requeued
 
 
-def nudge_batches(store: JobStore, send_task, stale_s: float) -> list[str]:
+def nudge_batches(store: JobStore, send_task, stale_s: float, clock=time.time) -> list[str]:
     """Wake a worker for batch lists whose oldest job waited `stale_s`: the list's message was lost
     (a worker died between taking it and claiming, say). An extra message only finds less to take,
     so at most one nudge per list each `stale_s`. Returns the lists nudged."""
     nudged = []
     for list_key, head in store.waiting_batches():
         created = store.r.hget(store.job_key(head), "created_at")
-        if created and time.time() - parse_iso(created).timestamp() < stale_s:
+        # `clock` (seconds, like time.time) lets a test say how long a job has waited instead of
+        # racing millisecond-truncated timestamps.
+        if created and clock() - parse_iso(created).timestamp() < stale_s:
             continue
         if store.r.set(f"{PREFIX}nudge:{list_key}", "1", nx=True, ex=max(1, int(stale_s))):
             send_task(batch_kind(list_key), args=[None, list_key])

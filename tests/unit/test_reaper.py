@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from core.jobs import CANCELED, CANCELING, RUNNING, SUCCEEDED, JobStore
@@ -110,9 +112,10 @@ def test_a_batch_list_whose_message_was_lost_gets_one_nudge_per_period(store):
     key = batch_list_key("alice", "text.generate", inp)
     job, _ = store.create("alice", "text.generate", inp, batch_list=key)  # its message is "lost"
     send = Recorder()
-    assert nudge_batches(store, send, stale_s=3600) == []  # it has not waited long yet
-    assert nudge_batches(store, send, stale_s=0.001) == [key]
-    assert nudge_batches(store, send, stale_s=0.001) == []  # one nudge per period
+    assert nudge_batches(store, send, stale_s=60) == []  # it has not waited long yet
+    later = lambda: time.time() + 120  # noqa: E731  (two minutes on, by an injected clock)
+    assert nudge_batches(store, send, stale_s=60, clock=later) == [key]
+    assert nudge_batches(store, send, stale_s=60, clock=later) == []  # one nudge per period
     assert send.sent == [("text.generate", [None, key])]
     # Once a worker has taken the jobs, the empty list is forgotten.
     store.claim_batch(None, key, 4, 30)
