@@ -16,7 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from workers.embedded_redis import free_port
+from core.net import free_port
 
 
 def children(pid: int) -> list[int]:

@@ -1,7 +1,7 @@
 """Campaigns: rows in, one prompt per row from a template; rows live in storage as fixed-size chunks.
 
 Pure parsing and rendering here; the counters that make completion exactly-once live in Redis
-(`CampaignCounters`), the chunk work in tasks/campaign.py.
+(`CampaignCounters`), the chunk plan in core/campaign_plan.py, the chunk work in tasks/campaign.py.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import redis
 
 from core.errors import InvalidInput
+from core.jobs import JobStore
 from core.textfiles import decode_text, first_line, jsonl_objects
 from core.redisdb import PREFIX
 
 CHUNK_ROWS = 128  # rows per chunk task: one full batch (tasks/campaign.py), small enough to redo cheaply
+FINALIZE_TASK = "campaign.finalize"
 
 
 @dataclass
@@ -96,13 +98,33 @@ def render(template: str, row: dict) -> str:
     return "".join(out)
 
 
+def chunk_part(index: int) -> str:
+    """A chunk as a part of its campaign's job record, leased on its own (JobStore.start_part)."""
+    return f"chunk:{index}"
+
+
+def chunk_parts(chunks: int) -> list[str]:
+    return [chunk_part(i) for i in range(chunks)]
+
+
 def chunk_lease_key(campaign_id: str, index: int) -> str:
     """Held while a worker generates a chunk; the finalizer and the reaper wait on it."""
-    return f"{PREFIX}lease:{campaign_id}:chunk:{index}"
+    return JobStore.part_lease_key(campaign_id, chunk_part(index))
 
 
 def chunk_key(campaign_id: str, part: str, index: int) -> str:
     return f"campaigns/{campaign_id}/{part}/{index:05d}.jsonl"
+
+
+def columns_key(campaign_id: str) -> str:
+    """The sheet's column names in order, for output.csv."""
+    return f"campaigns/{campaign_id}/columns.json"
+
+
+def enqueue_finalize(send_task, campaign_id: str) -> None:
+    """The one way to send a campaign's finalizer (`send_task`: a Celery app's). Only a caller that
+    took the finalize flag (CampaignCounters), or the reaper re-sending a lost one, sends it."""
+    send_task(FINALIZE_TASK, args=[campaign_id])
 
 
 def jsonl_bytes(records) -> bytes:
@@ -117,9 +139,11 @@ def settings_key(record: dict) -> str:
 
 
 class CampaignCounters:
-    """Exactly-once completion: a chunk counts only the first time it is added to the done set."""
+    """Exactly-once completion: a chunk counts only the first time it is added to the done set, and
+    only while its lease (KEYS[4]) is held by the counting worker's token (ARGV[5])."""
 
     _COMPLETE_LUA = """
+if redis.call('GET', KEYS[4]) ~= ARGV[5] then return {'fenced', 0} end
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return {'duplicate', 0} end
 redis.call('HINCRBY', KEYS[2], 'completed', ARGV[2])
 redis.call('HINCRBY', KEYS[2], 'failed', ARGV[3])
@@ -137,9 +161,11 @@ return {'counted', done}
         base = f"{PREFIX}campaign:{campaign_id}"
         return f"{base}:done", f"{base}:counts", f"{base}:finalize"
 
-    def complete(self, campaign_id: str, index: int, completed: int, failed: int, chunks: int) -> str:
-        """Count a finished chunk; returns duplicate | counted | finalize (the last, exactly once)."""
-        return self._complete(keys=list(self.keys(campaign_id)), args=[index, completed, failed, chunks])[0]
+    def complete(self, campaign_id: str, index: int, completed: int, failed: int, chunks: int, token: str) -> str:
+        """Count a finished chunk under its lease `token`; returns fenced (another worker holds the
+        chunk now) | duplicate | counted | finalize (the last, exactly once)."""
+        keys = [*self.keys(campaign_id), chunk_lease_key(campaign_id, index)]
+        return self._complete(keys=keys, args=[index, completed, failed, chunks, token])[0]
 
     def claim_finalize(self, campaign_id: str) -> bool:
         """For a cancel: the one caller that gets True enqueues the finalizer."""

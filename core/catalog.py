@@ -1,12 +1,13 @@
 """Which models a request may name: built-ins, directories under AIGC_MODELS_DIR, cached Hub ids.
 
-Pure Python on purpose: the web process validates model names without importing torch.
+No torch on purpose: the web process validates model names without importing it. The Hub cache is
+read through huggingface_hub itself, so web and workers agree on where it is (HF_HUB_CACHE, HF_HOME,
+XDG_CACHE_HOME) and on what counts as cached.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +37,11 @@ class ModelRef:
 
 
 def hub_cache_dir() -> Path:
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
-    return home / "hub"
+    """The Hub cache huggingface_hub (and so transformers in a worker) uses: HF_HUB_CACHE, else
+    HF_HOME/hub, else XDG_CACHE_HOME/huggingface/hub, as huggingface_hub read them at start-up."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
 
 
 def _local_dir(settings: Settings, name: str) -> Path | None:
@@ -49,12 +51,28 @@ def _local_dir(settings: Settings, name: str) -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
+# huggingface_hub's cache functions are imported on first use: they pull in its HTTP client (0.2 s),
+# which requests naming built-in or local models never need.
+def _hub_cached(name: str) -> bool:
+    """Whether a worker can load the Hub model `name` offline: its config.json is cached at `main`,
+    the revision `from_pretrained(local_files_only=True)` reads."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(name, "config.json", cache_dir=hub_cache_dir())
+    except ValueError:  # not a valid Hub id (HFValidationError), so never cached
+        return False
+    return isinstance(found, str)  # else None (not cached) or a "known missing" marker
+
+
 def _cached_hub_ids() -> list[str]:
-    root = hub_cache_dir()
-    if not root.is_dir():
+    from huggingface_hub import CacheNotFound, scan_cache_dir
+
+    try:
+        repos = scan_cache_dir(hub_cache_dir()).repos
+    except CacheNotFound:
         return []
-    return sorted(p.name[len("models--"):].replace("--", "/") for p in root.glob("models--*")
-                  if (p / "snapshots").is_dir())
+    return sorted(r.repo_id for r in repos if r.repo_type == "model" and _hub_cached(r.repo_id))
 
 
 def resolve_text_model(name, settings: Settings, param: str = "input.model",
@@ -78,7 +96,7 @@ def resolve_text_model(name, settings: Settings, param: str = "input.model",
         raise InvalidInput(f"Unknown model {name!r}", param=param, code="model_not_found")
     if _local_dir(settings, name):
         return ModelRef(name, "local")
-    if name in _cached_hub_ids() or settings.allow_hub_downloads:
+    if settings.allow_hub_downloads or _hub_cached(name):
         return ModelRef(name, "hub")
     source = (published() if published else {}).get(name)
     if source:

@@ -1,6 +1,12 @@
 """Timestamps in one format: ISO 8601, UTC, milliseconds, trailing Z."""
 
 from datetime import datetime, timezone
+from typing import Callable
+
+# Seconds since the epoch, as time.time gives them. Code that measures how old a record's timestamp
+# is takes one of these (default time.time) rather than reading the time itself, so a test can say
+# what time it is instead of racing the real clock (workers/reaper.py).
+Clock = Callable[[], float]
 
 
 def now_iso() -> str:

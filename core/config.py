@@ -4,37 +4,19 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from core.errors import ConfigError
 
+ENV_PREFIX = "AIGC_"
+
 # Placeholder secrets that must never run in production.
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development"}
-
-
-def _env_int(env: dict, name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}", param=name) from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}", param=name)
-    return value
-
-
-def _env_bool(env: dict, name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}", param=name)
 
 
 def _read_or_create_secret(path: Path) -> str:
@@ -49,92 +31,129 @@ def _read_or_create_secret(path: Path) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every knob of the platform; each field documents its environment variable."""
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source (prefix, aliases, empty values ignored) over a given
+    mapping instead of os.environ, so a caller (a test) can hand Settings an environment of its own.
+    Overrides the same hook the library's own .env source does."""
 
-    env: str = "development"  # AIGC_ENV: development | production
-    data_dir: Path = Path(".aigc")  # AIGC_DATA_DIR: embedded Redis data, local artifacts, dev secrets
-    redis_url_env: str | None = None  # AIGC_REDIS_URL: external Redis; unset means the embedded one
-    storage_url: str = ""  # AIGC_STORAGE_URL: file:///dir or s3://bucket/prefix
-    s3_endpoint_url: str | None = None  # AIGC_S3_ENDPOINT_URL: MinIO or any S3-compatible endpoint
-    s3_public_endpoint_url: str | None = None  # AIGC_S3_PUBLIC_ENDPOINT_URL: host in download links
-    s3_region: str = "us-east-1"  # AIGC_S3_REGION
-    secret_key: str = field(default="", repr=False)  # AIGC_SECRET_KEY: signs sessions and local URLs
-    models_dir: Path = Path(".aigc/models")  # AIGC_MODELS_DIR: local model directories by name
-    public_url: str = "http://127.0.0.1:8000"  # AIGC_PUBLIC_URL: base of links the server hands out
-    max_request_bytes: int = 1 << 20  # AIGC_MAX_REQUEST_BYTES: larger bodies get 413
-    max_upload_bytes: int = 50 << 20  # AIGC_MAX_UPLOAD_BYTES: larger uploads get 413
-    max_new_tokens: int = 1024  # AIGC_MAX_NEW_TOKENS: upper bound for input.max_new_tokens
-    max_choices: int = 8  # AIGC_MAX_CHOICES: upper bound for input.n
-    max_prompt_chars: int = 16000  # AIGC_MAX_PROMPT_CHARS
-    max_campaign_rows: int = 100_000  # AIGC_MAX_CAMPAIGN_ROWS: rows in one campaign
-    sync_timeout_s: int = 60  # AIGC_SYNC_TIMEOUT_S: POST /v1/completions waits this long, then 504
-    lease_ttl_s: int = 30  # AIGC_LEASE_TTL_S: a running job's lease; the heartbeat renews it
-    visibility_timeout_s: int = 6 * 3600  # AIGC_VISIBILITY_TIMEOUT_S: above the longest task
-    max_attempts: int = 3  # AIGC_MAX_ATTEMPTS: a job that keeps killing workers fails after this
-    reaper_interval_s: int = 10  # AIGC_REAPER_INTERVAL_S: how often workers look for orphaned jobs
-    model_cache_size: int = 2  # AIGC_MODEL_CACHE_SIZE: loaded models kept per worker process
-    torch_threads: int = 0  # AIGC_TORCH_THREADS: 0 = CPUs divided by worker concurrency
-    worker_concurrency: int = 1  # AIGC_WORKER_CONCURRENCY: processes per worker
-    generate_batch_jobs: int = 16  # AIGC_GENERATE_BATCH_JOBS: queued text.generate jobs run as one batch
-    presign_ttl_s: int = 300  # AIGC_PRESIGN_TTL_S: lifetime of artifact download links
-    allow_hub_downloads: bool = False  # AIGC_ALLOW_HUB_DOWNLOADS: fetch Hugging Face ids not cached
-    allow_volatile_redis: bool = False  # AIGC_ALLOW_VOLATILE_REDIS: run on Redis without AOF
-    api_url: str = "http://127.0.0.1:8000"  # AIGC_API_URL: where the CLI sends requests
-    api_key: str | None = field(default=None, repr=False)  # AIGC_API_KEY: the CLI's key
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {(k if self.case_sensitive else k.lower()): v for k, v in self._environ.items()
+                if not (self.env_ignore_empty and v == "")}
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform. Each field is read from AIGC_{NAME} (see `env_var`); an empty
+    value means the default. Fields left blank here are derived from others when read."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True,
+                                      extra="ignore", validate_default=True)
+
+    # Declared first: the fields below are derived from or checked against these two.
+    env: Literal["development", "production"] = Field(
+        "development", description="production refuses a missing or placeholder AIGC_SECRET_KEY")
+    data_dir: Path = Field(Path(".aigc"), description="embedded Redis data, local artifacts, dev secrets")
+    redis_url_env: str | None = Field(
+        None, validation_alias="AIGC_REDIS_URL", description="external Redis; unset means the embedded one")
+    storage_url: str = Field(
+        "", description="file:///dir or s3://bucket/prefix; blank is file://{data_dir}/artifacts")
+    s3_endpoint_url: str | None = Field(None, description="MinIO or any S3-compatible endpoint")
+    s3_public_endpoint_url: str | None = Field(None, description="the S3 host put in download links")
+    s3_region: str = Field("us-east-1", validation_alias=AliasChoices("AIGC_S3_REGION", "AWS_DEFAULT_REGION"),
+                           description="region for S3 requests (else AWS_DEFAULT_REGION)")
+    secret_key: str = Field("", repr=False, description="signs sessions and local URLs; "
+                                                        "generated (and kept in data_dir) in development")
+    models_dir: Path = Field(None, description="local model directories by name; blank is {data_dir}/models")
+    public_url: str = Field("http://127.0.0.1:8000", description="base of links the server hands out")
+    max_request_bytes: int = Field(1 << 20, ge=1024, description="larger bodies get 413")
+    max_upload_bytes: int = Field(50 << 20, ge=1024, description="larger uploads get 413")
+    max_new_tokens: int = Field(1024, ge=1, description="upper bound for input.max_new_tokens")
+    max_choices: int = Field(8, ge=1, description="upper bound for input.n")
+    max_prompt_chars: int = Field(16000, ge=1, description="upper bound for the prompt's length")
+    max_campaign_rows: int = Field(100_000, ge=1, description="rows in one campaign")
+    sync_timeout_s: int = Field(60, ge=1, description="POST /v1/completions waits this long, then 504")
+    lease_ttl_s: int = Field(30, ge=2, description="a running job's lease; the heartbeat renews it")
+    visibility_timeout_s: int = Field(6 * 3600, ge=5, description="above the longest task")
+    max_attempts: int = Field(3, ge=1, description="a job that keeps killing workers fails after this")
+    reaper_interval_s: int = Field(10, ge=1, description="how often workers look for orphaned jobs")
+    model_cache_size: int = Field(2, ge=1, description="loaded models kept per worker process")
+    torch_threads: int = Field(0, ge=0, description="0 = CPUs divided by worker concurrency")
+    worker_concurrency: int = Field(1, ge=1, description="processes per worker")
+    generate_batch_jobs: int = Field(16, ge=1, description="queued text.generate jobs run as one batch")
+    presign_ttl_s: int = Field(300, ge=10, description="lifetime of artifact download links")
+    allow_hub_downloads: bool = Field(False, description="fetch Hugging Face ids that are not cached")
+    allow_volatile_redis: bool = Field(False, description="run on Redis without AOF")
+    api_url: str = Field(None, description="where the CLI sends requests; blank is public_url")
+    api_key: str | None = Field(None, repr=False, description="the CLI's key")
 
     @classmethod
-    def from_env(cls, environ: dict | None = None) -> "Settings":
-        env = dict(os.environ if environ is None else environ)
-        mode = env.get("AIGC_ENV", "development")
-        if mode not in ("development", "production"):
-            raise ConfigError("AIGC_ENV must be development or production", param="AIGC_ENV")
-        data_dir = Path(env.get("AIGC_DATA_DIR") or ".aigc").resolve()
-        storage_url = env.get("AIGC_STORAGE_URL") or (data_dir / "artifacts").as_uri()
-        if not storage_url.startswith(("file://", "s3://")):
-            raise ConfigError("AIGC_STORAGE_URL must start with file:// or s3://", param="AIGC_STORAGE_URL")
-        secret = env.get("AIGC_SECRET_KEY", "")
-        if mode == "production":
-            if secret.lower() in _PLACEHOLDER_SECRETS or len(secret) < 16:
-                raise ConfigError("AIGC_SECRET_KEY must be a real secret of 16+ characters in production",
-                                  param="AIGC_SECRET_KEY")
-        elif not secret:
-            secret = _read_or_create_secret(data_dir / "secret_key")
-        public_url = env.get("AIGC_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
-        return cls(
-            env=mode,
-            data_dir=data_dir,
-            redis_url_env=env.get("AIGC_REDIS_URL") or None,
-            storage_url=storage_url,
-            s3_endpoint_url=env.get("AIGC_S3_ENDPOINT_URL") or None,
-            s3_public_endpoint_url=env.get("AIGC_S3_PUBLIC_ENDPOINT_URL") or None,
-            s3_region=env.get("AIGC_S3_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-            secret_key=secret,
-            models_dir=Path(env.get("AIGC_MODELS_DIR") or data_dir / "models").resolve(),
-            public_url=public_url,
-            max_request_bytes=_env_int(env, "AIGC_MAX_REQUEST_BYTES", 1 << 20, 1024),
-            max_upload_bytes=_env_int(env, "AIGC_MAX_UPLOAD_BYTES", 50 << 20, 1024),
-            max_new_tokens=_env_int(env, "AIGC_MAX_NEW_TOKENS", 1024, 1),
-            max_choices=_env_int(env, "AIGC_MAX_CHOICES", 8, 1),
-            max_prompt_chars=_env_int(env, "AIGC_MAX_PROMPT_CHARS", 16000, 1),
-            max_campaign_rows=_env_int(env, "AIGC_MAX_CAMPAIGN_ROWS", 100_000, 1),
-            sync_timeout_s=_env_int(env, "AIGC_SYNC_TIMEOUT_S", 60, 1),
-            lease_ttl_s=_env_int(env, "AIGC_LEASE_TTL_S", 30, 2),
-            visibility_timeout_s=_env_int(env, "AIGC_VISIBILITY_TIMEOUT_S", 6 * 3600, 5),
-            max_attempts=_env_int(env, "AIGC_MAX_ATTEMPTS", 3, 1),
-            reaper_interval_s=_env_int(env, "AIGC_REAPER_INTERVAL_S", 10, 1),
-            model_cache_size=_env_int(env, "AIGC_MODEL_CACHE_SIZE", 2, 1),
-            torch_threads=_env_int(env, "AIGC_TORCH_THREADS", 0, 0),
-            worker_concurrency=_env_int(env, "AIGC_WORKER_CONCURRENCY", 1, 1),
-            generate_batch_jobs=_env_int(env, "AIGC_GENERATE_BATCH_JOBS", 16, 1),
-            presign_ttl_s=_env_int(env, "AIGC_PRESIGN_TTL_S", 300, 10),
-            allow_hub_downloads=_env_bool(env, "AIGC_ALLOW_HUB_DOWNLOADS", False),
-            allow_volatile_redis=_env_bool(env, "AIGC_ALLOW_VOLATILE_REDIS", False),
-            api_url=(env.get("AIGC_API_URL") or public_url).rstrip("/"),
-            api_key=env.get("AIGC_API_KEY") or None,
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings from `environ` (default: the process environment), and nothing else; a bad
+        value is a ConfigError naming its variable."""
+        source = _MappingEnvSource(cls, os.environ if environ is None else environ)
+        try:
+            return cls(**source())
+        except ValidationError as exc:
+            raise _config_error(exc) from None
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        # from_env reads the environment (or the mapping it is given) and passes the values in.
+        return (init_settings,)
+
+    @classmethod
+    def env_var(cls, name: str) -> str:
+        """The environment variable a field is read from (the first, where there are several)."""
+        alias = cls.model_fields[name].validation_alias
+        if isinstance(alias, AliasChoices):
+            return str(alias.choices[0])
+        return alias or ENV_PREFIX + name.upper()
+
+    # -- derived and cross-checked values (fields are validated in the order declared) ------
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.resolve()
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str, info: ValidationInfo) -> str:
+        if not value and "data_dir" in info.data:
+            value = (info.data["data_dir"] / "artifacts").as_uri()
+        if not value.startswith(("file://", "s3://")):
+            raise ValueError("must start with file:// or s3://")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("env") == "production":
+            if value.lower() in _PLACEHOLDER_SECRETS or len(value) < 16:
+                raise ValueError("must be a real secret of 16+ characters in production")
+        elif not value and "data_dir" in info.data:
+            value = _read_or_create_secret(info.data["data_dir"] / "secret_key")
+        return value
+
+    @field_validator("models_dir", mode="before")
+    @classmethod
+    def _models_dir(cls, value, info: ValidationInfo):
+        return Path(value or Path(info.data.get("data_dir", ".aigc")) / "models").resolve()
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("api_url", mode="before")
+    @classmethod
+    def _api_url(cls, value, info: ValidationInfo):
+        return (value or info.data.get("public_url", "")).rstrip("/")
+
+    # -- what the settings imply ------------------------------------------------------------
     @property
     def embedded_redis_url_file(self) -> Path:
         return self.data_dir / "redis.url"
@@ -156,3 +175,16 @@ class Settings:
     def uses_embedded_redis(self) -> bool:
         return not self.redis_url_env
 
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    """pydantic's errors as one ConfigError: the first names its variable, `errors` holds them all."""
+    problems = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        # A field read through an alias is reported under the alias, already a variable's name.
+        var = Settings.env_var(field) if field in Settings.model_fields else field
+        message = f"{var} " + err["msg"].removeprefix("Value error, ").replace("Input should be", "must be", 1)
+        hidden = field in Settings.model_fields and not Settings.model_fields[field].repr  # a secret
+        problems.append({"param": var, "message": message if hidden else f"{message}, got {err['input']!r}",
+                         "code": ConfigError.code})
+    return ConfigError(problems[0]["message"], param=problems[0]["param"], errors=problems)

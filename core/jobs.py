@@ -6,6 +6,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Iterable, NamedTuple
 
 import redis
 
@@ -33,11 +34,16 @@ _PUBLIC_FIELDS = ("id", "kind", "status", "created_at", "started_at", "finished_
                   "error", "progress", "artifacts", "metadata")
 
 # Create a job; with an idempotency key, only if the key is new (else return what it holds). Its
-# task messages are pushed in the same step (ARGV[6] of them, as queue/payload pairs), so a job is
-# never recorded without its message nor queued without its record. With a batch list (KEYS[5]) the
-# job joins that list (and the list the set of lists KEYS[6]) and the messages wake a worker only
-# when the list was empty: a worker that takes jobs from the list leaves a message behind for
-# whatever it did not take.
+# task messages are pushed in the same step, so a job is never recorded without its message nor
+# queued without its record. With a batch list the job joins that list (and the list the set of
+# lists) and the messages wake a worker only when the list was empty: a worker that takes jobs
+# from the list leaves a message behind for whatever it did not take.
+# KEYS: [1] the job hash, [2] the owner's index (sorted set), [3] the job's event list,
+#       [4] the idempotency key ('' for none), [5] the batch list ('' for none), [6] the set of batch lists.
+# ARGV: [1] the idempotency value "{job id} {body hash}", [2] its lifetime (s), [3] the index score
+#       (creation time, epoch s), [4] the first event (JSON), [5] the job id, [6] M, the number of
+#       task messages, [7 .. 6+2M] their (queue, payload) pairs, then the record's (field, value) pairs.
+# Returns {'created', ''} or {'exists', the idempotency value already stored}.
 _CREATE_LUA = """
 if KEYS[4] ~= '' then
   local existing = redis.call('GET', KEYS[4])
@@ -61,7 +67,14 @@ return {'created', ''}
 
 # One atomic step for every write to a job: optional lease fence, optional status transition
 # (checked against the allowed "from" list), the field writes, an event, and the active-set
-# bookkeeping. Returns {"ok"|"fenced"|"denied"|"missing", old_status}.
+# bookkeeping. Without a transition a terminal job is not written.
+# KEYS: [1] the job hash, [2] its event list, [3] the active set, [4] the lease key that fences.
+# ARGV: [1] the lease token ('' for an unfenced write), [2] the new status ('' for none),
+#       [3] the statuses it may be entered from, comma-separated, [4] the event (JSON, '' for none),
+#       [5] 'rem' to take the job out of the active set (a job joins it when claimed; with a token
+#       the lease is dropped too), else '', [6] the job key prefix (KEYS[1] minus it is the id),
+#       [7 ..] (field, value) pairs to write.
+# Returns {'ok'|'fenced'|'denied'|'missing', the status before}.
 _UPDATE_LUA = """
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'missing', ''} end
@@ -77,7 +90,6 @@ elseif terminal then
 end
 for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[4] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[4]) end
-if ARGV[5] == 'add' then redis.call('SADD', KEYS[3], string.sub(KEYS[1], string.len(ARGV[6]) + 1)) end
 if ARGV[5] == 'rem' then
   redis.call('SREM', KEYS[3], string.sub(KEYS[1], string.len(ARGV[6]) + 1))
   if ARGV[1] ~= '' then redis.call('DEL', KEYS[4]) end
@@ -85,13 +97,19 @@ end
 return {'ok', st}
 """
 
-# Start an attempt on a batch of jobs: the lead job (ARGV[1], may be '') and up to ARGV[2] jobs in all
-# taken from the batch list KEYS[1] (if any). Claiming a job takes its lease (SET NX PX) and bumps
-# its attempts and fencing epoch; jobs finished, canceled or leased meanwhile are reported, not
-# taken, and progress stays as submitted. If jobs are left in the
-# list, the continuation message ARGV[8] is pushed to the queue ARGV[7] so another
-# worker (or this one, next) takes them. Keys are built here from ARGV[5], the key prefix: a single
-# Redis, not a cluster. Returns one entry per job: {id, outcome, status, attempts, token, record}.
+# Start an attempt on a batch of jobs: the lead job and the rest, up to a limit in all, taken from
+# the batch list. Claiming a job takes its lease (SET NX PX) and bumps its attempts and fencing
+# epoch; jobs finished, canceled or leased meanwhile are reported, not taken, and progress stays as
+# submitted. If jobs are left in the list, the continuation message is pushed so another worker (or
+# this one, next) takes them. Job keys are built here from the key prefix: a single Redis, not a
+# cluster.
+# KEYS: [1] the batch list ('' for the lead job alone), [2] the active set.
+# ARGV: [1] the lead job id ('' for none), [2] the most jobs to claim, [3] the lease lifetime (ms),
+#       [4] now (ISO 8601), [5] the key prefix, [6] the status event (JSON; the attempt is spliced
+#       in before its closing brace), [7] the continuation's queue ('' for none), [8] its payload,
+#       [9 ..] one lease token per job looked at, in order (the i-th job's is ARGV[8 + i]).
+# Returns one entry per job: {id, outcome, status, attempts, token, record}; a missing job's has
+# no status, and only a claimed job's has the last three.
 _CLAIM_BATCH_LUA = """
 local ids = {}
 if ARGV[1] ~= '' then table.insert(ids, ARGV[1]) end
@@ -131,22 +149,45 @@ return out
 """
 
 # Drop a batch list from the set of lists if it is still empty (a submission may refill it).
+# KEYS: [1] the batch list, [2] the set of batch lists. No ARGV. Returns 1 if dropped, else 0.
 _FORGET_LIST_LUA = """
 if redis.call('LLEN', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], KEYS[1]) end
 return 0
 """
 
+# Extend a lease only while this token holds it (compare-and-renew).
+# KEYS: [1] the lease key. ARGV: [1] the token, [2] the new lifetime (ms). Returns 1 if renewed, else 0.
 _RENEW_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
 
 # Give the lease back; with a refund the attempt does not count (Redis blinked, nobody crashed).
+# KEYS: [1] the lease key, [2] the job hash (its `attempts` is refunded).
+# ARGV: [1] the token, [2] '1' to refund the attempt. Returns 1 if this token held the lease, else 0.
 _RELEASE_LUA = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 if ARGV[2] == '1' then redis.call('HINCRBY', KEYS[2], 'attempts', -1) end
 return 1
+"""
+
+# Start work on one part of a job (a campaign's chunk) under the part's own lease KEYS[4]: refused
+# for a missing, terminal or cancel-requested job, or a part leased meanwhile; else the lease is
+# taken (SET NX PX), a queued job becomes running (with its status event) and the job joins the
+# active set KEYS[3], all in one step. Returns started | busy | terminal | canceled | missing.
+_START_PART_LUA = """
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return 'missing' end
+if st == 'succeeded' or st == 'failed' or st == 'canceled' then return 'terminal' end
+if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then return 'canceled' end
+if not redis.call('SET', KEYS[4], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'busy' end
+if st == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[3], 'updated_at', ARGV[3])
+  redis.call('RPUSH', KEYS[2], ARGV[4])
+end
+redis.call('SADD', KEYS[3], ARGV[5])
+return 'started'
 """
 
 
@@ -165,6 +206,17 @@ class Claim:
     job_id: str = ""
 
 
+class TerminalWrite(NamedTuple):
+    """One job's terminal write for `finish_many`, fenced by its lease token; `progress`, if any,
+    is written (with its event) just before the status."""
+
+    job_id: str
+    token: str
+    status: str
+    fields: dict
+    progress: dict | None = None
+
+
 class JobStore:
     """All reads and writes of job records go through here."""
 
@@ -176,6 +228,7 @@ class JobStore:
         self._forget_list = client.register_script(_FORGET_LIST_LUA)
         self._renew = client.register_script(_RENEW_LUA)
         self._release = client.register_script(_RELEASE_LUA)
+        self._start_part = client.register_script(_START_PART_LUA)
 
     # -- keys ---------------------------------------------------------------------------
     @staticmethod
@@ -203,10 +256,11 @@ class JobStore:
         """Write a queued job and push its task messages; with (key, body_hash) the same pair
         returns the first job (and pushes nothing).
 
-        messages: (queue, payload) pairs (workers.task_messages) or a function of the job id
-        that returns them. batch_list: the list of queued jobs that one worker may run together
-        (the messages then wake a worker only if the list was empty). progress: the bar a queued
-        job shows (its total known at submission), else empty.
+        job_id: the new job's id (default: a fresh one); a caller whose messages name the job picks
+        it first with new_job_id(). messages: the task messages to push, (queue, payload) pairs
+        (workers.task_messages). batch_list: the list of queued jobs that one worker may run
+        together (the messages then wake a worker only if the list was empty). progress: the bar a
+        queued job shows (its total known at submission), else empty.
         Returns (job, created). A reused key with another body is a Conflict.
         """
         job_id = job_id or new_job_id()
@@ -221,8 +275,6 @@ class JobStore:
         }
         idem_key = self.idempotency_key(owner, idempotency[0]) if idempotency else ""
         fields = [x for pair in record.items() for x in pair]
-        if callable(messages):
-            messages = messages(job_id)
         pushes = [x for message in messages for x in (message.queue, message.payload)]
         # One atomic step: a key never points at a job that is not written yet.
         res = self._create(
@@ -311,17 +363,18 @@ class JobStore:
             out.append((Claim("claimed", entry[2], int(entry[3]), entry[4], job_id=entry[0]), record))
         return out
 
-    def finish_many(self, items: list[tuple[str, str, str, dict, dict | None]]) -> list[tuple[str, dict | None]]:
-        """Terminal writes for several jobs in one round trip: (job_id, token, status, fields,
-        progress event or None) each. Returns (outcome, record after the write) per job."""
+    def finish_many(self, items: list[TerminalWrite]) -> list[tuple[str, dict | None]]:
+        """Terminal writes for several jobs in one round trip. Returns (outcome, record after the
+        write) per job."""
         pipe = self.r.pipeline(transaction=False)
         for job_id, token, status, fields, progress in items:
             if progress is not None:
-                self._write(job_id, token, "", "", _event("progress", **progress), "",
-                            {"progress": progress, "updated_at": now_iso()}, client=pipe)
+                self._write(job_id, {"progress": progress, "updated_at": now_iso()}, token=token,
+                            event=_event("progress", **progress), client=pipe)
             now = now_iso()
-            self._write(job_id, token, status, ",".join(ALLOWED_FROM[status]), _event("status", status=status),
-                        "rem", dict(fields, updated_at=now, finished_at=now), client=pipe)
+            self._write(job_id, dict(fields, updated_at=now, finished_at=now), token=token, status=status,
+                        allowed=ALLOWED_FROM[status], event=_event("status", status=status), terminal=True,
+                        client=pipe)
             pipe.hgetall(self.job_key(job_id))
         replies = iter(pipe.execute())
         out = []
@@ -353,9 +406,6 @@ class JobStore:
         replies = pipe.execute()
         return [(bool(replies[i]), replies[i + 1] == "1") for i in range(0, len(replies), 2)]
 
-    def renew(self, job_id: str, token: str, ttl_s: float) -> bool:
-        return bool(self._renew(keys=[self.lease_key(job_id)], args=[token, int(ttl_s * 1000)]))
-
     def release(self, job_id: str, token: str, refund_attempt: bool = False) -> None:
         self._release(keys=[self.lease_key(job_id), self.job_key(job_id)], args=[token, int(refund_attempt)])
 
@@ -372,14 +422,14 @@ class JobStore:
             fields["finished_at"] = now
         ev = _event("status", status=status, **(event or {}))
         allowed = [s for s in ALLOWED_FROM[status] if only_from is None or s in only_from]
-        return self._write(job_id, token, status, ",".join(allowed), ev,
-                           "rem" if finishing else "", fields)
+        return self._write(job_id, fields, token=token, status=status, allowed=allowed, event=ev,
+                           terminal=finishing)
 
     def update(self, job_id: str, token: str = "", event: dict | None = None, **fields) -> str:
         """Write fields (and an event) on a job that is not terminal; returns the outcome."""
         fields["updated_at"] = now_iso()
         ev = _event(event.pop("type"), **event) if event else ""
-        return self._write(job_id, token, "", "", ev, "", fields)[0]
+        return self._write(job_id, fields, token=token, event=ev)[0]
 
     def add_event(self, job_id: str, type: str, **payload) -> None:
         self.r.rpush(self.events_key(job_id), _event(type, **payload))
@@ -391,16 +441,66 @@ class JobStore:
             self.transition(job_id, CANCELING, only_from=(RUNNING,), cancel_requested=1)
         return self.get(job_id)
 
-    def cancel_requested(self, job_id: str) -> bool:
-        return self.r.hget(self.job_key(job_id), "cancel_requested") == "1"
-
     def active_ids(self) -> list[str]:
         return sorted(self.r.smembers(self.ACTIVE_KEY))
 
+    # -- part leases: one part of a job (a campaign's chunk) under its own lease -----------
+    # The same lease life as a job's (SET NX PX, compare-and-renew heartbeat, compare-and-delete
+    # release, writes fenced by the token), on a key of its own, so that several parts of one job
+    # run at once on several workers.
+    @staticmethod
+    def part_lease_key(job_id: str, part: str) -> str:
+        """Beside the job's own lease key: `lease:{job id}:{part}`."""
+        return f"{PREFIX}lease:{job_id}:{part}"
+
+    def start_part(self, job_id: str, part: str, ttl_s: float) -> tuple[str, str]:
+        """Take a part's lease and mark its job running and active, in one step; (outcome, token),
+        outcome one of started | busy | terminal | canceled | missing."""
+        token = secrets.token_hex(8)
+        outcome = self._start_part(
+            keys=[self.job_key(job_id), self.events_key(job_id), self.ACTIVE_KEY, self.part_lease_key(job_id, part)],
+            args=[token, int(ttl_s * 1000), now_iso(), _event("status", status=RUNNING), job_id])
+        return outcome, token if outcome == "started" else ""
+
+    def renew_parts(self, leases: list[tuple[str, str, str]], ttl_s: float) -> list[tuple[bool, bool]]:
+        """The heartbeat of part leases, (job_id, part, token) each, in one round trip: (renewed,
+        the job's cancel flag) each, as renew_many."""
+        pipe = self.r.pipeline(transaction=False)
+        for job_id, part, token in leases:
+            self._renew(keys=[self.part_lease_key(job_id, part)], args=[token, int(ttl_s * 1000)], client=pipe)
+            pipe.hget(self.job_key(job_id), "cancel_requested")
+        replies = pipe.execute()
+        return [(bool(replies[i]), replies[i + 1] == "1") for i in range(0, len(replies), 2)]
+
+    def update_part(self, job_id: str, part: str, token: str, event: dict | None = None, **fields) -> str:
+        """Write fields (and an event) on a job that is not terminal, fenced by a part's lease:
+        "fenced" once another holder took the part over. Returns the outcome."""
+        fields["updated_at"] = now_iso()
+        ev = _event(event.pop("type"), **event) if event else ""
+        args = [token, "", "", ev, "", f"{PREFIX}job:"]
+        for name, value in fields.items():
+            args += [name, json.dumps(value) if name in _JSON_FIELDS else value]
+        keys = [self.job_key(job_id), self.events_key(job_id), self.ACTIVE_KEY, self.part_lease_key(job_id, part)]
+        return self._update(keys=keys, args=args)[0]
+
+    def release_part(self, job_id: str, part: str, token: str) -> bool:
+        """Drop a part's lease if this token still holds it (compare-and-delete in one script)."""
+        return bool(self._release(keys=[self.part_lease_key(job_id, part), self.job_key(job_id)], args=[token, 0]))
+
+    def parts_alive(self, job_id: str, parts: list[str]) -> bool:
+        """Whether any of these parts' leases is held (one round trip)."""
+        return bool(parts) and self.r.exists(*(self.part_lease_key(job_id, p) for p in parts)) > 0
+
     # -- internals ------------------------------------------------------------------------
-    def _write(self, job_id, token, status, allowed, event, active_op, fields, client=None):
-        """Returns (outcome, previous status); with a pipeline as `client`, the reply comes from it."""
-        args = [token, status, allowed, event, active_op, f"{PREFIX}job:"]
+    def _write(self, job_id: str, fields: dict, *, token: str = "", status: str = "",
+               allowed: Iterable[str] = (), event: str = "", terminal: bool = False, client=None):
+        """Write `fields` on a job in one _UPDATE_LUA step: fenced by `token` (if given), moving it to
+        `status` (if given) only from an `allowed` status, appending `event` (JSON, if given); a
+        `terminal` write takes the job out of the active set and drops the lease.
+
+        Returns (outcome, previous status); with a pipeline as `client`, the reply comes from it.
+        """
+        args = [token, status, ",".join(allowed), event, "rem" if terminal else "", f"{PREFIX}job:"]
         for name, value in fields.items():
             args += [name, json.dumps(value) if name in _JSON_FIELDS else value]
         res = self._update(

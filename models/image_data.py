@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
-
-BUILTIN_DIGITS = "builtin:digits"
 
 
 @dataclass
@@ -52,14 +52,14 @@ def _decode(raw: bytes, image_size: int, channels: int) -> torch.Tensor:
     return data.view(image_size, image_size, channels).permute(2, 0, 1).float() / 127.5 - 1
 
 
-def from_archive(data: bytes, image_size: int, channels: int, max_images: int | None = None) -> ImageSet:
-    """Images from a zip/tar (checked again here: the limits hold whoever stored the file)."""
+def from_members(members: Iterable[tuple[PurePosixPath, Callable[[], bytes]]], image_size: int, channels: int,
+                 max_images: int | None = None) -> ImageSet:
+    """Images from an archive's image members, (path inside the archive, read its bytes) each, in
+    archive order; a member in a folder is labelled with the folder's name."""
     from PIL import UnidentifiedImageError
 
-    from core.archive_checks import image_members
-
     tensors, labels, skipped = [], [], 0
-    for path, read in image_members(data):
+    for path, read in members:
         if max_images is not None and len(tensors) >= max_images:
             break
         try:

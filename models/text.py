@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache, cached_property, partial
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +20,10 @@ from models.builtin import build_builtin
 
 class PromptTooLong(ValueError):
     """The prompt plus max_new_tokens does not fit the model's context window."""
+
+
+class StopCall(Exception):
+    """Raised by generate_rows' on_step to abandon the current call (every prompt in it dropped out)."""
 
 
 @dataclass
@@ -52,6 +56,16 @@ class GenerationParams:
     n: int = 1
     seed: int = 0
     stop: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_input(cls, settings: dict, seed: int | None = None) -> "GenerationParams":
+        """From checked sampling settings (a job's input, a campaign's generation and row settings);
+        `seed` overrides theirs (no seed at all is 0)."""
+        if seed is None:
+            seed = settings.get("seed")
+        return cls(max_new_tokens=settings["max_new_tokens"], temperature=settings["temperature"],
+                   top_p=settings["top_p"], top_k=settings["top_k"], n=settings["n"],
+                   seed=0 if seed is None else seed, stop=tuple(settings["stop"]))
 
 
 def load_text_model(name: str, source: str, device: str = "cpu", path: Path | None = None,
@@ -289,6 +303,55 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
             used += n_tokens
         results.append({"choices": choices, "prompt_tokens": int(prompt_ids), "completion_tokens": used})
     return results
+
+
+RowResult = dict | PromptTooLong | None
+
+
+def generate_rows(tm: TextModel, prompts: list[str], params: GenerationParams, seeds: list[int] | None = None,
+                  max_sequences: int | None = None,
+                  on_step: Callable[[list[int], int, int], None] | None = None) -> list[RowResult]:
+    """Generate for many prompts in as few batched calls as the KV-cache budget allows, in their order.
+
+    A prompt that does not fit the model's context alone gets its PromptTooLong; the others still run.
+    seeds: one per prompt (each samples from its own generator); else each call samples from params.seed.
+    max_sequences: sequences (prompts x samples) per call at most; None: every prompt in one call where
+    the cache allows. on_step(prompt indices of the call, done, total) each step; raising StopCall
+    abandons that call only.
+    Returns one entry per prompt: generate_batch's result, PromptTooLong, or None (its call stopped).
+    """
+    results: list[RowResult] = [None] * len(prompts)
+    lengths = [len(ids) for ids in tm.tokenizer(prompts)["input_ids"]] if prompts else []
+    fitting = []
+    for i, used in enumerate(lengths):
+        try:
+            check_prompt_fits(tm, used, params.max_new_tokens)
+            fitting.append(i)
+        except PromptTooLong as exc:
+            results[i] = exc
+    for call in _calls(tm, fitting, lengths, params, max_sequences):
+        hook = partial(on_step, call) if on_step else None
+        try:
+            out = generate_batch(tm, [prompts[i] for i in call], params, on_step=hook,
+                                 seeds=None if seeds is None else [seeds[i] for i in call])
+        except StopCall:
+            continue
+        for i, result in zip(call, out):
+            results[i] = result
+    return results
+
+
+def _calls(tm: TextModel, indices: list[int], lengths: list[int], params: GenerationParams,
+           max_sequences: int | None) -> list[list[int]]:
+    """Prompt indices per call: as many as `max_sequences` and the KV-cache budget at the longest prompt
+    allow (each prompt takes sequences_per_prompt rows)."""
+    if not indices:
+        return []
+    rows_each = sequences_per_prompt(params)
+    longest = max(lengths[i] for i in indices)
+    wanted = max_sequences or len(indices) * rows_each
+    per_call = max(1, sequences_per_call(tm, longest + params.max_new_tokens, wanted) // rows_each)
+    return [indices[start:start + per_call] for start in range(0, len(indices), per_call)]
 
 
 def _finish(tok, ids: list[int], params: GenerationParams) -> tuple[dict, int]:

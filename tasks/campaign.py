@@ -2,6 +2,8 @@
 
 A chunk is idempotent by (campaign, index): its outputs go to deterministic keys and it is
 counted once (a Redis set of done chunks), so a redelivered or reaped chunk changes nothing.
+A chunk runs as a part of its campaign's job under its own lease (tasks/runner.run_part): renewed
+by a heartbeat, fencing its count and progress, released with a compare-and-delete.
 The finalizer is enqueued exactly once, by whoever counts the last chunk or cancels, without
 chords; it waits for chunks still running, then writes output.jsonl, output.csv, errors.jsonl.
 """
@@ -12,19 +14,19 @@ import csv
 import io
 import json
 import logging
-import secrets
 
 from celery import shared_task
 
-from core.campaigns import CampaignCounters, chunk_key, chunk_lease_key, jsonl_bytes, settings_key
-from core.clock import now_iso, parse_iso
-from core.errors import AigcError
+from core.campaigns import (CampaignCounters, chunk_key, chunk_part, chunk_parts, columns_key, enqueue_finalize,
+                            jsonl_bytes, settings_key)
+from core.clock import parse_iso
+from core.errors import AigcError, LeaseLost
 from core.textfiles import text_lines
-from core.jobs import CANCELED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, archive_record
+from core.jobs import CANCELED, SUCCEEDED, TERMINAL, archive_record
 from core.storage import artifact_key
-from models.text import (GenerationParams, PromptTooLong, generate_batch, sequences_per_call,
-                         sequences_per_prompt)
+from models.text import GenerationParams, PromptTooLong, generate_rows
 from tasks.model_loading import load_cached
+from tasks.runner import PartLease, run_part
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -39,36 +41,44 @@ def _read_jsonl(storage, key: str) -> list[dict]:
     return [json.loads(line) for line in text_lines(storage.get_bytes(key).decode()) if line]
 
 
-def generate_rows(model, rows: list[dict], params: GenerationParams) -> tuple[list[dict], list[dict]]:
-    """Generate for each row (batched, shortest prompts together); a row that fails alone is an error."""
+def rows_output(model, rows: list[dict], params: GenerationParams, lease: PartLease | None = None
+                ) -> tuple[list[dict], list[dict]]:
+    """Generate for each row (batched, shortest prompts together); a row too long for the model is an
+    error of that row alone. With a lease, generation stops once another worker took the chunk over."""
     outputs, errors = [], []
     ordered = sorted(rows, key=lambda r: len(r["prompt"]))
-    # The longest prompt by characters sizes the batches' KV cache (close enough to the most tokens).
-    longest = len(model.tokenizer(ordered[-1]["prompt"])["input_ids"]) if ordered else 0
-    per_batch = max(1, sequences_per_call(model, longest + params.max_new_tokens, BATCH_SEQUENCES)
-                    // sequences_per_prompt(params))
-    for start in range(0, len(ordered), per_batch):
-        batch = ordered[start:start + per_batch]
-        try:
-            results = generate_batch(model, [r["prompt"] for r in batch], params)
-        except PromptTooLong:
-            # One long prompt spoils the batch: retry its rows one by one to find the culprits.
-            results = []
-            for row in batch:
-                try:
-                    results += generate_batch(model, [row["prompt"]], params)
-                except PromptTooLong as exc:
-                    results.append(exc)
-        for row, result in zip(batch, results):
-            if isinstance(result, Exception):
-                errors.append({"row": row["index"], "id": row["id"], "error": {"code": "prompt_too_long",
-                                                                               "message": str(result)}})
-                continue
-            for choice in result["choices"]:
-                outputs.append({"row": row["index"], "id": row["id"], "variant": choice["index"],
-                                "text": choice["text"], "finish_reason": choice["finish_reason"],
-                                "prompt_tokens": result["prompt_tokens"],
-                                "completion_tokens": result["completion_tokens"]})
+    on_step = (lambda _call, _done, _total: lease.check()) if lease else None
+    results = generate_rows(model, [r["prompt"] for r in ordered], params, max_sequences=BATCH_SEQUENCES,
+                            on_step=on_step)
+    for row, result in zip(ordered, results):
+        if isinstance(result, PromptTooLong):
+            errors.append({"row": row["index"], "id": row["id"], "error": {"code": "prompt_too_long",
+                                                                           "message": str(result)}})
+            continue
+        for choice in result["choices"]:
+            outputs.append({"row": row["index"], "id": row["id"], "variant": choice["index"],
+                            "text": choice["text"], "finish_reason": choice["finish_reason"],
+                            "prompt_tokens": result["prompt_tokens"],
+                            "completion_tokens": result["completion_tokens"]})
+    outputs.sort(key=lambda o: (o["row"], o["variant"]))
+    return outputs, errors
+
+
+def chunk_output(model, job: dict, index: int, rows: list[dict], lease: PartLease | None = None
+                 ) -> tuple[list[dict], list[dict]]:
+    """A chunk's outputs and row errors. Rows may carry their own settings (OpenAI batch lines do):
+    each group of like rows is generated apart, seeded by the campaign's seed plus the chunk index."""
+    inp = job["input"]
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(settings_key(row), []).append(row)
+    outputs, errors = [], []
+    for key, group in groups.items():
+        gen = {**inp["generation"], "n": inp["n"], **json.loads(key)}
+        params = GenerationParams.from_input(gen, seed=gen["seed"] + index)
+        group_out, group_err = rows_output(model, group, params, lease)
+        outputs += group_out
+        errors += group_err
     outputs.sort(key=lambda o: (o["row"], o["variant"]))
     return outputs, errors
 
@@ -76,48 +86,35 @@ def generate_rows(model, rows: list[dict], params: GenerationParams) -> tuple[li
 @shared_task(name="campaign.chunk", bind=True, max_retries=None)
 def campaign_chunk(self, campaign_id: str, index: int) -> str:
     rt = get_runtime()
-    store, counters = rt.store, CampaignCounters(rt.redis)
-    job = store.get(campaign_id)
-    if job["status"] in TERMINAL or counters.is_done(campaign_id, index):
+    job = rt.store.get(campaign_id)
+    if job["status"] in TERMINAL or CampaignCounters(rt.redis).is_done(campaign_id, index):
         return "duplicate"
-    if job["cancel_requested"]:
-        return "skipped"  # the canceling path finalizes with what is done
-    token = secrets.token_hex(8)
-    lease = chunk_lease_key(campaign_id, index)
-    if not rt.redis.set(lease, token, nx=True, ex=max(60, rt.settings.lease_ttl_s * 10)):
-        raise self.retry(countdown=rt.settings.lease_ttl_s, max_retries=None)
-    try:
-        store.transition(campaign_id, RUNNING, only_from=(QUEUED,), started_at=now_iso())
-        rt.redis.sadd(store.ACTIVE_KEY, campaign_id)  # the reaper watches running campaigns
-        inp = job["input"]
-        rows = _read_jsonl(rt.storage, chunk_key(campaign_id, "input", index))
-        model = load_cached(inp["model"], job["owner"])
-        outputs, errors = [], []
-        # Rows may carry their own settings (OpenAI batch lines do): generate each group apart.
-        groups: dict[str, list[dict]] = {}
-        for row in rows:
-            groups.setdefault(settings_key(row), []).append(row)
-        for key, group in groups.items():
-            gen = {**inp["generation"], "n": inp["n"], **json.loads(key)}
-            params = GenerationParams(max_new_tokens=gen["max_new_tokens"], temperature=gen["temperature"],
-                                      top_p=gen["top_p"], top_k=gen["top_k"], n=gen["n"],
-                                      seed=gen["seed"] + index, stop=tuple(gen["stop"]))
-            group_out, group_err = generate_rows(model, group, params)
-            outputs += group_out
-            errors += group_err
-        outputs.sort(key=lambda o: (o["row"], o["variant"]))
-        rt.storage.put_bytes(chunk_key(campaign_id, "output", index), jsonl_bytes(outputs), "application/x-ndjson")
-        rt.storage.put_bytes(chunk_key(campaign_id, "errors", index), jsonl_bytes(errors), "application/x-ndjson")
-        outcome = counters.complete(campaign_id, index, len(rows) - len(errors), len(errors), inp["chunks"])
-        counts = counters.counts(campaign_id)
-        done = counts["completed"] + counts["failed"]
-        store.update(campaign_id, progress={"completed": done, "total": inp["rows"], "unit": "rows", "eta_s": None})
-        if outcome == "finalize":
-            campaign_finalize.delay(campaign_id)
-        return outcome
-    finally:
-        if rt.redis.get(lease) == token:
-            rt.redis.delete(lease)
+    # Cancel requested: skipped (the canceling path finalizes with what is done).
+    return run_part(self, campaign_id, chunk_part(index), lambda lease: _run_chunk(self, lease, job, index))
+
+
+def _run_chunk(task, lease: PartLease, job: dict, index: int) -> str:
+    """Generate, store and count one chunk; the count and the progress bar are fenced by its lease."""
+    rt, cid, inp = lease.rt, lease.id, job["input"]
+    rows = _read_jsonl(rt.storage, chunk_key(cid, "input", index))
+    model = load_cached(inp["model"], job["owner"])
+    outputs, errors = chunk_output(model, job, index, rows, lease)
+    lease.check()  # no writes once another worker owns the chunk
+    rt.storage.put_bytes(chunk_key(cid, "output", index), jsonl_bytes(outputs), "application/x-ndjson")
+    rt.storage.put_bytes(chunk_key(cid, "errors", index), jsonl_bytes(errors), "application/x-ndjson")
+    counters = CampaignCounters(rt.redis)
+    outcome = counters.complete(cid, index, len(rows) - len(errors), len(errors), inp["chunks"], lease.token)
+    if outcome == "fenced":
+        raise LeaseLost(f"lease of chunk {index} of {cid} lost before it was counted")
+    counts = counters.counts(cid)
+    done = counts["completed"] + counts["failed"]
+    if lease.update(progress={"completed": done, "total": inp["rows"], "unit": "rows", "eta_s": None}) == "fenced":
+        # Counted already, so whoever holds the chunk now finds it done; the next count or the
+        # finalizer writes the bar.
+        log.warning("campaign %s: chunk %s lost its lease after it was counted", cid, index)
+    if outcome == "finalize":
+        enqueue_finalize(task.app.send_task, cid)
+    return outcome
 
 
 @shared_task(name="campaign.finalize", bind=True, max_retries=None)
@@ -129,11 +126,11 @@ def campaign_finalize(self, campaign_id: str) -> str:
     if job["status"] in TERMINAL:
         return "duplicate"
     inp = job["input"]
-    if any(rt.redis.exists(chunk_lease_key(campaign_id, i)) for i in range(inp["chunks"])):
+    if store.parts_alive(campaign_id, chunk_parts(inp["chunks"])):
         raise self.retry(countdown=1, max_retries=None)  # a chunk is still being written
-    columns = json.loads(rt.storage.get_bytes(f"campaigns/{campaign_id}/columns.json"))
+    columns = json.loads(rt.storage.get_bytes(columns_key(campaign_id)))
     done = counters.done_chunks(campaign_id)
-    # Chunks hold rows bucketed by prompt length (web/campaigns_api.py): merge back into row order.
+    # Chunks hold rows bucketed by prompt length (core/campaign_plan.py): merge back into row order.
     rows, outputs, errors = {}, [], []
     for index in sorted(done):
         rows.update((r["index"], r) for r in _read_jsonl(rt.storage, chunk_key(campaign_id, "input", index)))

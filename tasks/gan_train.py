@@ -11,6 +11,7 @@ import torch
 from celery import shared_task
 from safetensors.torch import load_file, save_file
 
+from core.archive_checks import image_members
 from core.errors import AigcError, InvalidInput, NotFound
 from core.files import FileStore
 from core.gan_schemas import BUILTIN_DATASETS
@@ -56,7 +57,9 @@ def load_images(ctx: JobContext) -> image_data.ImageSet:
         raise InvalidInput(f"File {inp['dataset']!r} was deleted before training started",
                            param="input.dataset") from None
     try:
-        return image_data.from_archive(data, inp["image_size"], inp["channels"], inp.get("max_images"))
+        # The archive's limits are checked again here: they hold whoever stored the file.
+        return image_data.from_members(image_members(data), inp["image_size"], inp["channels"],
+                                       inp.get("max_images"))
     except ValueError as exc:
         raise InvalidInput(f"input.dataset: {exc}", param="input.dataset") from None
 

@@ -1,5 +1,9 @@
 """The life of a job attempt, shared by every task: lease, heartbeat, progress, cancel, finish.
 
+A part of a job with a lease of its own (a campaign's chunk, run_part) lives the same way: the
+lease is taken with SET NX PX, renewed by the same heartbeat, fences the part's writes and is
+released with a compare-and-delete.
+
 A task body is `handler(ctx) -> output` (one job) or `handler(ctxs) -> {job id: outcome}` (a
 batch); this module makes it idempotent by job id and safe against duplicate delivery, killed
 workers and cancel requests. One job is a batch of one: the same claim, run and finish.
@@ -23,7 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.errors import AigcError, JobCanceled, LeaseLost
-from core.jobs import CANCELED, CANCELING, FAILED, SUCCEEDED, archive_job, archive_record
+from core.jobs import CANCELED, CANCELING, FAILED, SUCCEEDED, TerminalWrite, archive_job, archive_record
 from core.storage import artifact_key, job_json_key
 from workers.runtime import Runtime, get_runtime
 from workers.task_messages import task_message
@@ -123,7 +127,7 @@ class Heartbeat(threading.Thread):
             if not live:
                 return
             try:
-                states = store.renew_many([(c.id, c.token) for c in live], self.ttl_s)
+                states = self.renew(store, live)
             except Exception:  # Redis blinked: the lease outlives a short outage, keep beating
                 log.warning("job %s: heartbeat failed, retrying", live[0].id, exc_info=True)
                 continue
@@ -132,6 +136,17 @@ class Heartbeat(threading.Thread):
                     ctx.lease_lost.set()
                 elif cancel:
                     ctx.canceled.set()
+
+    def renew(self, store, live: list) -> list[tuple[bool, bool]]:
+        """Compare-and-renew each lease and read each cancel flag: (renewed, cancel) per context."""
+        return store.renew_many([(c.id, c.token) for c in live], self.ttl_s)
+
+
+class PartHeartbeat(Heartbeat):
+    """The same beat for part leases (PartLease): renews the part's lease, reads its job's cancel flag."""
+
+    def renew(self, store, live: list) -> list[tuple[bool, bool]]:
+        return store.renew_parts([(c.id, c.part, c.token) for c in live], self.ttl_s)
 
 
 # What a batch body returns for each job it was given: the output, or why that job did not get one
@@ -154,16 +169,16 @@ def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler,
         # lapse and the reaper re-sends them.
         raise task.retry(countdown=5, max_retries=None) from exc
     ctxs: list[JobContext] = []
-    ended: list[tuple] = []  # (job_id, token, status, fields, final progress) for finish_many
+    ended: list[TerminalWrite] = []
     for claim, job in claims:
         if claim.outcome != "claimed":
             continue
         if claim.attempts > settings.max_attempts:
             error = {"code": "too_many_attempts", "param": None,
                      "message": f"the job stopped its worker {claim.attempts - 1} times; giving up"}
-            ended.append((job["id"], claim.token, FAILED, {"error": error}, None))
+            ended.append(TerminalWrite(job["id"], claim.token, FAILED, {"error": error}))
         elif claim.status == CANCELING or job["cancel_requested"]:
-            ended.append((job["id"], claim.token, CANCELED, {}, None))
+            ended.append(TerminalWrite(job["id"], claim.token, CANCELED, {}))
         else:
             ctxs.append(JobContext(rt, job, claim.token))
     if not ctxs and not ended and lead_id and claims[0][0].outcome == "busy":
@@ -187,7 +202,7 @@ def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler,
     return f"batch of {len(claims)}: {summary or 'nothing to run'}"
 
 
-def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[tuple]:
+def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[TerminalWrite]:
     """Run the body under one heartbeat; returns each job's terminal write for finish_many."""
     rt = ctxs[0].rt
     beat = Heartbeat(ctxs, rt.settings.lease_ttl_s)
@@ -208,7 +223,7 @@ def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[tuple]:
         raise task.retry(countdown=5, max_retries=None) from exc
     except Exception as exc:
         log.exception("batch of %s failed", ctxs[0].id)
-        return [(ctx.id, ctx.token, FAILED, {"error": _internal_error(exc)}, None) for ctx in ctxs]
+        return [TerminalWrite(ctx.id, ctx.token, FAILED, {"error": _internal_error(exc)}) for ctx in ctxs]
     finally:
         beat.done.set()
     ended = []
@@ -219,14 +234,14 @@ def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[tuple]:
         if isinstance(outcome, LeaseLost) or ctx.lease_lost.is_set():
             log.warning("job %s: lease lost, stopping without writing", ctx.id)
         elif isinstance(outcome, JobCanceled):
-            ended.append((ctx.id, ctx.token, CANCELED, {"artifacts": ctx.artifacts}, None))
+            ended.append(TerminalWrite(ctx.id, ctx.token, CANCELED, {"artifacts": ctx.artifacts}))
         elif isinstance(outcome, AigcError):
-            ended.append((ctx.id, ctx.token, FAILED, {"error": outcome.to_dict()}, None))
+            ended.append(TerminalWrite(ctx.id, ctx.token, FAILED, {"error": outcome.to_dict()}))
         elif isinstance(outcome, Exception):
-            ended.append((ctx.id, ctx.token, FAILED, {"error": _internal_error(outcome)}, None))
+            ended.append(TerminalWrite(ctx.id, ctx.token, FAILED, {"error": _internal_error(outcome)}))
         else:
-            ended.append((ctx.id, ctx.token, SUCCEEDED, {"output": outcome, "artifacts": ctx.artifacts},
-                          ctx.final_progress))
+            ended.append(TerminalWrite(ctx.id, ctx.token, SUCCEEDED, {"output": outcome, "artifacts": ctx.artifacts},
+                                       ctx.final_progress))
     return ended
 
 
@@ -234,7 +249,7 @@ def _internal_error(exc: Exception) -> dict:
     return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"[:1000], "param": None}
 
 
-def _finish(task, rt, ended: list[tuple]) -> Counter:
+def _finish(task, rt, ended: list[TerminalWrite]) -> Counter:
     """Terminal writes in one round trip (each fenced by its own lease), then each record to storage."""
     counts: Counter = Counter()
     if not ended:
@@ -245,19 +260,83 @@ def _finish(task, rt, ended: list[tuple]) -> Counter:
         # Writes that landed are final; the rest keep their lapsing leases and the reaper re-sends
         # them. The message comes back for the lead, whose record then reaches storage.
         raise task.retry(countdown=5, max_retries=None) from exc
-    for (job_id, _, status, _, _), (outcome, record) in zip(ended, results):
+    for end, (outcome, record) in zip(ended, results):
         if outcome != "ok":
-            log.warning("job %s: final write %s was %s", job_id, status, outcome)
+            log.warning("job %s: final write %s was %s", end.job_id, end.status, outcome)
             counts[outcome] += 1
             continue
-        counts[status] += 1
+        counts[end.status] += 1
         try:
             archive_job(rt.storage, record)
         except Exception:  # the result is safe in Redis; a later delivery of the job rewrites job.json
-            log.exception("job %s: could not write job.json", job_id)
+            log.exception("job %s: could not write job.json", end.job_id)
     return counts
 
 
 def run_job(task, job_id: str, handler: Callable[[JobContext], dict]) -> str:
     """Run one attempt of one job (a batch of one); returns what happened, for logs."""
     return run_batch(task, job_id, "", lambda ctxs: {ctxs[0].id: handler(ctxs[0])}, limit=1)
+
+
+# -- parts of a job under their own lease (a campaign's chunks) ------------------------------------
+
+class PartLease:
+    """What a part body sees: its lease (renewed by a PartHeartbeat) and writes fenced by it."""
+
+    def __init__(self, rt: Runtime, job_id: str, part: str, token: str):
+        self.rt, self.id, self.part, self.token = rt, job_id, part, token
+        self.canceled = threading.Event()  # the job's cancel flag, as the heartbeat last read it
+        self.lease_lost = threading.Event()
+
+    def check(self) -> None:
+        """Raise once another worker took this part over (the heartbeat could not renew)."""
+        if self.lease_lost.is_set():
+            raise LeaseLost(f"lease lost: another worker owns {self.part} of {self.id}")
+
+    def update(self, event: dict | None = None, **fields) -> str:
+        """Write fields on the job, fenced by this part's lease; returns the outcome ("fenced": lost)."""
+        outcome = self.rt.store.update_part(self.id, self.part, self.token, event=event, **fields)
+        if outcome == "fenced":
+            self.lease_lost.set()
+        return outcome
+
+    def release(self) -> None:
+        """Compare-and-delete: a lease another worker holds now stays theirs."""
+        try:
+            self.rt.store.release_part(self.id, self.part, self.token)
+        except TRANSIENT:
+            pass  # Redis is down: the lease lapses on its own within one TTL
+
+
+# Why a part did not run, by start_part's outcome.
+_NOT_STARTED = {"terminal": "duplicate", "canceled": "skipped", "missing": "missing"}
+
+
+def run_part(task, job_id: str, part: str, body: Callable[[PartLease], str]) -> str:
+    """Run `body` on one part of a job under the part's lease, heartbeat and fence; returns its outcome,
+    or why it did not run: duplicate (the job is finished), skipped (cancel requested), lease lost."""
+    rt = get_runtime()
+    ttl_s = rt.settings.lease_ttl_s
+    try:
+        started, token = rt.store.start_part(job_id, part, ttl_s)
+    except TRANSIENT as exc:
+        raise task.retry(countdown=5, max_retries=None) from exc
+    if started == "busy":
+        # Another live worker holds the part; look again once its lease would have lapsed.
+        raise task.retry(countdown=ttl_s, max_retries=None)
+    if started != "started":
+        return _NOT_STARTED[started]
+    lease = PartLease(rt, job_id, part, token)
+    beat = PartHeartbeat([lease], ttl_s)
+    beat.start()
+    try:
+        return body(lease)
+    except LeaseLost:
+        log.warning("job %s: lease of %s lost, stopping without writing", job_id, part)
+        return "lease lost"
+    except TRANSIENT as exc:
+        log.warning("job %s: %s hit a transient error %r, retrying", job_id, part, exc)
+        raise task.retry(countdown=5, max_retries=None) from exc
+    finally:
+        beat.done.set()
+        lease.release()

@@ -9,8 +9,7 @@ import secrets
 from celery import shared_task
 
 from core.errors import InvalidInput, JobCanceled, LeaseLost
-from models.text import (GenerationParams, PromptTooLong, check_prompt_fits, generate_batch, sequences_per_call,
-                         sequences_per_prompt)
+from models.text import GenerationParams, PromptTooLong, StopCall, generate_rows
 from tasks.model_loading import load_cached
 from tasks.runner import TRANSIENT, JobContext, Outcome, run_batch
 from workers.runtime import get_runtime
@@ -22,47 +21,29 @@ def generate_many(ctxs: list[JobContext]) -> dict[str, Outcome]:
     """Jobs that share model and settings (core/batches.py); each keeps its own prompt and seed."""
     first = ctxs[0].job["input"]
     model = load_cached(first["model"], ctxs[0].job["owner"])
-    params = GenerationParams(
-        max_new_tokens=first["max_new_tokens"], temperature=first["temperature"], top_p=first["top_p"],
-        top_k=first["top_k"], n=first["n"], stop=tuple(first["stop"]))
-    outcomes: dict[str, Outcome] = {}
-    running, longest = [], 0
-    for ctx in ctxs:
-        inp = ctx.job["input"]
-        # Each prompt must fit on its own: one too long fails its job, not its batchmates.
-        used = len(model.tokenizer(inp["prompt"])["input_ids"])
-        try:
-            check_prompt_fits(model, used, params.max_new_tokens)
-        except PromptTooLong as exc:
-            outcomes[ctx.id] = InvalidInput(str(exc), param="input.prompt", code="prompt_too_long")
-            continue
-        running.append(ctx)
-        longest = max(longest, used)
+    params = GenerationParams.from_input(first)  # each job samples from its own seed (below)
     # No seed given: pick one and report it, so the caller can reproduce the text.
-    seeds = {ctx.id: ctx.job["input"]["seed"] if ctx.job["input"]["seed"] is not None else secrets.randbelow(2**32)
-             for ctx in running}
-
-    # A batch whose KV cache would pass the budget runs as several calls.
-    rows_each = sequences_per_prompt(params)
-    per_call = max(1, sequences_per_call(model, longest + params.max_new_tokens, len(running) * rows_each)
-                   // rows_each)
-    for start in range(0, len(running), per_call):
-        group = running[start:start + per_call]
-        try:
-            results = generate_batch(model, [ctx.job["input"]["prompt"] for ctx in group], params,
-                                     on_step=_progress(group, outcomes), seeds=[seeds[ctx.id] for ctx in group])
-        except JobCanceled:
-            continue  # every job of this call dropped out
-        for ctx, result in zip(group, results):
-            if ctx.id not in outcomes:
-                outcomes[ctx.id] = _publish(ctx, result, seeds[ctx.id], params)
+    seeds = [ctx.job["input"]["seed"] if ctx.job["input"]["seed"] is not None else secrets.randbelow(2**32)
+             for ctx in ctxs]
+    outcomes: dict[str, Outcome] = {}
+    # Each prompt must fit on its own: one too long fails its job, not its batchmates.
+    results = generate_rows(model, [ctx.job["input"]["prompt"] for ctx in ctxs], params, seeds=seeds,
+                            on_step=_progress(ctxs, outcomes))
+    for ctx, seed, result in zip(ctxs, seeds, results):
+        if ctx.id in outcomes or result is None:
+            continue  # canceled or lost during its call (the outcome says which)
+        if isinstance(result, PromptTooLong):
+            outcomes[ctx.id] = InvalidInput(str(result), param="input.prompt", code="prompt_too_long")
+        else:
+            outcomes[ctx.id] = _publish(ctx, result, seed, params)
     return outcomes
 
 
-def _progress(group: list[JobContext], outcomes: dict[str, Outcome]):
+def _progress(ctxs: list[JobContext], outcomes: dict[str, Outcome]):
     """Each step's progress for every job of a call. A canceled (or lost) job drops out of the
     results; the call stops once all of its jobs have."""
-    def on_step(done: int, total: int) -> None:
+    def on_step(call: list[int], done: int, total: int) -> None:
+        group = [ctxs[i] for i in call]
         for ctx in group:
             if ctx.id in outcomes:
                 continue
@@ -71,7 +52,7 @@ def _progress(group: list[JobContext], outcomes: dict[str, Outcome]):
             except (JobCanceled, LeaseLost) as exc:
                 outcomes[ctx.id] = exc
         if all(ctx.id in outcomes for ctx in group):
-            raise JobCanceled("every job in the call was canceled")
+            raise StopCall("every job in the call was canceled")
     return on_step
 
 

@@ -17,8 +17,9 @@ import boto3
 import requests
 
 from core.keys import KeyStore
+from core.net import free_port
 from core.redisdb import WORKER_PREFIX, connect
-from workers.embedded_redis import EmbeddedRedis, free_port
+from workers.embedded_redis import EmbeddedRedis
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
-
 from flask import Blueprint, jsonify, request
 
 from core.errors import InvalidInput
@@ -13,29 +10,10 @@ from core.job_kinds import KINDS
 from web.auth import api_owner
 from core.registry import public_model
 from web.deps import get_registry, get_storage, get_store
+from web.request_input import int_arg, json_body
 from web.service import artifact_response, job_view, models_for, submit_job
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
-
-
-def json_body():
-    """The parsed JSON body, or a 400 that says what is wrong with it."""
-    raw = request.get_data(cache=False)
-    if not raw:
-        raise InvalidInput("The request body is empty; send a JSON object", code="invalid_json")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
-
-
-def int_arg(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not re.fullmatch(r"-?[0-9]{1,12}", raw) or not lo <= int(raw) <= hi:
-        raise InvalidInput(f"{name} must be an integer from {lo} to {hi}", param=name)
-    return int(raw)
 
 
 @bp.post("/jobs")

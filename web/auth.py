@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import g, request, session
+from functools import wraps
+
+from flask import g, redirect, request, session, url_for
 
 from core.errors import Unauthorized
 from web.deps import get_keys
@@ -29,3 +31,17 @@ def session_owner() -> str | None:
     except Unauthorized:
         session.clear()
         return None
+
+
+def login_required(view):
+    """Pages for the signed-in owner (in `g.ui_owner`): others are sent to sign in, and a page's
+    JSON poll (`*.json`) gets a 401 instead of a redirect it cannot follow."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        g.ui_owner = session_owner()
+        if g.ui_owner is None:
+            if request.path.endswith(".json"):
+                raise Unauthorized("Signed out")
+            return redirect(url_for("ui.login", next=request.path))
+        return view(*args, **kwargs)
+    return wrapper

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, jsonify, request, url_for
 
 from core import schemas
-from core.campaigns import (CHUNK_ROWS, CampaignCounters, Table, check_template, chunk_key, jsonl_bytes, parse_table,
-                            render, settings_key)
-from core.campaigns import table_from_rows
-from core.errors import InvalidInput, NotFound
+from core.campaign_plan import check_sheet, plan_campaign, write_plan
+from core.campaigns import CampaignCounters, Table, enqueue_finalize, parse_table, table_from_rows
+from core.errors import NotFound
 from core.jobs import CANCELING, QUEUED, RUNNING, new_job_id
-from web.api import json_body
 from web.auth import api_owner
 from web.deps import get_celery, get_files, get_redis, get_settings, get_storage, get_store
+from web.request_input import json_body
 from web.service import artifact_response, create_with_messages, owner_lookups
 
 bp = Blueprint("campaigns", __name__, url_prefix="/v1/campaigns")
@@ -51,7 +48,8 @@ def get_campaign(campaign_id: str, owner: str) -> dict:
 
 def create_campaign(owner: str, body, row_params: list[dict] | None = None, extra: dict | None = None,
                     id_prefix: str = "cmp_") -> dict:
-    """Validate, write the rows to storage in chunks, record the campaign, enqueue its chunks.
+    """Validate, write the rows to storage in chunks (core/campaign_plan.py), record the campaign,
+    enqueue its chunks.
 
     `row_params` gives each row its own generation settings (OpenAI batch lines); `extra` is
     kept on the record's input.
@@ -60,35 +58,15 @@ def create_campaign(owner: str, body, row_params: list[dict] | None = None, extr
     clean = schemas.campaign_create(body, settings, owner_lookups(owner))
     table = load_table(clean, owner)
     source = "input_file" if clean["input_file"] else "rows"
-    if len(table.rows) > settings.max_campaign_rows:
-        raise InvalidInput(f"{len(table.rows)} rows is over the limit of {settings.max_campaign_rows}", param=source)
-    check_template(clean["template"], table.columns)
-    if clean["id_column"] is not None and clean["id_column"] not in table.columns:
-        raise InvalidInput(f"id_column {clean['id_column']!r} is not a column ({', '.join(table.columns)})",
-                           param="id_column")
+    check_sheet(table, clean["template"], clean["id_column"], settings.max_campaign_rows, source)
     campaign_id = new_job_id(id_prefix)
-    storage = get_storage()
-    records = []
-    for index, row in enumerate(table.rows):
-        row_id = row.get(clean["id_column"]) if clean["id_column"] else str(index)
-        record = {"index": index, "id": row_id, "columns": row, "prompt": render(clean["template"], row)}
-        if row_params:
-            record["params"] = row_params[index]
-        records.append(record)
-    # Length bucketing: chunks of prompts of about one length pad little in a batched generate
-    # (5% of GPT-2 small's time against chunks in row order); rows with their own settings (batch
-    # lines) stay with their like, since each setting is a generate call. The finalizer puts rows
-    # back in order.
-    records.sort(key=lambda r: (settings_key(r), len(r["prompt"].encode())))
-    chunks = (len(records) + CHUNK_ROWS - 1) // CHUNK_ROWS
-    for c in range(chunks):
-        data = jsonl_bytes(records[c * CHUNK_ROWS:(c + 1) * CHUNK_ROWS])
-        storage.put_bytes(chunk_key(campaign_id, "input", c), data, "application/x-ndjson")
-    storage.put_bytes(f"campaigns/{campaign_id}/columns.json", json.dumps(table.columns).encode())
+    plan = plan_campaign(table, clean["template"], clean["id_column"], row_params)
+    write_plan(get_storage(), campaign_id, plan)
+    chunks = len(plan.chunks)
     inp = {k: clean[k] for k in ("model", "template", "generation", "n", "id_column", "input_file")}
-    inp.update(rows=len(table.rows), chunks=chunks, **(extra or {}))
+    inp.update(rows=plan.rows, chunks=chunks, **(extra or {}))
     job, _ = create_with_messages(owner, KIND, inp, clean["metadata"], job_id=campaign_id,
-                                  messages=lambda cid: [("campaign.chunk", [cid, c]) for c in range(chunks)])
+                                  messages=[("campaign.chunk", [campaign_id, c]) for c in range(chunks)])
     return job
 
 
@@ -116,7 +94,7 @@ def cancel_campaign(campaign_id: str, owner: str) -> dict:
     store = get_store()
     outcome, _ = store.transition(campaign_id, CANCELING, only_from=(QUEUED, RUNNING), cancel_requested=1)
     if outcome == "ok" and CampaignCounters(get_redis()).claim_finalize(campaign_id):
-        get_celery().send_task("campaign.finalize", args=[campaign_id])
+        enqueue_finalize(get_celery().send_task, campaign_id)
     return store.get(campaign_id)
 
 

@@ -7,11 +7,11 @@ from flask import Blueprint, g, jsonify, redirect, render_template, request, url
 from core.campaigns import check_template, parse_table, render
 from core.errors import InvalidInput
 from core.file_checks import check_upload
+from web.auth import login_required
 from web.campaigns_api import KIND, campaign_view, cancel_campaign, create_campaign, get_campaign
 from web.csrf import check_csrf
 from web.deps import get_files, get_settings, get_store
 from web.service import artifact_response, models_for
-from web.ui import login_required
 
 bp = Blueprint("campaigns_ui", __name__, url_prefix="/campaigns")
 

@@ -7,10 +7,11 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from core.errors import InvalidInput
 from core.file_checks import check_upload
 from core.gan_schemas import BUILTIN_DATASETS, DIFFAUGMENT_POLICIES
+from web.auth import login_required
 from web.csrf import check_csrf
 from web.deps import get_files, get_settings, get_store
+from web.request_input import form_numbers
 from web.service import models_for, submit_job
-from web.ui import form_numbers, login_required
 
 bp = Blueprint("gan_ui", __name__, url_prefix="/gan")
 

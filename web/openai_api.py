@@ -16,11 +16,11 @@ from core.clock import parse_iso
 from core.errors import AigcError, InvalidInput, NotFound
 from core.file_checks import BATCH_ENDPOINT, parse_batch
 from core.jobs import FAILED, SUCCEEDED, TERMINAL
-from web.api import json_body
 from web.auth import api_owner
 from web.campaigns_api import KIND, cancel_campaign, create_campaign
 from web.deps import get_files, get_redis, get_settings, get_store
 from web.errors import error_response
+from web.request_input import json_body
 from web.service import submit_job
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")

@@ -14,7 +14,7 @@ from core.errors import InvalidInput, NotFound
 from core.catalog import list_text_models, published_text_models
 from core.batches import batch_list_key
 from core.job_kinds import initial_progress
-from core.jobs import public_job
+from core.jobs import new_job_id, public_job
 from core.registry import public_model
 from core.storage import LocalStorage, artifact_key
 from web.deps import get_celery, get_files, get_redis, get_registry, get_settings, get_storage, get_store
@@ -43,29 +43,26 @@ def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[di
             raise InvalidInput("Idempotency-Key must be 1-255 characters", param="Idempotency-Key")
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         idem = (idempotency_key, digest)
-    kind = clean["kind"]
+    kind, job_id = clean["kind"], new_job_id()
     batch = batch_list_key(owner, kind, clean["input"])
     # A batched job's message names its batch list: the worker takes the job and its batchmates.
-    return create_with_messages(owner, kind, clean["input"], clean["metadata"], idem,
-                                lambda job_id: [(kind, [job_id, batch] if batch else [job_id])], batch_list=batch,
+    return create_with_messages(owner, kind, clean["input"], clean["metadata"], idem, job_id=job_id,
+                                messages=[(kind, [job_id, batch] if batch else [job_id])], batch_list=batch,
                                 progress=initial_progress(kind, clean["input"]))
 
 
-def create_with_messages(owner: str, kind: str, input: dict, metadata: dict, idem=None, messages=None,
-                         job_id: str | None = None, batch_list: str = "",
+def create_with_messages(owner: str, kind: str, input: dict, metadata: dict, idem=None, *, job_id: str,
+                         messages: list[tuple[str, list]], batch_list: str = "",
                          progress: dict | None = None) -> tuple[dict, bool]:
-    """Record a job and push its task messages in one atomic Redis step; (job, created).
+    """Record the job `job_id` (from new_job_id()) and push its task messages, (task name, args)
+    each, in one atomic Redis step; (job, created).
 
-    messages(job_id) -> [(task name, args)]. With Redis unreachable nothing is written (and the
-    app's handler answers 503).
+    With Redis unreachable nothing is written (and the app's handler answers 503).
     """
     celery = get_celery()
-
-    def build(new_id: str):
-        # Routed to each task's queue by the Celery configuration, by task name only.
-        return [task_message(celery, name, args) for name, args in messages(new_id)]
-
-    return get_store().create(owner, kind, input, metadata, idem, job_id=job_id, messages=build,
+    # Routed to each task's queue by the Celery configuration, by task name only.
+    built = [task_message(celery, name, args) for name, args in messages]
+    return get_store().create(owner, kind, input, metadata, idem, job_id=job_id, messages=built,
                               batch_list=batch_list, progress=progress)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from functools import wraps
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
 
@@ -13,10 +12,10 @@ from core.errors import InvalidInput, Unauthorized
 from core.job_kinds import KINDS
 from core.jobs import TERMINAL
 from core.keys import key_digest
-from web.api import int_arg
-from web.auth import session_owner
+from web.auth import login_required, session_owner
 from web.csrf import check_csrf, csrf_token
 from web.deps import get_keys, get_store
+from web.request_input import form_numbers, int_arg
 from web.service import artifact_response, job_view, models_for, submit_job
 
 bp = Blueprint("ui", __name__)
@@ -27,18 +26,6 @@ bp.before_request(check_csrf)
 @bp.app_context_processor
 def template_globals():
     return {"csrf_token": csrf_token, "owner": g.get("ui_owner")}
-
-
-def login_required(view):
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        g.ui_owner = session_owner()
-        if g.ui_owner is None:
-            if request.path.endswith(".json"):
-                raise Unauthorized("Signed out")
-            return redirect(url_for("ui.login", next=request.path))
-        return view(*args, **kwargs)
-    return wrapper
 
 
 @bp.get("/")
@@ -81,20 +68,6 @@ def jobs_list():
 # What the form shows before a user types: the declared defaults of text.generate's input.
 _FORM_DEFAULTS = {**{k: "" if v is None else str(v) for k, v in defaults(TextGenerateInput).items()},
                   "stop": "", "prompt": "", "model": "builtin:tiny-gpt2"}
-
-
-def form_numbers(form, casts: dict) -> dict:
-    """Form strings to typed input (blank fields left out); a value that is not a number is
-    reported on its field."""
-    out = {}
-    for name, cast in casts.items():
-        raw = form.get(name, "").strip()
-        if raw:
-            try:
-                out[name] = cast(raw)
-            except ValueError:
-                raise InvalidInput(f"input.{name} must be a number", param=f"input.{name}") from None
-    return out
 
 
 def _form_to_input(form) -> dict:

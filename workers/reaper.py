@@ -15,22 +15,22 @@ import time
 
 from core.batches import batch_kind
 from core.job_kinds import KINDS
-from core.clock import parse_iso
+from core.clock import Clock, parse_iso
 from core.jobs import CANCELED, CANCELING, RUNNING, TERMINAL, JobStore, archive_record
 from core.redisdb import PREFIX, WORKER_PREFIX
 
 log = logging.getLogger(__name__)
 
 
-def reap_campaign(store: JobStore, send_task, job: dict, stale_s: float) -> bool:
-    """A running campaign with no chunk in progress and no change for `stale_s`: re-enqueue the
-    chunks not done (a dead worker's chunk, say), or its finalizer. Duplicates are no-ops."""
-    from core.campaigns import CampaignCounters, chunk_lease_key
+def reap_campaign(store: JobStore, send_task, job: dict, stale_s: float, clock: Clock = time.time) -> bool:
+    """A running campaign with no chunk in progress and no change for `stale_s` (by `clock`):
+    re-enqueue the chunks not done (a dead worker's chunk, say), or its finalizer. Duplicates are no-ops."""
+    from core.campaigns import CampaignCounters, chunk_lease_key, enqueue_finalize
 
     cid, chunks = job["id"], job["input"]["chunks"]
-    if any(store.r.exists(chunk_lease_key(cid, i)) for i in range(chunks)):
+    if chunks and store.r.exists(*(chunk_lease_key(cid, i) for i in range(chunks))):  # one round trip
         return False
-    if time.time() - parse_iso(job["updated_at"]).timestamp() < stale_s:
+    if clock() - parse_iso(job["updated_at"]).timestamp() < stale_s:
         return False
     counters = CampaignCounters(store.r)
     done = counters.done_chunks(cid)
@@ -38,7 +38,7 @@ def reap_campaign(store: JobStore, send_task, job: dict, stale_s: float) -> bool
     if not store.r.set(guard, "1", nx=True, ex=24 * 3600):
         return False
     if len(done) == chunks or job["cancel_requested"]:
-        send_task("campaign.finalize", args=[cid])
+        enqueue_finalize(send_task, cid)
     else:
         store.add_event(cid, "log", message=f"re-enqueued {chunks - len(done)} unfinished chunks")
         for index in sorted(set(range(chunks)) - done):
@@ -46,8 +46,9 @@ def reap_campaign(store: JobStore, send_task, job: dict, stale_s: float) -> bool
     return True
 
 
-def reap_once(store: JobStore, send_task, storage=None, stale_s: float = 60) -> list[str]:
-    """One pass over active jobs; returns the ids re-enqueued."""
+def reap_once(store: JobStore, send_task, storage=None, stale_s: float = 60,
+              clock: Clock = time.time) -> list[str]:
+    """One pass over active jobs; returns the ids re-enqueued. `clock` tells a campaign's age."""
     requeued = []
     for job_id in store.active_ids():
         if store.lease_alive(job_id):
@@ -58,7 +59,7 @@ def reap_once(store: JobStore, send_task, storage=None, stale_s: float = 60) -> 
             store.r.srem(store.ACTIVE_KEY, job_id)
             continue
         if not KINDS[job["kind"]].reaper_resends and job["status"] not in TERMINAL:
-            if reap_campaign(store, send_task, job, stale_s):
+            if reap_campaign(store, send_task, job, stale_s, clock):
                 requeued.append(job_id)
         elif job["status"] == CANCELING:
             outcome, _ = store.transition(job_id, CANCELED, event={"reason": "worker lost while canceling"})
@@ -76,10 +77,10 @@ def reap_once(store: JobStore, send_task, storage=None, stale_s: float = 60) -> 
     return requeued
 
 
-def nudge_batches(store: JobStore, send_task, stale_s: float, clock=time.time) -> list[str]:
-    """Wake a worker for batch lists whose oldest job waited `stale_s`: the list's message was lost
-    (a worker died between taking it and claiming, say). An extra message only finds less to take,
-    so at most one nudge per list each `stale_s`. Returns the lists nudged."""
+def nudge_batches(store: JobStore, send_task, stale_s: float, clock: Clock = time.time) -> list[str]:
+    """Wake a worker for batch lists whose oldest job waited `stale_s` (by `clock`): the list's message
+    was lost (a worker died between taking it and claiming, say). An extra message only finds less to
+    take, so at most one nudge per list each `stale_s`. Returns the lists nudged."""
     nudged = []
     for list_key, head in store.waiting_batches():
         created = store.r.hget(store.job_key(head), "created_at")
@@ -97,10 +98,10 @@ class Housekeeper(threading.Thread):
     """Announces this worker (for /readyz) and reaps orphaned jobs, until stopped."""
 
     def __init__(self, store: JobStore, send_task, queues: list[str], interval_s: float, storage=None,
-                 stale_s: float = 60, models=lambda: []):
+                 stale_s: float = 60, models=lambda: [], clock: Clock = time.time):
         super().__init__(name="aigc-housekeeper", daemon=True)
         self.store, self.send_task, self.queues, self.storage = store, send_task, queues, storage
-        self.stale_s, self.models = stale_s, models
+        self.stale_s, self.models, self.clock = stale_s, models, clock
         self.interval_s = interval_s
         self.stopped = threading.Event()
         self.key = f"{WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}"
@@ -110,10 +111,10 @@ class Housekeeper(threading.Thread):
             try:
                 info = {"queues": self.queues, "pid": os.getpid(), "seen": time.time(), "models": self.models()}
                 self.store.r.set(self.key, json.dumps(info), ex=int(self.interval_s * 3) + 5)
-                reaped = reap_once(self.store, self.send_task, self.storage, self.stale_s)
+                reaped = reap_once(self.store, self.send_task, self.storage, self.stale_s, self.clock)
                 if reaped:
                     log.warning("re-enqueued orphaned jobs: %s", reaped)
-                nudged = nudge_batches(self.store, self.send_task, self.stale_s)
+                nudged = nudge_batches(self.store, self.send_task, self.stale_s, self.clock)
                 if nudged:
                     log.warning("woke workers for waiting batches: %s", nudged)
             except Exception:  # Redis restarting, say: try again next round

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import requests
 
+from core.net import free_port
 from tests.harness import REPO, http_ok, wait_for
-from workers.embedded_redis import free_port
 
 QUICK = {"kind": "text.generate",
          "input": {"model": "builtin:tiny-gpt2", "prompt": "Sale on", "max_new_tokens": 12, "seed": 4}}

@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
+import pytest
 import requests
 
 PROMPT = {"model": "builtin:tiny-gpt2", "prompt": "Fresh coffee beans for", "max_new_tokens": 24, "seed": 7}
+SLOW = {"model": "slow-gpt2", "prompt": "a", "max_new_tokens": 900, "n": 4, "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def own(make_platform):
+    """A platform of this module's own, with no worker between tests: a test that needs jobs to wait
+    in the queue submits them before it starts a worker (`worker_of`). These tests used to keep the
+    shared worker busy with a slow job instead, so "still queued" was a race between the slow model
+    and the test, and every other test waited behind it."""
+    platform = make_platform("jobs-own-worker")
+    platform.start_web()
+    return platform, platform.api(platform.create_key("carol"))
+
+
+@contextlib.contextmanager
+def worker_of(platform):
+    """A real worker serving every queue of `platform` for the block; stopped (and its announcement
+    gone) after it, so the next test starts with none."""
+    proc = platform.start_worker()
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 def test_submit_poll_and_read_the_result(platform, alice):
@@ -113,39 +138,48 @@ def test_health_and_readiness(platform):
     assert ready.json()["checks"]["workers"] >= 1
 
 
-def test_cancel_a_queued_job_never_runs_it_and_a_running_one_stops(alice):
-    # The single worker is busy with a slow job, so the second one waits in the queue.
-    slow = alice.submit({"model": "slow-gpt2", "prompt": "a", "max_new_tokens": 900, "n": 4, "seed": 3})
-    alice.wait(slow["id"], until=("running",), timeout_s=60)
-    queued = alice.submit(PROMPT)
-    canceled = alice.post(f"/v1/jobs/{queued['id']}/cancel").json()
+def test_cancel_a_queued_job_never_runs_it_and_a_running_one_stops(own):
+    platform, api = own
+    # No worker yet: the job is queued, however fast or slow this machine is.
+    queued = api.submit(PROMPT)
+    assert api.get(f"/v1/jobs/{queued['id']}").json()["status"] == "queued"
+    canceled = api.post(f"/v1/jobs/{queued['id']}/cancel").json()
     assert canceled["status"] == "canceled"
 
-    resp = alice.post(f"/v1/jobs/{slow['id']}/cancel").json()
-    assert resp["status"] in ("canceling", "canceled")
-    stopped = alice.wait(slow["id"], timeout_s=30)
-    assert stopped["status"] == "canceled"
-    assert stopped["progress"]["completed"] < 900
+    slow = api.submit(SLOW)
+    with worker_of(platform):
+        # The queued job's message reaches the worker first, and it must leave the job alone. Then
+        # the slow one: cancel it once it is seen running (3,600 token steps leave it running far
+        # longer than one request takes).
+        api.wait(slow["id"], until=("running",), timeout_s=60)
+        resp = api.post(f"/v1/jobs/{slow['id']}/cancel").json()
+        assert resp["status"] in ("canceling", "canceled")
+        stopped = api.wait(slow["id"], timeout_s=30)
+        assert stopped["status"] == "canceled"
+        assert stopped["progress"]["completed"] < 900
 
-    # The queued job's message still reaches the worker, which must leave it alone.
-    follow_up = alice.wait(alice.submit(PROMPT)["id"])
-    assert follow_up["status"] == "succeeded"
-    after = alice.get(f"/v1/jobs/{queued['id']}").json()
+        # One worker process takes messages in order: once a later job is done, the canceled
+        # job's message has been through it.
+        follow_up = api.wait(api.submit(PROMPT)["id"])
+        assert follow_up["status"] == "succeeded"
+    after = api.get(f"/v1/jobs/{queued['id']}").json()
     assert after["status"] == "canceled" and after["attempts"] == 0 and after["output"] is None
-    events = alice.get(f"/v1/jobs/{queued['id']}/events").json()["data"]
+    events = api.get(f"/v1/jobs/{queued['id']}/events").json()["data"]
     assert [e["status"] for e in events if e["type"] == "status"] == ["queued", "canceled"]
 
 
-def test_queued_jobs_with_the_same_settings_run_as_one_batch_each_with_its_own_result(alice):
-    # The single worker is busy until the slow job is canceled, so the burst waits in one batch
-    # list and is claimed in one step.
-    slow = alice.submit({"model": "slow-gpt2", "prompt": "a", "max_new_tokens": 900, "n": 4, "seed": 3})
-    alice.wait(slow["id"], until=("running",), timeout_s=60)
+def test_queued_jobs_with_the_same_settings_run_as_one_batch_each_with_its_own_result(own):
+    platform, api = own
+    # Submitted while no worker runs, the burst waits in one batch list; the worker started after
+    # it claims all four in one step.
     settings = {"model": "builtin:tiny-gpt2", "max_new_tokens": 12, "temperature": 0.8, "n": 2}
     prompts = ["Fresh coffee for", "a", "Quiet kettles for readers who brew at night", "x" * 1100]
-    burst = [alice.submit({**settings, "prompt": p, "seed": 40 + i}) for i, p in enumerate(prompts)]
-    alice.post(f"/v1/jobs/{slow['id']}/cancel")
-    done = [alice.wait(j["id"]) for j in burst]
+    burst = [api.submit({**settings, "prompt": p, "seed": 40 + i}) for i, p in enumerate(prompts)]
+    assert all(api.get(f"/v1/jobs/{j['id']}").json()["status"] == "queued" for j in burst)
+    with worker_of(platform):
+        done = [api.wait(j["id"]) for j in burst]
+        # Each job's text is what the same job gives alone: its seed, not its batchmates, decides it.
+        alone = api.wait(api.submit({**settings, "prompt": prompts[2], "seed": 42})["id"])
 
     *ok, too_long = done
     assert len({j["started_at"] for j in done}) == 1  # claimed together
@@ -153,8 +187,6 @@ def test_queued_jobs_with_the_same_settings_run_as_one_batch_each_with_its_own_r
     assert all(j["progress"]["completed"] == j["progress"]["total"] == 12 for j in ok)
     # One prompt too long for the model fails its own job only, naming the field.
     assert too_long["status"] == "failed" and too_long["error"]["param"] == "input.prompt"
-    # Each job's text is what the same job gives alone: its seed, not its batchmates, decides it.
-    alone = alice.wait(alice.submit({**settings, "prompt": prompts[2], "seed": 42})["id"])
     assert alone["started_at"] != ok[2]["started_at"]
     assert alone["output"]["choices"] == ok[2]["output"]["choices"]
     assert ok[0]["output"]["choices"] != ok[1]["output"]["choices"]

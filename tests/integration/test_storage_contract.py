@@ -11,9 +11,9 @@ from werkzeug.serving import make_server
 
 from core.config import Settings
 from core.errors import InvalidInput, NotFound
+from core.net import free_port
 from core.storage import LocalStorage, S3Storage
 from web import create_app
-from workers.embedded_redis import free_port
 
 
 @pytest.fixture

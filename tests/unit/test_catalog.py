@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from huggingface_hub import constants
 
 from core.catalog import (BUILTIN_TEXT_MODELS, ModelRef, list_text_models, local_model_path,
                           resolve_text_model)
 from core.errors import InvalidInput
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture
 def hub_cache(tmp_path, monkeypatch):
-    """An empty Hugging Face cache dir; HF_HUB_CACHE points at it."""
+    """An empty Hugging Face cache dir that huggingface_hub uses (it read HF_HUB_CACHE at import,
+    so this process's copy is pointed at it too)."""
     root = tmp_path / "hf-cache"
     root.mkdir()
     monkeypatch.setenv("HF_HUB_CACHE", str(root))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(root))
     return root
+
+
+def add_hub_model(cache: Path, repo_id: str, commit: str = "0" * 40) -> Path:
+    """A model in huggingface_hub's cache layout, as a finished download of `main` leaves it."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    return repo
 
 
 def add_local_model(settings, name: str):
@@ -95,13 +117,37 @@ def test_non_string_names_are_refused(settings, name):
 
 
 def test_cached_hub_id_resolves_as_hub_and_is_listed(settings, hub_cache):
-    (hub_cache / "models--some-org--some-model" / "snapshots").mkdir(parents=True)
+    add_hub_model(hub_cache, "some-org/some-model")
+    add_hub_model(hub_cache, "plain-name")
     (hub_cache / "models--no-snapshots--model").mkdir()  # a download that never finished
+    (hub_cache / "models--no-config--model" / "snapshots" / "abc").mkdir(parents=True)  # nor this one
+    (hub_cache / "datasets--some-org--some-data" / "snapshots").mkdir(parents=True)  # not a model
     assert resolve_text_model("some-org/some-model", settings) == ModelRef("some-org/some-model", "hub")
+    assert resolve_text_model("plain-name", settings) == ModelRef("plain-name", "hub")
     hub_ids = {m["id"] for m in list_text_models(settings) if m["source"] == "hub"}
-    assert hub_ids == {"some-org/some-model"}
-    with pytest.raises(InvalidInput):
-        resolve_text_model("no-snapshots/model", settings)
+    assert hub_ids == {"some-org/some-model", "plain-name"}
+    for name in ("no-snapshots/model", "no-config/model", "some-org/some-data"):
+        with pytest.raises(InvalidInput):
+            resolve_text_model(name, settings)
+
+
+@pytest.mark.parametrize("variable, cache_under", [
+    ("HF_HUB_CACHE", ""), ("HF_HOME", "hub"), ("XDG_CACHE_HOME", "huggingface/hub")])
+def test_the_cache_is_where_huggingface_hub_looks(tmp_path, variable, cache_under):
+    """Each variable huggingface_hub honours moves the cache the catalog reads (in a fresh process:
+    huggingface_hub reads them at import, as the web server and a worker do at start-up)."""
+    add_hub_model(tmp_path / "cache-root" / cache_under, "org/cached-model")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HF_HUB_CACHE", "HF_HOME", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME")}
+    env.update({variable: str(tmp_path / "cache-root"), "AIGC_DATA_DIR": str(tmp_path / "data"),
+                "AIGC_SECRET_KEY": "unit-test-secret-key-0123456789"})
+    code = ("import json; from core.catalog import list_text_models, resolve_text_model;"
+            "from core.config import Settings; s = Settings.from_env();"
+            "print(json.dumps([resolve_text_model('org/cached-model', s).source,"
+            " [m['id'] for m in list_text_models(s) if m['source'] == 'hub']]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert json.loads(out) == ["hub", ["org/cached-model"]]
 
 
 def test_uncached_hub_id_is_refused_unless_downloads_are_allowed(make_settings, hub_cache):
@@ -122,7 +168,7 @@ def test_allowing_downloads_does_not_allow_traversal(make_settings, hub_cache):
 
 def test_local_directory_wins_over_hub(settings, hub_cache):
     add_local_model(settings, "org/name")
-    (hub_cache / "models--org--name" / "snapshots").mkdir(parents=True)
+    add_hub_model(hub_cache, "org/name")
     assert resolve_text_model("org/name", settings).source == "local"
 
 

@@ -118,6 +118,32 @@ def test_redis_url_reads_the_embedded_url_file(tmp_path):
     assert settings.redis_url == "redis://:pw@127.0.0.1:6390/0"
 
 
+def test_every_setting_is_declared_with_a_description_and_a_prefixed_variable():
+    for name, field in Settings.model_fields.items():
+        assert field.description, name
+        assert Settings.env_var(name).startswith("AIGC_"), name
+
+
+def test_empty_env_mode_means_the_default_and_an_empty_region_falls_back_to_aws(tmp_path):
+    settings = Settings.from_env(env_for(tmp_path, AIGC_ENV="", AIGC_S3_REGION="", AWS_DEFAULT_REGION="eu-west-1"))
+    assert settings.env == "development" and settings.s3_region == "eu-west-1"
+
+
+def test_every_bad_value_is_reported_and_secrets_are_not_echoed(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        Settings.from_env(env_for(tmp_path, AIGC_ENV="production", AIGC_SECRET_KEY="hunter2",
+                                  AIGC_MAX_CHOICES="many"))
+    assert [e["param"] for e in exc.value.errors] == ["AIGC_SECRET_KEY", "AIGC_MAX_CHOICES"]
+    assert "hunter2" not in str(exc.value.errors) and "'many'" in exc.value.errors[1]["message"]
+
+
+def test_the_process_environment_is_read_only_when_no_mapping_is_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIGC_MAX_CHOICES", "3")
+    monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path / "data"))
+    assert Settings.from_env().max_choices == 3
+    assert Settings.from_env(env_for(tmp_path)).max_choices == 8
+
+
 def test_redis_url_env_wins_over_the_file(tmp_path):
     settings = Settings.from_env(env_for(tmp_path, AIGC_REDIS_URL="redis://external:6379/1"))
     settings.embedded_redis_url_file.write_text("redis://127.0.0.1:1/0")

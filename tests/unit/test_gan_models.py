@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from core.archive_checks import image_members
 from models import image_data
 from models.dcgan import DCGANConfig, Discriminator, Generator, build, generate, latent, slerp
 from models.diffaugment import augment, parse_policy
@@ -123,14 +124,15 @@ def test_archives_load_with_class_labels_and_count_corrupt_images():
     jpg = io.BytesIO()
     Image.new("RGB", (16, 16), (10, 200, 10)).save(jpg, format="JPEG")
     members["dogs/b.jpg"] = jpg.getvalue()
-    data = image_data.from_archive(make_zip(members), 32, 3)
+    data = image_data.from_members(image_members(make_zip(members)), 32, 3)
     assert data.images.shape == (3, 3, 32, 32) and data.skipped == 1
     assert data.labels == ["cats", "dogs", "dogs"]
     blue = data.images[2]
     assert blue[2].mean() > 0.9 and blue[0].mean() < -0.9  # RGB order kept, scaled to [-1, 1]
-    assert image_data.from_archive(make_zip(members), 32, 1, max_images=2).images.shape == (2, 1, 32, 32)
+    first_two = image_data.from_members(image_members(make_zip(members)), 32, 1, max_images=2)
+    assert first_two.images.shape == (2, 1, 32, 32)
     with pytest.raises(ValueError):
-        image_data.from_archive(make_zip({"a.png": b"not an image"}), 32, 3)
+        image_data.from_members(image_members(make_zip({"a.png": b"not an image"})), 32, 3)
 
 
 def test_grids_and_zips_are_deterministic_pngs():

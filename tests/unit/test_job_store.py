@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.errors import Conflict, InvalidInput, NotFound
-from core.jobs import (CANCELED, CANCELING, FAILED, QUEUED, RUNNING, SUCCEEDED, JobStore,
-                       public_job)
+from core.jobs import (CANCELED, CANCELING, FAILED, QUEUED, RUNNING, SUCCEEDED, Claim, JobStore,
+                       new_job_id, public_job)
 from workers.task_messages import TaskMessage
 
 INPUT = {"model": "builtin:tiny-gpt2", "prompt": "hi"}
@@ -23,9 +23,14 @@ def make_job(store: JobStore, owner: str = "alice", kind: str = "text.generate",
     return job
 
 
+def claim_one(store: JobStore, job_id: str, ttl_s: float = 30) -> Claim:
+    """Claim one job as a worker does, a batch of one."""
+    return store.claim_batch(job_id, "", 1, ttl_s)[0][0]
+
+
 def running_job(store: JobStore) -> tuple[dict, str]:
     job = make_job(store)
-    claim = store.claim(job["id"], ttl_s=30)
+    claim = claim_one(store, job["id"])
     assert claim.outcome == "claimed"
     return job, claim.token
 
@@ -129,20 +134,20 @@ def test_write_to_missing_job_reports_missing(store):
 
 def test_claim_starts_an_attempt_and_a_second_claim_is_busy(store):
     job = make_job(store)
-    first = store.claim(job["id"], ttl_s=30)
+    first = claim_one(store, job["id"])
     assert (first.outcome, first.status, first.attempts) == ("claimed", RUNNING, 1)
     assert first.token
     record = store.get(job["id"])
     assert record["status"] == RUNNING and record["attempts"] == 1 and record["started_at"]
     assert store.lease_alive(job["id"])
 
-    second = store.claim(job["id"], ttl_s=30)
+    second = claim_one(store, job["id"])
     assert second.outcome == "busy" and second.token == ""
     assert store.get(job["id"])["attempts"] == 1
 
     store.release(job["id"], first.token)
     assert not store.lease_alive(job["id"])
-    third = store.claim(job["id"], ttl_s=30)
+    third = claim_one(store, job["id"])
     assert (third.outcome, third.attempts) == ("claimed", 2)
     assert third.token != first.token
     assert store.get(job["id"])["epoch"] == 2
@@ -158,21 +163,21 @@ def test_release_and_renew_with_a_wrong_token_do_nothing(store):
     job, token = running_job(store)
     store.release(job["id"], "not-the-token")
     assert store.lease_alive(job["id"])
-    assert store.renew(job["id"], "not-the-token", 30) is False
-    assert store.renew(job["id"], token, 30) is True
+    assert store.renew_many([(job["id"], "not-the-token")], 30) == [(False, False)]
+    assert store.renew_many([(job["id"], token)], 30) == [(True, False)]
 
 
 def test_claim_on_terminal_job_is_terminal(store):
     job = make_job(store)
     store.transition(job["id"], CANCELED)
-    claim = store.claim(job["id"], ttl_s=30)
+    claim = claim_one(store, job["id"])
     assert (claim.outcome, claim.status) == ("terminal", CANCELED)
     assert not store.lease_alive(job["id"])
     assert store.get(job["id"])["attempts"] == 0
 
 
 def test_claim_on_missing_job_is_missing(store):
-    assert store.claim("job_missing", ttl_s=30).outcome == "missing"
+    assert claim_one(store, "job_missing").outcome == "missing"
     assert not store.lease_alive("job_missing")
 
 
@@ -194,7 +199,7 @@ def test_writes_with_a_wrong_token_are_fenced(store):
 def test_a_stale_worker_is_fenced_after_another_claims(store):
     job, old_token = running_job(store)
     store.r.delete(store.lease_key(job["id"]))  # the first worker's lease lapsed
-    new = store.claim(job["id"], ttl_s=30)
+    new = claim_one(store, job["id"])
     assert new.outcome == "claimed"
     assert store.transition(job["id"], SUCCEEDED, old_token)[0] == "fenced"
     assert store.transition(job["id"], SUCCEEDED, new.token)[0] == "ok"
@@ -214,7 +219,7 @@ def test_cancel_of_a_queued_job_is_immediate(store):
     canceled = store.request_cancel(job["id"])
     assert canceled["status"] == CANCELED
     assert canceled["cancel_requested"] is True and canceled["finished_at"]
-    assert store.claim(job["id"], 30).outcome == "terminal"
+    assert claim_one(store, job["id"]).outcome == "terminal"
 
 
 def test_cancel_of_a_running_job_sets_canceling_and_the_flag(store):
@@ -222,14 +227,14 @@ def test_cancel_of_a_running_job_sets_canceling_and_the_flag(store):
     after = store.request_cancel(job["id"])
     assert after["status"] == CANCELING
     assert after["cancel_requested"] is True
-    assert store.cancel_requested(job["id"])
+    assert store.get(job["id"])["cancel_requested"] is True
 
 
 def test_cancel_of_a_running_job_raises_the_flag_the_loop_checks(store):
-    job, _ = running_job(store)
-    assert store.cancel_requested(job["id"]) is False
+    job, token = running_job(store)
+    assert store.renew_many([(job["id"], token)], 30) == [(True, False)]
     store.request_cancel(job["id"])
-    assert store.cancel_requested(job["id"]) is True
+    assert store.renew_many([(job["id"], token)], 30) == [(True, True)]  # the heartbeat's read
 
 
 def test_cancel_of_a_finished_job_changes_nothing(store):
@@ -275,11 +280,11 @@ def test_idempotency_keys_are_per_owner(store):
 
 
 def test_create_pushes_messages_with_the_record_and_an_idempotent_repeat_pushes_none(store):
-    msg = TaskMessage("q-test", "payload")
-    job, _ = store.create("alice", "text.generate", INPUT, idempotency=("k1", "h"),
-                          messages=lambda job_id: [msg, TaskMessage("q-other", job_id)])
+    msg, job_id = TaskMessage("q-test", "payload"), new_job_id()
+    job, _ = store.create("alice", "text.generate", INPUT, idempotency=("k1", "h"), job_id=job_id,
+                          messages=[msg, TaskMessage("q-other", job_id)])
     assert store.r.lrange("q-test", 0, -1) == ["payload"]
-    assert store.r.lrange("q-other", 0, -1) == [job["id"]]
+    assert job["id"] == job_id and store.r.lrange("q-other", 0, -1) == [job_id]
     _, created = store.create("alice", "text.generate", INPUT, idempotency=("k1", "h"), messages=[msg])
     assert created is False and store.r.llen("q-test") == 1
 
@@ -401,7 +406,7 @@ def test_events_after_returns_only_later_events_with_seq(store):
 def test_active_set_gains_on_claim_and_loses_on_terminal(store):
     job = make_job(store)
     assert store.active_ids() == []
-    claim = store.claim(job["id"], 30)
+    claim = claim_one(store, job["id"])
     assert store.active_ids() == [job["id"]]
     store.transition(job["id"], FAILED, claim.token, error={"code": "x", "message": "y"})
     assert store.active_ids() == []

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
+from core.clock import parse_iso
 from core.jobs import CANCELED, CANCELING, RUNNING, SUCCEEDED, JobStore
 from core.batches import BATCH_LISTS_KEY, batch_list_key
 from workers.reaper import nudge_batches, reap_once
@@ -19,6 +18,26 @@ class Recorder:
 
     def __call__(self, name, args=None, **kwargs):
         self.sent.append((name, args))
+
+
+class Clock:
+    """The reaper's clock, set by the test. The store stamps records with the real time, to the
+    millisecond; ages are set from those stamps (`at(stamp, plus_s)`), so no test races the real
+    clock. (A 1 ms stale_s against the real one failed whenever the call came within 1 ms.)"""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def at(self, stamp: str, plus_s: float) -> None:
+        self.now = parse_iso(stamp).timestamp() + plus_s
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture
@@ -107,16 +126,37 @@ def test_only_orphans_are_reenqueued_among_many(store):
     assert sorted(send.sent) == sorted((store.get(i)["kind"], [i]) for i in orphans)
 
 
-def test_a_batch_list_whose_message_was_lost_gets_one_nudge_per_period(store):
+def test_a_batch_list_whose_message_was_lost_gets_one_nudge_per_period(store, clock):
     inp = {"model": "builtin:tiny-gpt2", "prompt": "x", "max_new_tokens": 4}
     key = batch_list_key("alice", "text.generate", inp)
     job, _ = store.create("alice", "text.generate", inp, batch_list=key)  # its message is "lost"
     send = Recorder()
-    assert nudge_batches(store, send, stale_s=60) == []  # it has not waited long yet
-    later = lambda: time.time() + 120  # noqa: E731  (two minutes on, by an injected clock)
-    assert nudge_batches(store, send, stale_s=60, clock=later) == [key]
-    assert nudge_batches(store, send, stale_s=60, clock=later) == []  # one nudge per period
+    clock.at(job["created_at"], 59)
+    assert nudge_batches(store, send, stale_s=60, clock=clock) == []  # it has not waited long yet
+    clock.at(job["created_at"], 60)
+    assert nudge_batches(store, send, stale_s=60, clock=clock) == [key]
+    # One nudge per period: the guard is a Redis key living stale_s (60 s) of real time, far longer
+    # than this test.
+    assert nudge_batches(store, send, stale_s=60, clock=clock) == []
     assert send.sent == [("text.generate", [None, key])]
     # Once a worker has taken the jobs, the empty list is forgotten.
     store.claim_batch(None, key, 4, 30)
     assert store.waiting_batches() == [] and not store.r.sismember(BATCH_LISTS_KEY, key)
+
+
+def test_a_campaign_with_no_chunk_running_is_resumed_once_it_is_stale(store, clock):
+    from core.campaigns import chunk_lease_key, chunk_part
+
+    campaign, _ = store.create("alice", "campaign", {"chunks": 2})
+    # Chunk 0 starts (the campaign turns running and active), then its worker dies: the lease lapses.
+    assert store.start_part(campaign["id"], chunk_part(0), 30)[0] == "started"
+    store.r.delete(chunk_lease_key(campaign["id"], 0))
+    updated = store.get(campaign["id"])["updated_at"]
+    send = Recorder()
+    clock.at(updated, 59)
+    assert reap_once(store, send, stale_s=60, clock=clock) == []  # no change for 59 s: not yet
+    clock.at(updated, 60)
+    assert reap_once(store, send, stale_s=60, clock=clock) == [campaign["id"]]
+    assert sorted(send.sent) == [("campaign.chunk", [campaign["id"], 0]), ("campaign.chunk", [campaign["id"], 1])]
+    assert reap_once(store, send, stale_s=60, clock=clock) == []  # once for this state of the campaign
+    assert len(send.sent) == 2

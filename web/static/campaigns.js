@@ -7,11 +7,14 @@
   const form = $("campaign-form");
   if (form) {
     const preview = $("preview");
+    let latest = 0;  // previews can answer out of order: only the newest request's answer is shown
     async function refresh() {
       if (!$("file").files.length) return;
+      const mine = ++latest;
       const body = new FormData(form);
       const resp = await fetch(form.dataset.preview, { method: "POST", body, credentials: "same-origin" });
       const data = await resp.json();
+      if (mine !== latest) return;
       preview.replaceChildren();
       if (data.error) {
         const p = document.createElement("p");

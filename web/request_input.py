@@ -1,0 +1,46 @@
+"""Reading what a request sends (its JSON body, integer query arguments, numeric form fields), each
+wrong value a 400 that names it; shared by the API and the page blueprints."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from flask import request
+
+from core.errors import InvalidInput
+
+
+def json_body():
+    """The parsed JSON body, or a 400 that says what is wrong with it."""
+    raw = request.get_data(cache=False)
+    if not raw:
+        raise InvalidInput("The request body is empty; send a JSON object", code="invalid_json")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+
+
+def int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    """The query argument `name` as an integer in [lo, hi] (`default` when absent), else a 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"-?[0-9]{1,12}", raw) or not lo <= int(raw) <= hi:
+        raise InvalidInput(f"{name} must be an integer from {lo} to {hi}", param=name)
+    return int(raw)
+
+
+def form_numbers(form, casts: dict) -> dict:
+    """Form strings to typed input (blank fields left out); a value that is not a number is
+    reported on its field."""
+    out = {}
+    for name, cast in casts.items():
+        raw = form.get(name, "").strip()
+        if raw:
+            try:
+                out[name] = cast(raw)
+            except ValueError:
+                raise InvalidInput(f"input.{name} must be a number", param=f"input.{name}") from None
+    return out
