@@ -36,8 +36,12 @@ def cmd_up(args) -> int:
 
 
 def cmd_web(args) -> int:
+    # gevent: completions and streams wait on Redis for seconds to minutes; with threads, a handful
+    # of waiting callers would hold every thread and /healthz with them. Each request is a greenlet
+    # and every socket (Redis, S3) cooperative, so thousands wait at the cost of their memory.
     argv = [sys.executable, "-m", "gunicorn", "--bind", f"{args.host}:{args.port}",
-            "--workers", str(args.workers), "--threads", "4", "--access-logfile", "-",
+            "--workers", str(args.workers), "--worker-class", "gevent", "--worker-connections", "2000",
+            "--access-logfile", "-",
             "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
             "web:create_app()"]
     os.execv(sys.executable, argv)

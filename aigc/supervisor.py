@@ -1,7 +1,7 @@
-"""`aigc up`: the whole platform on one machine: embedded Redis, one worker for every queue, the web server.
+"""`aigc up`: the whole platform on one machine: embedded Redis, an inference and a training worker, the web server.
 
 Children run in their own sessions so Ctrl-C reaches only this process, which then stops them in
-order: web first (no new jobs), then the worker (warm shutdown requeues or finishes), Redis last.
+order: web first (no new jobs), then the workers (warm shutdown requeues or finishes), Redis last.
 """
 
 from __future__ import annotations
@@ -117,7 +117,10 @@ def up(host: str, port: int) -> int:
     key = KeyStore(connect(settings.redis_url)).create(f"local-{stamp}", owner="local")
 
     exe = [sys.executable, "-m", "aigc"]
-    worker = _spawn(exe + ["worker", "--queues", "inference,training,default"], env)
+    # Two workers, so that a chat never waits behind a fine-tune or a GAN: one for inference (and
+    # campaign bookkeeping), one for training.
+    inference = _spawn(exe + ["worker", "--queues", "inference,default"], env)
+    training = _spawn(exe + ["worker", "--queues", "training"], env)
     web = _spawn(exe + ["web", "--host", host, "--port", str(port)], env)
     stopping = False
 
@@ -128,7 +131,7 @@ def up(host: str, port: int) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed
         signal.signal(signum, on_signal)
     # The banner comes once everything answers, so start-up logs do not scroll it away.
-    _wait_until_ready(public_url, settings.redis_url, [worker, web], lambda: stopping)
+    _wait_until_ready(public_url, settings.redis_url, [inference, training, web], lambda: stopping)
     print(
         "\nThe AIGC platform is starting.\n"
         f"  Open      {public_url}/  (sign in with the API key below)\n"
@@ -139,7 +142,7 @@ def up(host: str, port: int) -> int:
     code = 0
     try:
         while not stopping:
-            for proc, name in ((worker, "worker"), (web, "web server")):
+            for proc, name in ((inference, "inference worker"), (training, "training worker"), (web, "web server")):
                 if proc.poll() is not None:
                     print(f"The {name} exited with code {proc.returncode}; stopping the platform.", flush=True)
                     stopping, code = True, 1
@@ -147,7 +150,8 @@ def up(host: str, port: int) -> int:
     finally:
         print("Stopping the platform ...", flush=True)
         _stop(web, "web server", 15)
-        _stop(worker, "worker", 60)
+        _stop(inference, "inference worker", 60)
+        _stop(training, "training worker", 60)
         if server:
             stop_embedded_redis(settings, server)
         print("Stopped. Jobs and artifacts are kept; `make run` picks them up again.", flush=True)

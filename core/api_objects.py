@@ -107,7 +107,9 @@ class File(Answer):
     filename: str
     bytes: int
     purpose: str
-    created_at: str
+    created_at: int = Field(description="unix seconds, as OpenAI's")
+    status: Literal["processed"]
+    status_details: None
 
 
 class FileList(Answer):
@@ -164,6 +166,68 @@ class Completion(Answer):
     model: str
     choices: list[CompletionChoice]
     usage: Usage
+
+
+class ChatMessageOut(Answer):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChatChoice(Answer):
+    index: int
+    message: ChatMessageOut
+    finish_reason: Literal["stop", "length"]
+    logprobs: None
+
+
+class ChatCompletion(Answer):
+    id: str = Field(description="chatcmpl-{job id}")
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+
+
+class ChatDelta(Answer):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChatChunkChoice(Answer):
+    index: int
+    delta: ChatDelta
+    finish_reason: Literal["stop", "length"] | None
+    logprobs: None
+
+
+class ChatCompletionChunk(Answer):
+    """One `data:` event of a streamed chat completion (text/event-stream), ending with `data: [DONE]`."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChatChunkChoice]
+    usage: Usage | None = Field(None, description="only in the last chunk, with stream_options.include_usage")
+
+
+class CompletionChunkChoice(Answer):
+    text: str
+    index: int
+    logprobs: None
+    finish_reason: Literal["stop", "length"] | None
+
+
+class CompletionChunk(Answer):
+    """One `data:` event of a streamed completion (text/event-stream), ending with `data: [DONE]`."""
+
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[CompletionChunkChoice]
+    usage: Usage | None = None
 
 
 class Batch(Answer):

@@ -7,12 +7,12 @@ import time
 
 import redis
 
-from core.clock import now_iso
+from core.clock import now_iso, parse_iso
 from core.errors import NotFound
 from core.redisdb import PREFIX
 from core.storage import Storage
 
-_PUBLIC = ("id", "filename", "bytes", "purpose", "created_at")
+_PUBLIC = ("id", "filename", "bytes", "purpose")
 
 
 def file_content_key(file_id: str) -> str:
@@ -20,7 +20,10 @@ def file_content_key(file_id: str) -> str:
 
 
 def public_file(record: dict) -> dict:
-    return {"object": "file", **{k: record[k] for k in _PUBLIC}}
+    """OpenAI's file object: `created_at` in unix seconds; a stored file is whole, so `processed`."""
+    return {"object": "file", **{k: record[k] for k in _PUBLIC},
+            "created_at": int(parse_iso(record["created_at"]).timestamp()), "status": "processed",
+            "status_details": None}
 
 
 class FileStore:

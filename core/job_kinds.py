@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.gan_schemas import GanSampleInput, GanTrainInput
-from core.schemas import TextFinetuneInput, TextGenerateInput
+from core.schemas import TextChatInput, TextFinetuneInput, TextGenerateInput
 from core.shapes import Shape
 
 
@@ -35,11 +35,17 @@ class JobKind:
     reaper_resends: bool = True
 
 
+# What queued generation jobs must share to run in one model call (all but prompt, seed, stream).
+_GENERATION_SETTINGS = ("model", "max_new_tokens", "temperature", "top_p", "top_k", "n", "stop")
+
 KINDS: dict[str, JobKind] = {k.name: k for k in (
     JobKind("text.generate", "inference", "tasks.text_generate", TextGenerateInput,
             summary="Generate text from a prompt",
-            batch_on=("model", "max_new_tokens", "temperature", "top_p", "top_k", "n", "stop"),
+            batch_on=_GENERATION_SETTINGS,
             progress=("tokens", "max_new_tokens"), page="text"),
+    JobKind("text.chat", "inference", "tasks.text_chat", TextChatInput,
+            summary="Write the assistant's next turn of a conversation (POST /v1/chat/completions)",
+            batch_on=_GENERATION_SETTINGS, progress=("tokens", "max_new_tokens"), page="text"),
     JobKind("text.finetune", "training", "tasks.text_finetune", TextFinetuneInput,
             summary="Fine-tune a text model on an uploaded file"),
     JobKind("gan.train", "training", "tasks.gan_train", GanTrainInput,

@@ -33,6 +33,20 @@ _JSON_FIELDS = ("input", "output", "error", "progress", "artifacts", "metadata",
 _PUBLIC_FIELDS = ("id", "kind", "status", "created_at", "started_at", "finished_at", "input", "output",
                   "error", "progress", "artifacts", "metadata")
 
+# Every event a script appends to a job's event list is also added to the job's live stream
+# (`{job key}:live`, a Redis Stream), where readers block for what comes next instead of polling
+# the record: the API's event stream, a waiting completion, a streamed reply (whose token deltas
+# travel on the same stream, so they always arrive before the terminal status). Capped and
+# expiring: the event list stays the record; the stream is only the wake-up and the token relay.
+LIVE_MAXLEN = 2000
+LIVE_TTL_MS = 24 * 3600 * 1000
+_LIVE_LUA = f"""
+local function live(jk, ev)
+  redis.call('XADD', jk .. ':live', 'MAXLEN', '~', {LIVE_MAXLEN}, '*', 'e', ev)
+  redis.call('PEXPIRE', jk .. ':live', {LIVE_TTL_MS})
+end
+"""
+
 # Create a job; with an idempotency key, only if the key is new (else return what it holds). Its
 # task messages are pushed in the same step, so a job is never recorded without its message nor
 # queued without its record. With a batch list the job joins that list (and the list the set of
@@ -75,7 +89,7 @@ return {'created', ''}
 #       the lease is dropped too), else '', [6] the job key prefix (KEYS[1] minus it is the id),
 #       [7 ..] (field, value) pairs to write.
 # Returns {'ok'|'fenced'|'denied'|'missing', the status before}.
-_UPDATE_LUA = """
+_UPDATE_LUA = _LIVE_LUA + """
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'missing', ''} end
 if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then return {'fenced', st} end
@@ -89,7 +103,10 @@ elseif terminal then
   return {'denied', st}
 end
 for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if ARGV[4] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[4]) end
+if ARGV[4] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[4])
+  live(KEYS[1], ARGV[4])
+end
 if ARGV[5] == 'rem' then
   redis.call('SREM', KEYS[3], string.sub(KEYS[1], string.len(ARGV[6]) + 1))
   if ARGV[1] ~= '' then redis.call('DEL', KEYS[4]) end
@@ -110,7 +127,7 @@ return {'ok', st}
 #       [9 ..] one lease token per job looked at, in order (the i-th job's is ARGV[8 + i]).
 # Returns one entry per job: {id, outcome, status, attempts, token, record}; a missing job's has
 # no status, and only a claimed job's has the last three.
-_CLAIM_BATCH_LUA = """
+_CLAIM_BATCH_LUA = _LIVE_LUA + """
 local ids = {}
 if ARGV[1] ~= '' then table.insert(ids, ARGV[1]) end
 if KEYS[1] ~= '' then
@@ -141,7 +158,9 @@ for i, id in ipairs(ids) do
     end
     redis.call('HSET', jk, 'updated_at', ARGV[4])
     redis.call('SADD', KEYS[2], id)
-    redis.call('RPUSH', jk .. ':events', string.sub(ARGV[6], 1, -2) .. ', "attempt": ' .. attempts .. '}')
+    local ev = string.sub(ARGV[6], 1, -2) .. ', "attempt": ' .. attempts .. '}'
+    redis.call('RPUSH', jk .. ':events', ev)
+    live(jk, ev)
     table.insert(out, {id, 'claimed', st, tostring(attempts), ARGV[8 + i], redis.call('HGETALL', jk)})
   end
 end
@@ -176,7 +195,7 @@ return 1
 # for a missing, terminal or cancel-requested job, or a part leased meanwhile; else the lease is
 # taken (SET NX PX), a queued job becomes running (with its status event) and the job joins the
 # active set KEYS[3], all in one step. Returns started | busy | terminal | canceled | missing.
-_START_PART_LUA = """
+_START_PART_LUA = _LIVE_LUA + """
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return 'missing' end
 if st == 'succeeded' or st == 'failed' or st == 'canceled' then return 'terminal' end
@@ -185,6 +204,7 @@ if not redis.call('SET', KEYS[4], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'bus
 if st == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[3], 'updated_at', ARGV[3])
   redis.call('RPUSH', KEYS[2], ARGV[4])
+  live(KEYS[1], ARGV[4])
 end
 redis.call('SADD', KEYS[3], ARGV[5])
 return 'started'
@@ -432,7 +452,44 @@ class JobStore:
         return self._write(job_id, fields, token=token, event=ev)[0]
 
     def add_event(self, job_id: str, type: str, **payload) -> None:
-        self.r.rpush(self.events_key(job_id), _event(type, **payload))
+        ev = _event(type, **payload)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.rpush(self.events_key(job_id), ev)
+        self._live(pipe, job_id, "e", ev)
+        pipe.execute()
+
+    # -- the live stream (see _LIVE_LUA) ----------------------------------------------------
+    @staticmethod
+    def live_key(job_id: str) -> str:
+        return f"{PREFIX}job:{job_id}:live"
+
+    def _live(self, pipe, job_id: str, field: str, value: str) -> None:
+        key = self.live_key(job_id)
+        pipe.xadd(key, {field: value}, maxlen=LIVE_MAXLEN, approximate=True)
+        pipe.pexpire(key, LIVE_TTL_MS)
+
+    def publish_deltas(self, deltas: dict[str, list[tuple[int, str]]]) -> None:
+        """Streamed text for several jobs in one round trip: {job id: [(choice index, new text)]}."""
+        pipe = self.r.pipeline(transaction=False)
+        for job_id, pieces in deltas.items():
+            self._live(pipe, job_id, "d", json.dumps(pieces, ensure_ascii=False))
+        pipe.execute()
+
+    def live_tail(self, job_id: str) -> str:
+        """The id of the live stream's last entry ('0-0' when empty): read after it for what is new."""
+        last = self.r.xrevrange(self.live_key(job_id), count=1)
+        return last[0][0] if last else "0-0"
+
+    def follow(self, job_id: str, after: str, block_ms: int, client=None) -> list[tuple[str, str, str]]:
+        """Entries of the live stream after `after`, waiting up to `block_ms` for one:
+        [(entry id, "e" (an event, JSON) | "d" (deltas, JSON), value)]."""
+        reply = (client or self.r).xread({self.live_key(job_id): after}, block=block_ms, count=500)
+        out = []
+        for _key, entries in reply or []:
+            for entry_id, fields in entries:
+                for field, value in fields.items():
+                    out.append((entry_id, field, value))
+        return out
 
     def request_cancel(self, job_id: str) -> dict:
         """Queued jobs are canceled at once; running ones get the flag their loop checks."""

@@ -11,10 +11,12 @@ PREFIX = "aigc:"
 WORKER_PREFIX = PREFIX + "worker:"  # live workers announce themselves under this prefix
 
 
-def connect(url: str, retries: int = 6) -> redis.Redis:
-    """A client that retries a command on a dropped connection (about 10 s in all at 6 retries)."""
+def connect(url: str, retries: int = 6, max_connections: int | None = None) -> redis.Redis:
+    """A client that retries a command on a dropped connection (about 10 s in all at 6 retries).
+    max_connections: the pool's bound (redis-py's default, 100, where None)."""
     return redis.Redis.from_url(
         url,
+        max_connections=max_connections,
         decode_responses=True,
         health_check_interval=15,
         socket_connect_timeout=5,

@@ -8,7 +8,7 @@ settings passed to `core.shapes.check`; the static bounds here are the hard ceil
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 
@@ -109,12 +109,47 @@ class TextGenerateInput(Sampling):
     prompt: Annotated[Prompt, AfterValidator(_prompt_fits)]
     n: Choices = 1
     seed: Seed | None = Field(None, description="same seed, same text")
+    stream: bool = Field(False, description="relay the text as it is written (token deltas on the job's live "
+                                            "stream)")
 
 
 class CampaignGeneration(Sampling):
     """`generation` of a campaign: one seed for the campaign, each row's derived from it."""
 
     seed: Seed = 0
+
+
+DEFAULT_CHAT_MAX_NEW_TOKENS = 256  # a chat reply is longer than a completion's default
+
+
+class ChatMessage(Shape):
+    """One turn of a conversation, its content as plain text."""
+
+    role: Literal["system", "user", "assistant"]
+    content: Annotated[str, Field(max_length=1_000_000)]
+
+
+def _conversation_fits(value: list, info) -> list:
+    settings, _ = context(info)
+    total = sum(len(m.content) for m in value)
+    if settings is not None and total > settings.max_prompt_chars:
+        raise refuse("invalid_input", f"hold {total} characters, over the limit of {settings.max_prompt_chars}",
+                     relative=True)
+    return value
+
+
+class TextChatInput(Sampling):
+    """input of a text.chat job: the conversation so far; the reply is the assistant's next turn.
+    The worker renders it with the model's chat template (ChatML where it has none)."""
+
+    model: TextModel
+    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=512), AfterValidator(_conversation_fits)]
+    max_new_tokens: NewTokens = DEFAULT_CHAT_MAX_NEW_TOKENS
+    n: Choices = 1
+    seed: Seed | None = Field(None, description="same seed, same reply")
+    stream: bool = Field(False, description="relay the reply's text as it is written (token deltas on the "
+                                            "job's live stream)")
+    user: Annotated[str, Field(max_length=256)] | None = Field(None, description="the caller's end user, kept")
 
 
 _SUFFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")

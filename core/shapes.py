@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -21,6 +21,9 @@ class Lookups:
 
 
 NO_LOOKUPS = Lookups()
+
+
+S = TypeVar("S", bound="Shape")
 
 
 class Shape(BaseModel):
@@ -66,7 +69,7 @@ def param_of(prefix: str, loc: tuple) -> str | None:
     return out or None
 
 
-_PLATFORM_CODES = {"model_not_found", "file_not_found", "invalid_input"}
+_PLATFORM_CODES = {"model_not_found", "file_not_found", "invalid_input", "unsupported_parameter"}
 
 
 def _message(err: dict, param: str | None) -> str:
@@ -91,6 +94,8 @@ def _message(err: dict, param: str | None) -> str:
         return f"Unknown field {str(err['loc'][-1])!r}"
     if kind == "string_too_long":
         return f"{name} is longer than {ctx['max_length']} characters"
+    if kind == "too_short":
+        return f"{name} must have at least {ctx['min_length']} item" + ("s" if ctx["min_length"] != 1 else "")
     if kind == "too_long":
         return f"{name} must have at most {ctx['max_length']} items"
     bounds = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
@@ -119,13 +124,17 @@ def invalid(errors: list[dict]) -> InvalidInput:
     return InvalidInput(first["message"], param=first["param"], code=first["code"], errors=errors)
 
 
-def check(shape: type[Shape], data: Any, prefix: str = "", settings=None, lookups: Lookups = NO_LOOKUPS) -> dict:
-    """Validate `data` against `shape`; the clean input as a plain dict, or InvalidInput."""
+def parse(shape: type[S], data: Any, prefix: str = "", settings=None, lookups: Lookups = NO_LOOKUPS) -> S:
+    """Validate `data` against `shape`; the model, or InvalidInput naming every problem."""
     try:
-        model = shape.model_validate(data, context={"settings": settings, "lookups": lookups})
+        return shape.model_validate(data, context={"settings": settings, "lookups": lookups})
     except ValidationError as exc:
         raise invalid(errors_of(exc, prefix)) from None
-    return model.model_dump()
+
+
+def check(shape: type[Shape], data: Any, prefix: str = "", settings=None, lookups: Lookups = NO_LOOKUPS) -> dict:
+    """Validate `data` against `shape`; the clean input as a plain dict, or InvalidInput."""
+    return parse(shape, data, prefix, settings, lookups).model_dump()
 
 
 def collect(*steps: Callable[[], Any]) -> list:

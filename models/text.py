@@ -21,6 +21,11 @@ from models.builtin import build_builtin
 class PromptTooLong(ValueError):
     """The prompt plus max_new_tokens does not fit the model's context window."""
 
+    def __init__(self, prompt_tokens: int, max_new_tokens: int, context: int):
+        super().__init__(f"prompt ({prompt_tokens} tokens) + max_new_tokens ({max_new_tokens}) exceeds the "
+                         f"model's context of {context} tokens")
+        self.prompt_tokens, self.max_new_tokens, self.context = prompt_tokens, max_new_tokens, context
+
 
 class StopCall(Exception):
     """Raised by generate_rows' on_step to abandon the current call (every prompt in it dropped out)."""
@@ -132,15 +137,18 @@ class _StepHook(StoppingCriteria):
     """
 
     def __init__(self, prompt_len: int, max_new: int, tokenizer, stop: tuple[str, ...],
-                 on_step: Callable[[int, int], None] | None):
+                 on_step: Callable[[int, int], None] | None,
+                 on_tokens: Callable[[list[int]], None] | None = None):
         self.prompt_len, self.max_new, self.tokenizer = prompt_len, max_new, tokenizer
-        self.stop, self.on_step = stop, on_step
+        self.stop, self.on_step, self.on_tokens = stop, on_step, on_tokens
         # Enough trailing tokens to contain any stop string (a token is at least one byte).
         self.tail = max((len(s.encode()) for s in stop), default=0) + 2
 
     def __call__(self, input_ids, scores, **kwargs):
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         step = input_ids.shape[1] - self.prompt_len
+        if self.on_tokens and step > 0:
+            self.on_tokens(input_ids[:, -1].tolist())
         if self.on_step:
             self.on_step(step, self.max_new)
         if self.stop and step > 0:
@@ -252,16 +260,17 @@ def _seed(device: torch.device, seed: int) -> None:
 def check_prompt_fits(tm: TextModel, prompt_tokens: int, max_new_tokens: int) -> None:
     """PromptTooLong unless the prompt plus the new tokens fit the model's context."""
     if prompt_tokens + max_new_tokens > tm.max_positions:
-        raise PromptTooLong(
-            f"prompt ({prompt_tokens} tokens) + max_new_tokens ({max_new_tokens}) exceeds the "
-            f"model's context of {tm.max_positions} tokens")
+        raise PromptTooLong(prompt_tokens, max_new_tokens, tm.max_positions)
 
 
 def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
-                   on_step: Callable[[int, int], None] | None = None, seeds: list[int] | None = None) -> list[dict]:
+                   on_step: Callable[[int, int], None] | None = None, seeds: list[int] | None = None,
+                   on_tokens: Callable[[list[int]], None] | None = None) -> list[dict]:
     """Generate `params.n` completions for each prompt in one batched call.
 
     seeds: one per prompt (separate jobs sharing a call); else every row samples from `params.seed`.
+    on_tokens: each step's new token of every row (row p * sequences_per_prompt + i is prompt p's
+    i-th sequence), as soon as it is drawn: what a streamed reply is made of.
 
     Returns one dict per prompt: {"choices": [{"index", "text", "finish_reason"}],
     "prompt_tokens", "completion_tokens"}.
@@ -286,7 +295,7 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
     cache = _cache_implementation(tm, rows)
     if cache:  # else the model's own choice stands (Gemma's hybrid cache, say)
         kwargs["cache_implementation"] = cache
-    hook = _StepHook(prompt_len, params.max_new_tokens, tok, tuple(params.stop), on_step)
+    hook = _StepHook(prompt_len, params.max_new_tokens, tok, tuple(params.stop), on_step, on_tokens)
     with torch.random.fork_rng(devices=[tm.device] if tm.device.type == "cuda" else []):
         _seed(tm.device, params.seed)
         with torch.inference_mode(), _autocast(tm.device), _cpu_threads(tm, rows):
@@ -310,14 +319,15 @@ RowResult = dict | PromptTooLong | None
 
 def generate_rows(tm: TextModel, prompts: list[str], params: GenerationParams, seeds: list[int] | None = None,
                   max_sequences: int | None = None,
-                  on_step: Callable[[list[int], int, int], None] | None = None) -> list[RowResult]:
+                  on_step: Callable[[list[int], int, int], None] | None = None,
+                  on_tokens: Callable[[list[int], list[int]], None] | None = None) -> list[RowResult]:
     """Generate for many prompts in as few batched calls as the KV-cache budget allows, in their order.
 
     A prompt that does not fit the model's context alone gets its PromptTooLong; the others still run.
     seeds: one per prompt (each samples from its own generator); else each call samples from params.seed.
     max_sequences: sequences (prompts x samples) per call at most; None: every prompt in one call where
     the cache allows. on_step(prompt indices of the call, done, total) each step; raising StopCall
-    abandons that call only.
+    abandons that call only. on_tokens(prompt indices of the call, each row's new token) each step.
     Returns one entry per prompt: generate_batch's result, PromptTooLong, or None (its call stopped).
     """
     results: list[RowResult] = [None] * len(prompts)
@@ -331,8 +341,9 @@ def generate_rows(tm: TextModel, prompts: list[str], params: GenerationParams, s
             results[i] = exc
     for call in _calls(tm, fitting, lengths, params, max_sequences):
         hook = partial(on_step, call) if on_step else None
+        tokens = partial(on_tokens, call) if on_tokens else None
         try:
-            out = generate_batch(tm, [prompts[i] for i in call], params, on_step=hook,
+            out = generate_batch(tm, [prompts[i] for i in call], params, on_step=hook, on_tokens=tokens,
                                  seeds=None if seeds is None else [seeds[i] for i in call])
         except StopCall:
             continue

@@ -1,15 +1,19 @@
-"""The `text.generate` task: one prompt, `n` completions per job, queued jobs with the same settings in one call."""
+"""The `text.generate` task, and the generation body it shares with `text.chat`: `n` completions per job, queued jobs with the same settings in one call, text relayed as it is written to jobs that stream."""
 
 from __future__ import annotations
 
 import json
 import logging
 import secrets
+from dataclasses import dataclass, replace
+from typing import Callable
 
 from celery import shared_task
 
 from core.errors import InvalidInput, JobCanceled, LeaseLost
-from models.text import GenerationParams, PromptTooLong, StopCall, generate_rows
+from models.text import (GenerationParams, PromptTooLong, StopCall, TextModel, generate_rows,
+                         sequences_per_prompt)
+from models.text_stream import TextStream
 from tasks.model_loading import load_cached
 from tasks.runner import TRANSIENT, JobContext, Outcome, run_batch
 from workers.runtime import get_runtime
@@ -17,26 +21,81 @@ from workers.runtime import get_runtime
 log = logging.getLogger(__name__)
 
 
-def generate_many(ctxs: list[JobContext]) -> dict[str, Outcome]:
+@dataclass(frozen=True)
+class Reply:
+    """How a generation kind reads its prompt and writes its answer (text.generate, text.chat)."""
+
+    # (model, input) -> the text the model continues
+    prompt: Callable[[TextModel, dict], str] = lambda _model, inp: inp["prompt"]
+    # (model) -> stop strings the kind adds to the caller's (a chat template's end of turn)
+    stops: Callable[[TextModel], tuple[str, ...]] = lambda _model: ()
+    # a generated choice {index, text, finish_reason} -> the choice in the job's output
+    choice: Callable[[dict], dict] = lambda c: c
+    # a prompt too long for the model -> the job's error
+    too_long: Callable[[PromptTooLong], InvalidInput] = (
+        lambda exc: InvalidInput(str(exc), param="input.prompt", code="prompt_too_long"))
+
+
+PLAIN = Reply()
+
+
+def generate_many(ctxs: list[JobContext], reply: Reply = PLAIN) -> dict[str, Outcome]:
     """Jobs that share model and settings (core/batches.py); each keeps its own prompt and seed."""
     first = ctxs[0].job["input"]
     model = load_cached(first["model"], ctxs[0].job["owner"])
     params = GenerationParams.from_input(first)  # each job samples from its own seed (below)
+    params = replace(params, stop=params.stop + reply.stops(model))
     # No seed given: pick one and report it, so the caller can reproduce the text.
     seeds = [ctx.job["input"]["seed"] if ctx.job["input"]["seed"] is not None else secrets.randbelow(2**32)
              for ctx in ctxs]
     outcomes: dict[str, Outcome] = {}
+    relay = Relay(ctxs, model, params)
     # Each prompt must fit on its own: one too long fails its job, not its batchmates.
-    results = generate_rows(model, [ctx.job["input"]["prompt"] for ctx in ctxs], params, seeds=seeds,
-                            on_step=_progress(ctxs, outcomes))
+    results = generate_rows(model, [reply.prompt(model, ctx.job["input"]) for ctx in ctxs], params, seeds=seeds,
+                            on_step=_progress(ctxs, outcomes), on_tokens=relay.on_tokens if relay.streams else None)
     for ctx, seed, result in zip(ctxs, seeds, results):
         if ctx.id in outcomes or result is None:
             continue  # canceled or lost during its call (the outcome says which)
         if isinstance(result, PromptTooLong):
-            outcomes[ctx.id] = InvalidInput(str(result), param="input.prompt", code="prompt_too_long")
+            outcomes[ctx.id] = reply.too_long(result)
         else:
-            outcomes[ctx.id] = _publish(ctx, result, seed, params)
+            relay.finish(ctx, result)
+            outcomes[ctx.id] = _publish(ctx, result, seed, params, reply)
     return outcomes
+
+
+class Relay:
+    """Streams the text of the jobs that asked for it (input.stream) to their live streams, a step
+    at a time: one round trip a step for every streaming job of the batch."""
+
+    def __init__(self, ctxs: list[JobContext], model: TextModel, params: GenerationParams):
+        self.ctxs, self.store, self.params = ctxs, ctxs[0].rt.store, params
+        self.per_prompt = sequences_per_prompt(params)
+        self.streams = {ctx.id: [TextStream(model.tokenizer, params.stop) for _ in range(params.n)]
+                        for ctx in ctxs if ctx.job["input"].get("stream")}
+
+    def on_tokens(self, call: list[int], tokens: list[int]) -> None:
+        deltas = {}
+        for j, index in enumerate(call):
+            streams = self.streams.get(self.ctxs[index].id)
+            if streams is None:
+                continue
+            pieces = [(i, s.push(tokens[j * self.per_prompt + i % self.per_prompt])) for i, s in enumerate(streams)]
+            pieces = [(i, text) for i, text in pieces if text]
+            if pieces:
+                deltas[self.ctxs[index].id] = pieces
+        if deltas:
+            self.store.publish_deltas(deltas)
+
+    def finish(self, ctx: JobContext, result: dict) -> None:
+        """The rest of each choice's text (what was held back) before the job's terminal write."""
+        streams = self.streams.get(ctx.id)
+        if streams is None:
+            return
+        pieces = [(c["index"], streams[c["index"]].rest(c["text"])) for c in result["choices"]]
+        pieces = [(i, text) for i, text in pieces if text]
+        if pieces:
+            self.store.publish_deltas({ctx.id: pieces})
 
 
 def _progress(ctxs: list[JobContext], outcomes: dict[str, Outcome]):
@@ -56,10 +115,10 @@ def _progress(ctxs: list[JobContext], outcomes: dict[str, Outcome]):
     return on_step
 
 
-def _publish(ctx: JobContext, result: dict, seed: int, params: GenerationParams) -> Outcome:
+def _publish(ctx: JobContext, result: dict, seed: int, params: GenerationParams, reply: Reply) -> Outcome:
     output = {
         "model": ctx.job["input"]["model"],
-        "choices": result["choices"],
+        "choices": [reply.choice(c) for c in result["choices"]],
         "usage": {"prompt_tokens": result["prompt_tokens"], "completion_tokens": result["completion_tokens"]},
         "seed": seed,
     }

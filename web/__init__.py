@@ -25,7 +25,8 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.json.sort_keys = False  # keep fields in the order the API documents
     app.extensions["aigc_settings"] = settings
 
-    from web import api, campaigns_api, campaigns_ui, errors, files_api, gan_ui, openai_api, system, ui
+    from web import (api, campaigns_api, campaigns_ui, errors, files_api, gan_ui, openai_api, openai_batches, system,
+                     ui)
 
     errors.register(app)
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.register_blueprint(files_api.bp)
     app.register_blueprint(campaigns_api.bp)
     app.register_blueprint(openai_api.bp)
+    app.register_blueprint(openai_batches.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(campaigns_ui.bp)
     app.register_blueprint(gan_ui.bp)

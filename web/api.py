@@ -10,6 +10,7 @@ from core.job_kinds import KINDS
 from web.auth import api_owner
 from core.registry import public_model
 from web.deps import get_registry, get_storage, get_store
+from web.live import event_stream_response, wants_event_stream
 from web.request_input import int_arg, json_body
 from web.service import artifact_response, job_view, models_for, submit_job
 
@@ -57,10 +58,13 @@ def cancel_job(job_id):
 
 @bp.get("/jobs/<job_id>/events")
 def job_events(job_id):
-    """Status changes, progress, metrics and log lines with seq > `after`."""
+    """Status changes, progress, metrics and log lines with seq > `after`; with `Accept:
+    text/event-stream`, the same as server-sent events, live until the job ends."""
     store = get_store()
     store.get(job_id, api_owner())
     after = int_arg("after", -1, -1, 10**12)
+    if wants_event_stream():
+        return event_stream_response(store, job_id, after)
     events = store.events(job_id, after)
     return jsonify({"object": "list", "data": events, "next_after": events[-1]["seq"] if events else after})
 

@@ -24,8 +24,14 @@ def get_settings() -> Settings:
     return current_app.extensions["aigc_settings"]
 
 
+# A waiting or streaming request holds a connection while it blocks on its job's live stream
+# (web/live.py), so one web process needs about as many as it has open requests (gunicorn's
+# --worker-connections, aigc/cli.py); redis-py's default pool stops at 100.
+WEB_REDIS_CONNECTIONS = 4096
+
+
 def get_redis():
-    return _cached("aigc_redis", lambda: connect(get_settings().redis_url))
+    return _cached("aigc_redis", lambda: connect(get_settings().redis_url, max_connections=WEB_REDIS_CONNECTIONS))
 
 
 def get_store() -> JobStore:

@@ -10,8 +10,9 @@ from core.errors import AigcError
 
 
 def error_response(status: int, code: str, message: str, param: str | None = None,
-                   errors: list[dict] | None = None):
-    body = {"code": code, "message": message, "param": param}
+                   errors: list[dict] | None = None, **extra):
+    """The error body; `extra` fields (a job_id to poll, say) follow the standard ones."""
+    body = {"code": code, "message": message, "param": param, **extra}
     if errors:
         body["errors"] = errors  # every problem at once; code/message/param name the first
     resp = jsonify({"error": body})

@@ -1,202 +1,249 @@
-"""OpenAI-compatible routes, so existing client code works unchanged: completions and batches.
+"""OpenAI-compatible generation, so existing client code works unchanged: `/v1/completions` and `/v1/chat/completions`.
 
-`POST /v1/completions` queues a text.generate job and waits for it (504 with the job id if it
-takes too long); `POST /v1/batches` runs an OpenAI Batch file through the campaign engine.
+Each call is a job (text.generate, text.chat) that the route waits for (web/live.py: blocking on
+the job's live stream) or, with `stream: true`, relays as server-sent events framed as OpenAI and
+vLLM frame them. A caller that goes away mid-stream cancels its job.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Callable, Iterator
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify
 
-from core import schemas
-from core.shapes import check
 from core.clock import parse_iso
-from core.errors import AigcError, InvalidInput, NotFound
-from core.file_checks import BATCH_ENDPOINT, parse_batch
-from core.jobs import FAILED, SUCCEEDED, TERMINAL
+from core.errors import InvalidInput
+from core.jobs import CANCELED, FAILED, SUCCEEDED, TERMINAL, JobStore
+from core.openai_schemas import ChatCompletionRequest, CompletionRequest
+from core.shapes import parse
 from web.auth import api_owner
-from web.campaigns_api import KIND, cancel_campaign, create_campaign
-from web.deps import get_files, get_redis, get_settings, get_store
+from web.deps import get_settings, get_store
 from web.errors import error_response
+from web.live import KEEPALIVE, SSE_HEADERS, follow, sse, wait_for_end
 from web.request_input import json_body
 from web.service import submit_job
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 
-# OpenAI's request fields -> the platform's text.generate input fields.
-_FIELDS = {"model": "model", "prompt": "prompt", "max_tokens": "max_new_tokens", "temperature": "temperature",
-           "top_p": "top_p", "n": "n", "seed": "seed", "stop": "stop"}
-_IGNORED = {"user", "echo", "logprobs", "best_of", "frequency_penalty", "presence_penalty", "logit_bias",
-            "suffix", "stream", "stream_options"}
+# OpenAI's request fields -> the platform's job input fields (also for batch lines).
+FIELDS = {"model": "model", "prompt": "prompt", "max_tokens": "max_new_tokens", "temperature": "temperature",
+          "top_p": "top_p", "n": "n", "seed": "seed", "stop": "stop"}
+# Failures that are the caller's input: a 400, as OpenAI answers them.
+_INPUT_CODES = {"invalid_input", "prompt_too_long", "context_length_exceeded", "model_not_found"}
+# Answers after a job exists must not be retried by the client: a retry would run a second job.
+_NO_RETRY = {"x-should-retry": "false"}
 
 
-def _openai_param(param: str | None) -> str | None:
+def unix(ts: str | None) -> int | None:
+    return int(parse_iso(ts).timestamp()) if ts else None
+
+
+def _openai_param(param: str | None, tokens_field: str = "max_tokens") -> str | None:
     """input.max_new_tokens -> max_tokens: errors name the field the caller sent."""
     if not param:
         return param
     name = param.removeprefix("input.").removeprefix("generation.")
-    return {v: k for k, v in _FIELDS.items()}.get(name, name)
+    if name == "max_new_tokens":
+        return tokens_field
+    return name
 
 
-def completion_to_input(body) -> dict:
-    if not isinstance(body, dict):
-        raise InvalidInput("The request body must be a JSON object")
-    if body.get("stream"):
-        raise InvalidInput("Streaming is not supported; send stream: false", param="stream")
-    unknown = sorted(set(body) - set(_FIELDS) - _IGNORED)
-    if unknown:
-        raise InvalidInput(f"Unknown field {unknown[0]!r}", param=unknown[0])
-    prompt = body.get("prompt")
-    if isinstance(prompt, list):
-        if len(prompt) != 1:
-            raise InvalidInput("Send one prompt per request (use /v1/batches for many)", param="prompt")
-        prompt = prompt[0]
-    inp = {_FIELDS[k]: v for k, v in body.items() if k in _FIELDS and v is not None}
-    inp["prompt"] = prompt
-    inp.setdefault("max_new_tokens", 16)  # OpenAI's default for completions
-    return inp
+def _submit(owner: str, kind: str, inp: dict, metadata: dict | None, tokens_field: str) -> dict:
+    try:
+        job, _ = submit_job(owner, {"kind": kind, "input": inp, "metadata": metadata or {}})
+    except InvalidInput as exc:
+        errors = [dict(e, param=_openai_param(e.get("param"), tokens_field)) for e in exc.errors or []]
+        raise InvalidInput(exc.message.replace(exc.param or "\0", _openai_param(exc.param, tokens_field) or ""),
+                           param=_openai_param(exc.param, tokens_field), code=exc.code, errors=errors or None) from None
+    return job
 
 
-def _unix(ts: str | None) -> int | None:
-    return int(parse_iso(ts).timestamp()) if ts else None
+def _usage(out: dict) -> dict:
+    usage = out["usage"]
+    return {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}
 
 
 def completion_object(job: dict) -> dict:
     out = job["output"]
-    usage = out["usage"]
-    return {"id": f"cmpl-{job['id']}", "object": "text_completion", "created": _unix(job["created_at"]),
+    return {"id": f"cmpl-{job['id']}", "object": "text_completion", "created": unix(job["created_at"]),
             "model": out["model"],
             "choices": [{"text": c["text"], "index": c["index"], "logprobs": None,
                          "finish_reason": c["finish_reason"]} for c in out["choices"]],
-            "usage": {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}}
+            "usage": _usage(out)}
+
+
+def chat_object(job: dict) -> dict:
+    out = job["output"]
+    return {"id": f"chatcmpl-{job['id']}", "object": "chat.completion", "created": unix(job["created_at"]),
+            "model": out["model"],
+            "choices": [{**c, "logprobs": None} for c in out["choices"]],
+            "usage": _usage(out)}
+
+
+def _job_error(job: dict, tokens_field: str) -> tuple[int, str, str, str | None]:
+    """(HTTP status, code, message, param) for a job that did not succeed."""
+    if job["status"] == FAILED:
+        err = job["error"] or {}
+        status = 400 if err.get("code") in _INPUT_CODES else 500
+        return status, err.get("code", "failed"), err.get("message", "failed"), _openai_param(err.get("param"),
+                                                                                              tokens_field)
+    if job["status"] == CANCELED:
+        return 409, "canceled", f"Job {job['id']} was canceled", None
+    return 504, "timeout", f"The job is still {job['status']}; poll GET /v1/jobs/{job['id']}", None
+
+
+def _answer(job: dict, view: Callable[[dict], dict], tokens_field: str):
+    """Wait for the job and answer as OpenAI does; 504 (with the job id) only while it is still queued."""
+    job = wait_for_end(get_store(), job["id"], get_settings().sync_timeout_s)
+    if job["status"] == SUCCEEDED:
+        return jsonify(view(job))
+    status, code, message, param = _job_error(job, tokens_field)
+    resp = error_response(status, code, message, param, job_id=job["id"])  # the job id to poll or look up
+    resp.headers.update(_NO_RETRY)
+    return resp
 
 
 @bp.post("/completions")
 def completions():
-    """Synchronous: queue, wait, answer. 504 (with the job id to poll) past AIGC_SYNC_TIMEOUT_S."""
+    """A text.generate job: waited for, or streamed as `text_completion` chunks."""
     owner = api_owner()
-    try:
-        job, _ = submit_job(owner, {"kind": "text.generate", "input": completion_to_input(json_body())})
-    except InvalidInput as exc:
-        raise InvalidInput(exc.message, param=_openai_param(exc.param), code=exc.code) from None
-    store, deadline = get_store(), time.monotonic() + get_settings().sync_timeout_s
-    while time.monotonic() < deadline:
-        job = store.get(job["id"])
-        if job["status"] in TERMINAL:
+    req = parse(CompletionRequest, json_body(), "", get_settings())
+    job = _submit(owner, "text.generate", req.job_input(), None, "max_tokens")
+    if req.stream:
+        return _stream(job, _CompletionChunks(job, req.model), req.n or 1,
+                       req.stream_options is not None and req.stream_options.include_usage, "max_tokens")
+    return _answer(job, completion_object, "max_tokens")
+
+
+@bp.post("/chat/completions")
+def chat_completions():
+    """A text.chat job: waited for, or streamed as `chat.completion.chunk` events."""
+    owner = api_owner()
+    req = parse(ChatCompletionRequest, json_body(), "", get_settings())
+    tokens_field = "max_tokens" if req.max_tokens is not None and req.max_completion_tokens is None \
+        else "max_completion_tokens"
+    job = _submit(owner, "text.chat", req.job_input(get_settings()), req.metadata, tokens_field)
+    if req.stream:
+        return _stream(job, _ChatChunks(job, req.model), req.n or 1,
+                       req.stream_options is not None and req.stream_options.include_usage, tokens_field)
+    return _answer(job, chat_object, tokens_field)
+
+
+# -- streaming -----------------------------------------------------------------------------------
+
+class _Chunks:
+    """How one route frames its stream: the id, object and choice shape of each chunk."""
+
+    def __init__(self, job: dict, model: str, prefix: str, object_name: str):
+        self.base = {"id": f"{prefix}-{job['id']}", "object": object_name, "created": unix(job["created_at"]),
+                     "model": model}
+
+    def opening(self, n: int) -> list[dict]:
+        return []
+
+    def text(self, index: int, text: str) -> dict:
+        raise NotImplementedError
+
+    def end(self, index: int, finish_reason: str) -> dict:
+        raise NotImplementedError
+
+    def usage(self, job: dict) -> dict:
+        return {**self.base, "choices": [], "usage": _usage(job["output"])}
+
+
+class _CompletionChunks(_Chunks):
+    def __init__(self, job: dict, model: str):
+        super().__init__(job, model, "cmpl", "text_completion")
+
+    def text(self, index, text):
+        return {**self.base, "choices": [{"text": text, "index": index, "logprobs": None, "finish_reason": None}]}
+
+    def end(self, index, finish_reason):
+        return {**self.base, "choices": [{"text": "", "index": index, "logprobs": None,
+                                          "finish_reason": finish_reason}]}
+
+
+class _ChatChunks(_Chunks):
+    def __init__(self, job: dict, model: str):
+        super().__init__(job, model, "chatcmpl", "chat.completion.chunk")
+
+    def _choice(self, index, delta, finish_reason=None):
+        return {**self.base, "choices": [{"index": index, "delta": delta, "logprobs": None,
+                                          "finish_reason": finish_reason}]}
+
+    def opening(self, n):
+        # The first delta of each choice carries the role, as OpenAI's and vLLM's do.
+        return [self._choice(i, {"role": "assistant", "content": ""}) for i in range(n)]
+
+    def text(self, index, text):
+        return self._choice(index, {"content": text})
+
+    def end(self, index, finish_reason):
+        return self._choice(index, {}, finish_reason)
+
+
+# How long a streaming call waits for the worker's first word before it starts answering: a prompt
+# the model cannot take fails fast and is then a 400, as OpenAI's is; a call still waiting after
+# this starts its stream, so that a caller who goes away is noticed.
+_EARLY_ANSWER_S = 2.0
+
+
+def _stream(job: dict, chunks: _Chunks, n: int, include_usage: bool, tokens_field: str):
+    store = get_store()
+    updates = follow(store, job["id"])
+    early = _early_updates(updates)
+    last = next((u.job for u in reversed(early) if u.job is not None), job)
+    if last["status"] in TERMINAL and last["status"] != SUCCEEDED:
+        status, code, message, param = _job_error(last, tokens_field)
+        resp = error_response(status, code, message, param)
+        resp.headers.update(_NO_RETRY)
+        return resp
+    body = _events(store, job["id"], early, updates, chunks, n, include_usage, tokens_field)
+    return Response(body, mimetype="text/event-stream", headers={**SSE_HEADERS, **_NO_RETRY})
+
+
+def _early_updates(updates) -> list:
+    """Updates up to the first text, the job's end, or _EARLY_ANSWER_S."""
+    out, deadline = [], time.monotonic() + _EARLY_ANSWER_S
+    for update in updates:
+        out.append(update)
+        if update.deltas or (update.job and update.job["status"] in TERMINAL) or time.monotonic() > deadline:
             break
-        time.sleep(0.05)
-    if job["status"] == SUCCEEDED:
-        return jsonify(completion_object(job))
-    if job["status"] == FAILED:
-        err = job["error"] or {}
-        status = 400 if err.get("code") in ("invalid_input", "prompt_too_long", "model_not_found") else 500
-        return error_response(status, err.get("code", "failed"), err.get("message", "failed"),
-                              _openai_param(err.get("param")))
-    message = f"The job is still {job['status']}; poll GET /v1/jobs/{job['id']}"
-    return jsonify({"error": {"code": "timeout", "message": message, "param": None, "job_id": job["id"]}}), 504
+    return out
 
 
-# -- batches ----------------------------------------------------------------------------------
-
-_BATCH_STATUS = {"queued": "validating", "running": "in_progress", "canceling": "cancelling",
-                 "succeeded": "completed", "failed": "failed", "canceled": "cancelled"}
-
-
-def batch_view(job: dict) -> dict:
-    from core.campaigns import CampaignCounters
-
-    inp, out = job["input"], job["output"] or {}
-    batch = inp["batch"]
-    finished = _unix(job["finished_at"])
-    status = _BATCH_STATUS[job["status"]]
-    return {
-        "id": job["id"], "object": "batch", "endpoint": batch["endpoint"], "errors": None,
-        "input_file_id": batch["input_file_id"], "completion_window": batch["completion_window"],
-        "status": status, "output_file_id": out.get("output_file_id"), "error_file_id": out.get("error_file_id"),
-        "created_at": _unix(job["created_at"]), "in_progress_at": _unix(job["started_at"]),
-        "expires_at": _unix(job["created_at"]) + 24 * 3600,
-        "completed_at": finished if status == "completed" else None,
-        "failed_at": finished if status == "failed" else None,
-        "cancelled_at": finished if status == "cancelled" else None,
-        "request_counts": {"total": inp["rows"], **CampaignCounters(get_redis()).counts(job["id"])},
-        "metadata": job["metadata"] or None, "model": inp["model"],
-    }
-
-
-def _row_params(body: dict, line: int) -> dict:
-    """One request's sampling settings, checked like a campaign's (errors name the line)."""
-    gen = {_FIELDS[k]: v for k, v in body.items() if k in _FIELDS and k not in ("model", "prompt")
-           and v is not None}
-    gen.setdefault("max_new_tokens", 16)
+def _events(store: JobStore, job_id: str, early: list, updates, chunks: _Chunks, n: int, include_usage: bool,
+            tokens_field: str) -> Iterator[str]:
+    ended = False
     try:
-        return check(schemas.BatchRequestSampling, gen, "body", get_settings())
-    except InvalidInput as exc:
-        raise InvalidInput(f"line {line}: {exc.message}", param="input_file_id") from None
+        for chunk in chunks.opening(n):
+            yield sse(chunk)
+        for update in _chain(early, updates):
+            for index, text in update.deltas:
+                yield sse(chunks.text(index, text))
+            job = update.job
+            if job is None or job["status"] not in TERMINAL:
+                if not update.deltas:
+                    yield KEEPALIVE  # a quiet interval: a write to a caller who left fails here
+                continue
+            ended = True
+            if job["status"] == SUCCEEDED:
+                for choice in job["output"]["choices"]:
+                    yield sse(chunks.end(choice["index"], choice["finish_reason"]))
+                if include_usage:
+                    yield sse(chunks.usage(job))
+            else:
+                _, code, message, param = _job_error(job, tokens_field)
+                yield sse({"error": {"code": code, "message": message, "param": param, "type": code}})
+            yield sse("[DONE]")
+            return
+    finally:
+        if not ended:  # the caller went away (or the server is stopping): stop generating for nobody
+            store.request_cancel(job_id)
 
 
-def get_batch(batch_id: str, owner: str) -> dict:
-    job = get_store().get(batch_id, owner)
-    if job["kind"] != KIND or not job["input"].get("batch"):
-        raise NotFound(f"No batch {batch_id!r}", param="batch_id")
-    return job
+def _chain(first: list, rest) -> Iterator:
+    yield from first
+    yield from rest
 
-
-@bp.post("/batches")
-def create_batch():
-    owner = api_owner()
-    body = json_body()
-    if not isinstance(body, dict):
-        raise InvalidInput("The request body must be a JSON object")
-    if body.get("endpoint") != BATCH_ENDPOINT:
-        raise InvalidInput(f"endpoint must be {BATCH_ENDPOINT}", param="endpoint")
-    file_id = body.get("input_file_id")
-    try:
-        record = get_files().get(file_id if isinstance(file_id, str) else "", owner)
-    except NotFound:
-        raise InvalidInput(f"No file {file_id!r}", param="input_file_id", code="file_not_found") from None
-    if record["purpose"] != "batch":
-        raise InvalidInput("The input file's purpose must be batch", param="input_file_id")
-    requests = parse_batch(get_files().read(file_id, owner))
-    models = {r["body"].get("model") for r in requests}
-    if len(models) != 1:
-        raise InvalidInput("Every request in a batch must name the same model", param="input_file_id")
-    rows = [{"custom_id": r["custom_id"], "prompt": r["body"].get("prompt")} for r in requests]
-    for i, row in enumerate(rows, start=1):
-        if isinstance(row["prompt"], list) and len(row["prompt"]) == 1:
-            row["prompt"] = row["prompt"][0]
-        if not isinstance(row["prompt"], str) or not row["prompt"]:
-            raise InvalidInput(f"line {i}: body.prompt must be a non-empty string", param="input_file_id")
-    params = [_row_params(r["body"], i) for i, r in enumerate(requests, start=1)]
-    extra = {"batch": {"endpoint": BATCH_ENDPOINT, "input_file_id": file_id,
-                       "completion_window": str(body.get("completion_window", "24h"))}}
-    try:
-        job = create_campaign(owner, {"rows": rows, "template": "{prompt}", "model": models.pop(),
-                                      "id_column": "custom_id", "metadata": body.get("metadata") or {}},
-                              row_params=params, extra=extra, id_prefix="batch_")
-    except AigcError as exc:
-        if exc.param in ("model", "rows"):
-            raise InvalidInput(exc.message, param="input_file_id", code=exc.code) from None
-        raise
-    return jsonify(batch_view(job))
-
-
-@bp.get("/batches")
-def list_batches():
-    jobs, cursor = get_store().list(api_owner(), KIND, None, 100, request.args.get("after") or None)
-    data = [batch_view(j) for j in jobs if j["input"].get("batch")]
-    return jsonify({"object": "list", "data": data, "has_more": cursor is not None,
-                    "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None})
-
-
-@bp.get("/batches/<batch_id>")
-def retrieve_batch(batch_id):
-    return jsonify(batch_view(get_batch(batch_id, api_owner())))
-
-
-@bp.post("/batches/<batch_id>/cancel")
-def cancel_batch(batch_id):
-    owner = api_owner()
-    get_batch(batch_id, owner)
-    return jsonify(batch_view(cancel_campaign(batch_id, owner)))

@@ -12,16 +12,17 @@ from functools import lru_cache
 from pydantic.json_schema import models_json_schema
 
 from core import api_objects as obj
-from core.gan_schemas import GanSampleInput, GanTrainInput
 from core.job_kinds import KINDS, submittable
 from core.jobs import STATUSES
-from core.schemas import CampaignCreate, JobCreate, TextFinetuneInput, TextGenerateInput
+from core.openai_schemas import ChatCompletionRequest, CompletionRequest
+from core.schemas import CampaignCreate, JobCreate
 
 _REF = "#/components/schemas/{model}"
-_INPUTS = [JobCreate, CampaignCreate, TextGenerateInput, TextFinetuneInput, GanTrainInput, GanSampleInput]
-_ANSWERS = [obj.Error, obj.Job, obj.JobList, obj.EventList, obj.Model, obj.ModelList, obj.Deleted, obj.File,
-            obj.FileList, obj.Campaign, obj.CampaignList, obj.Completion, obj.Batch, obj.BatchList, obj.Health,
-            obj.Ready]
+_INPUTS = [JobCreate, CampaignCreate, CompletionRequest, ChatCompletionRequest,
+           *(k.input for k in submittable().values())]
+_ANSWERS = [obj.Error, obj.Job, obj.JobList, obj.Event, obj.EventList, obj.Model, obj.ModelList, obj.Deleted, obj.File,
+            obj.FileList, obj.Campaign, obj.CampaignList, obj.Completion, obj.CompletionChunk, obj.ChatCompletion,
+            obj.ChatCompletionChunk, obj.Batch, obj.BatchList, obj.Health, obj.Ready]
 _FILE = {"description": "The file"}
 _PRESIGNED = {"description": "A short-lived presigned URL"}
 
@@ -38,6 +39,7 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     public: bool = False  # no API key needed
     redirect: bool = False  # may answer 302 to presigned storage
+    stream: type | None = None  # may answer text/event-stream, `data: {this shape}` events
 
 
 def _kind_enum() -> dict:
@@ -56,8 +58,9 @@ ROUTES = (
                  "limit": {"type": "integer", "minimum": 1, "maximum": 100}, "after": {"type": "string"}}),
     Route("get", "/v1/jobs/{job_id}", "One job", (200, obj.Job)),
     Route("post", "/v1/jobs/{job_id}/cancel", "Cancel a job", (200, obj.Job)),
-    Route("get", "/v1/jobs/{job_id}/events", "Status changes, progress, metrics and logs after a sequence number",
-          (200, obj.EventList), (400, 401, 404), query={"after": {"type": "integer"}}),
+    Route("get", "/v1/jobs/{job_id}/events", "Status changes, progress, metrics and logs after a sequence number; "
+          "with Accept: text/event-stream, live as server-sent events until the job ends",
+          (200, obj.EventList), (400, 401, 404), query={"after": {"type": "integer"}}, stream=obj.Event),
     Route("get", "/v1/jobs/{job_id}/artifacts/{name}", "Download an artifact", (200, None), redirect=True),
     Route("get", "/v1/models", "Models I can use", (200, obj.ModelList), (401,)),
     Route("get", "/v1/models/{model_id}", "One of my trained models", (200, obj.Model)),
@@ -77,8 +80,13 @@ ROUTES = (
     Route("post", "/v1/campaigns/{campaign_id}/cancel", "Stop a campaign, keeping what is done", (200, obj.Campaign)),
     Route("get", "/v1/campaigns/{campaign_id}/artifacts/{name}", "output.jsonl, output.csv or errors.jsonl",
           (200, None), redirect=True),
-    Route("post", "/v1/completions", "OpenAI-compatible completion: queue, wait, answer (504 with the job id)",
-          (200, obj.Completion), (400, 401, 500, 504), body="object"),
+    Route("post", "/v1/completions", "OpenAI-compatible completion: queue, wait, answer (504 with the job id "
+          "if still queued); with stream: true, text/event-stream of CompletionChunk",
+          (200, obj.Completion), (400, 401, 500, 504), body=CompletionRequest, stream=obj.CompletionChunk),
+    Route("post", "/v1/chat/completions", "OpenAI-compatible chat completion, a text.chat job: queue, wait, answer; "
+          "with stream: true, text/event-stream of ChatCompletionChunk",
+          (200, obj.ChatCompletion), (400, 401, 500, 504), body=ChatCompletionRequest,
+          stream=obj.ChatCompletionChunk),
     Route("post", "/v1/batches", "OpenAI-compatible batch of /v1/completions requests (a batch file)",
           (200, obj.Batch), (400, 401), body="object"),
     Route("get", "/v1/batches", "My batches", (200, obj.BatchList), (401,), query={"after": {"type": "string"}}),
@@ -115,6 +123,10 @@ def _operation(route: Route) -> dict:
                for n, d in route.headers.items()]
     status, answer = route.ok
     responses = {str(status): _json(_ref(answer), "OK") if answer else _FILE}
+    if route.stream is not None:
+        responses[str(status)]["content"]["text/event-stream"] = {
+            "schema": {"type": "string", "description": f"`data: {{{route.stream.__name__}}}` events, then "
+                                                        "`data: [DONE]`"}}
     if route.redirect:
         responses["302"] = _PRESIGNED
     responses.update({str(code): {"$ref": "#/components/responses/Error"} for code in route.errors})

@@ -15,7 +15,7 @@ openai = pytest.importorskip("openai")
 @pytest.fixture(scope="module")
 def client(platform):
     return openai.OpenAI(base_url=platform.web_url + "/v1", api_key=platform.create_key("openai-user"),
-                         max_retries=0, timeout=60)
+                         max_retries=0, timeout=60, _strict_response_validation=True)
 
 
 def test_batch_round_trip(client, tmp_path):

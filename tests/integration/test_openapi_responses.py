@@ -89,6 +89,14 @@ def test_every_route_answers_as_the_spec_says(platform, checker):
     # OpenAI-compatible routes.
     c(api.post("/v1/completions", json={"model": "builtin:tiny-gpt2", "prompt": "Hi", "max_tokens": 2}),
       "POST /v1/completions")
+    chat = c(api.post("/v1/chat/completions", json={"model": "builtin:tiny-gpt2", "max_tokens": 2,
+                                                    "messages": [{"role": "user", "content": "Hi"}]}),
+             "POST /v1/chat/completions")
+    assert chat.json()["object"] == "chat.completion"
+    refused = c(api.post("/v1/chat/completions", json={"model": "builtin:tiny-gpt2", "tools": [{"type": "function"}],
+                                                       "messages": [{"role": "user", "content": "Hi"}]}),
+                "POST /v1/chat/completions")
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "tools"
     batch = c(api.post("/v1/batches", json={"input_file_id": _batch_file(api), "endpoint": "/v1/completions",
                                              "completion_window": "24h"}), "POST /v1/batches").json()
     c(api.get(f"/v1/batches/{batch['id']}"), "GET /v1/batches/{batch_id}")

@@ -14,7 +14,7 @@ def test_defaults_are_filled_in(settings):
     clean = text_generate_input(dict(BASE), settings)
     assert clean == {
         "model": "builtin:tiny-gpt2", "prompt": "Once upon a time", "max_new_tokens": 64,
-        "temperature": 1.0, "top_p": 1.0, "top_k": 0, "n": 1, "seed": None, "stop": [],
+        "temperature": 1.0, "top_p": 1.0, "top_k": 0, "n": 1, "seed": None, "stop": [], "stream": False,
     }
 
 

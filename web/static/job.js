@@ -33,7 +33,7 @@
         cap.textContent = `Choice ${c.index} · finished by ${c.finish_reason}`;
         const pre = document.createElement("pre");
         pre.className = "completion";
-        pre.textContent = c.text;
+        pre.textContent = c.message ? c.message.content : c.text;  // text.chat replies carry a message
         fig.append(cap, pre);
         box.append(fig);
       }
