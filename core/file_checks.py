@@ -37,19 +37,25 @@ def check_campaign(data: bytes) -> None:
     parse_table(data)
 
 
-BATCH_ENDPOINT = "/v1/completions"
+COMPLETIONS_ENDPOINT, CHAT_ENDPOINT = "/v1/completions", "/v1/chat/completions"
+BATCH_ENDPOINTS = (COMPLETIONS_ENDPOINT, CHAT_ENDPOINT)
 
 
 def parse_batch(data: bytes) -> list[dict]:
-    """OpenAI Batch JSONL: {"custom_id", "method": "POST", "url": "/v1/completions", "body"} per line."""
+    """OpenAI Batch JSONL: {"custom_id", "method": "POST", "url", "body"} per line, every url one of
+    BATCH_ENDPOINTS and the same on every line."""
     requests, seen = [], set()
     for number, obj in jsonl_objects(decode_text(data)):
         if not isinstance(obj.get("custom_id"), str) or not obj["custom_id"]:
             raise InvalidInput(f"line {number}: each request needs a custom_id string", param="file")
         if obj["custom_id"] in seen:
             raise InvalidInput(f"line {number}: custom_id {obj['custom_id']!r} is repeated", param="file")
-        if obj.get("method", "POST") != "POST" or obj.get("url") != BATCH_ENDPOINT:
-            raise InvalidInput(f"line {number}: only POST {BATCH_ENDPOINT} requests are supported", param="file")
+        if obj.get("method", "POST") != "POST" or obj.get("url") not in BATCH_ENDPOINTS:
+            raise InvalidInput(f"line {number}: only POST {' or '.join(BATCH_ENDPOINTS)} requests are supported",
+                               param="file")
+        if requests and obj["url"] != requests[0]["url"]:
+            raise InvalidInput(f"line {number}: every request must have the url of the first, "
+                               f"{requests[0]['url']}", param="file")
         if not isinstance(obj.get("body"), dict):
             raise InvalidInput(f"line {number}: body must be an object", param="file")
         seen.add(obj["custom_id"])

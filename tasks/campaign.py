@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import logging
+from dataclasses import replace
 
 from celery import shared_task
 
@@ -21,9 +22,11 @@ from core.campaigns import (CampaignCounters, chunk_key, chunk_part, chunk_parts
                             jsonl_bytes, settings_key)
 from core.clock import parse_iso
 from core.errors import AigcError, LeaseLost
+from core.file_checks import CHAT_ENDPOINT
 from core.textfiles import text_lines
 from core.jobs import CANCELED, SUCCEEDED, TERMINAL, archive_record
 from core.storage import artifact_key
+from models.chat import chat_prompt, chat_stops
 from models.text import GenerationParams, PromptTooLong, generate_rows
 from tasks.model_loading import load_cached
 from tasks.runner import PartLease, run_part
@@ -69,6 +72,9 @@ def chunk_output(model, job: dict, index: int, rows: list[dict], lease: PartLeas
     """A chunk's outputs and row errors. Rows may carry their own settings (OpenAI batch lines do):
     each group of like rows is generated apart, seeded by the campaign's seed plus the chunk index."""
     inp = job["input"]
+    chat = (inp.get("batch") or {}).get("endpoint") == CHAT_ENDPOINT
+    if chat:  # a chat batch's rows hold their messages; the model's template makes the prompt
+        rows = [{**row, "prompt": chat_prompt(model.tokenizer, json.loads(row["prompt"]))} for row in rows]
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(settings_key(row), []).append(row)
@@ -76,6 +82,8 @@ def chunk_output(model, job: dict, index: int, rows: list[dict], lease: PartLeas
     for key, group in groups.items():
         gen = {**inp["generation"], "n": inp["n"], **json.loads(key)}
         params = GenerationParams.from_input(gen, seed=gen["seed"] + index)
+        if chat:
+            params = replace(params, stop=params.stop + chat_stops(model.tokenizer))
         group_out, group_err = rows_output(model, group, params, lease)
         outputs += group_out
         errors += group_err
@@ -178,13 +186,21 @@ def write_batch_files(rt, job: dict, outputs: bytes, errors: bytes) -> dict:
     for o in map(json.loads, filter(None, text_lines(outputs.decode()))):
         by_row.setdefault(o["row"], []).append(o)
     lines = []
+    chat = job["input"]["batch"]["endpoint"] == CHAT_ENDPOINT
     for row, choices in sorted(by_row.items()):
         first = choices[0]
-        body = {"id": f"cmpl-{cid}-{row}", "object": "text_completion", "created": created, "model": model,
-                "choices": [{"text": c["text"], "index": c["variant"], "logprobs": None,
-                             "finish_reason": c["finish_reason"]} for c in choices],
-                "usage": {"prompt_tokens": first["prompt_tokens"], "completion_tokens": first["completion_tokens"],
-                          "total_tokens": first["prompt_tokens"] + first["completion_tokens"]}}
+        usage = {"prompt_tokens": first["prompt_tokens"], "completion_tokens": first["completion_tokens"],
+                 "total_tokens": first["prompt_tokens"] + first["completion_tokens"]}
+        if chat:
+            body = {"id": f"chatcmpl-{cid}-{row}", "object": "chat.completion", "created": created, "model": model,
+                    "choices": [{"index": c["variant"], "message": {"role": "assistant", "content": c["text"]},
+                                 "logprobs": None, "finish_reason": c["finish_reason"]} for c in choices],
+                    "usage": usage}
+        else:
+            body = {"id": f"cmpl-{cid}-{row}", "object": "text_completion", "created": created, "model": model,
+                    "choices": [{"text": c["text"], "index": c["variant"], "logprobs": None,
+                                 "finish_reason": c["finish_reason"]} for c in choices],
+                    "usage": usage}
         lines.append({"id": f"batch_req_{cid}_{row}", "custom_id": first["id"],
                       "response": {"status_code": 200, "request_id": f"req_{cid}_{row}", "body": body},
                       "error": None})

@@ -26,9 +26,6 @@ from web.service import submit_job
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 
-# OpenAI's request fields -> the platform's job input fields (also for batch lines).
-FIELDS = {"model": "model", "prompt": "prompt", "max_tokens": "max_new_tokens", "temperature": "temperature",
-          "top_p": "top_p", "n": "n", "seed": "seed", "stop": "stop"}
 # Failures that are the caller's input: a 400, as OpenAI answers them.
 _INPUT_CODES = {"invalid_input", "prompt_too_long", "context_length_exceeded", "model_not_found"}
 # Answers after a job exists must not be retried by the client: a retry would run a second job.

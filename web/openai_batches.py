@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, jsonify, request
 
 from core import schemas
 from core.errors import AigcError, InvalidInput, NotFound
-from core.file_checks import BATCH_ENDPOINT, parse_batch
-from core.shapes import check
+from core.file_checks import BATCH_ENDPOINTS, CHAT_ENDPOINT, parse_batch
+from core.openai_schemas import ChatCompletionRequest, CompletionRequest
+from core.shapes import check, parse
 from web.auth import api_owner
 from web.campaigns_api import KIND, cancel_campaign, create_campaign
 from web.deps import get_files, get_redis, get_settings, get_store
-from web.openai_api import FIELDS, unix
+from web.openai_api import unix
 from web.request_input import json_body
 
 bp = Blueprint("openai_batches", __name__, url_prefix="/v1")
@@ -41,15 +44,31 @@ def batch_view(job: dict) -> dict:
     }
 
 
-def _row_params(body: dict, line: int) -> dict:
-    """One request's sampling settings, checked like a campaign's (errors name the line)."""
-    gen = {FIELDS[k]: v for k, v in body.items() if k in FIELDS and k not in ("model", "prompt")
-           and v is not None}
-    gen.setdefault("max_new_tokens", 16)
-    try:
-        return check(schemas.BatchRequestSampling, gen, "body", get_settings())
-    except InvalidInput as exc:
-        raise InvalidInput(f"line {line}: {exc.message}", param="input_file_id") from None
+def _request_rows(requests: list[dict], endpoint: str) -> tuple[list[dict], list[dict], str]:
+    """Each line's body checked as the endpoint checks a call: (rows, each row's sampling settings,
+    the model). A chat row's prompt is its messages as JSON, rendered by the worker with the
+    model's chat template (tasks/campaign.py). Errors name the line."""
+    settings = get_settings()
+    shape = ChatCompletionRequest if endpoint == CHAT_ENDPOINT else CompletionRequest
+    rows, params, models = [], [], set()
+    for line, request_line in enumerate(requests, start=1):
+        try:
+            req = parse(shape, request_line["body"], "body", settings)
+            if req.stream:
+                raise InvalidInput("body.stream must be false in a batch", param="body.stream")
+            inp = req.job_input(settings) if endpoint == CHAT_ENDPOINT else req.job_input()
+            prompt = json.dumps(inp.pop("messages"), ensure_ascii=False) if endpoint == CHAT_ENDPOINT \
+                else inp.pop("prompt")
+            inp.pop("stream")
+            models.add(inp.pop("model"))
+            inp.pop("user", None)
+            params.append(check(schemas.BatchRequestSampling, inp, "body", settings))
+        except InvalidInput as exc:
+            raise InvalidInput(f"line {line}: {exc.message}", param="input_file_id", code=exc.code) from None
+        rows.append({"custom_id": request_line["custom_id"], "prompt": prompt})
+    if len(models) != 1:
+        raise InvalidInput("Every request in a batch must name the same model", param="input_file_id")
+    return rows, params, models.pop()
 
 
 def get_batch(batch_id: str, owner: str) -> dict:
@@ -65,8 +84,9 @@ def create_batch():
     body = json_body()
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object")
-    if body.get("endpoint") != BATCH_ENDPOINT:
-        raise InvalidInput(f"endpoint must be {BATCH_ENDPOINT}", param="endpoint")
+    endpoint = body.get("endpoint")
+    if endpoint not in BATCH_ENDPOINTS:
+        raise InvalidInput(f"endpoint must be one of {', '.join(BATCH_ENDPOINTS)}", param="endpoint")
     file_id = body.get("input_file_id")
     try:
         record = get_files().get(file_id if isinstance(file_id, str) else "", owner)
@@ -75,20 +95,13 @@ def create_batch():
     if record["purpose"] != "batch":
         raise InvalidInput("The input file's purpose must be batch", param="input_file_id")
     requests = parse_batch(get_files().read(file_id, owner))
-    models = {r["body"].get("model") for r in requests}
-    if len(models) != 1:
-        raise InvalidInput("Every request in a batch must name the same model", param="input_file_id")
-    rows = [{"custom_id": r["custom_id"], "prompt": r["body"].get("prompt")} for r in requests]
-    for i, row in enumerate(rows, start=1):
-        if isinstance(row["prompt"], list) and len(row["prompt"]) == 1:
-            row["prompt"] = row["prompt"][0]
-        if not isinstance(row["prompt"], str) or not row["prompt"]:
-            raise InvalidInput(f"line {i}: body.prompt must be a non-empty string", param="input_file_id")
-    params = [_row_params(r["body"], i) for i, r in enumerate(requests, start=1)]
-    extra = {"batch": {"endpoint": BATCH_ENDPOINT, "input_file_id": file_id,
+    if requests[0]["url"] != endpoint:
+        raise InvalidInput(f"The file's requests are for {requests[0]['url']}, not {endpoint}", param="endpoint")
+    rows, params, model = _request_rows(requests, endpoint)
+    extra = {"batch": {"endpoint": endpoint, "input_file_id": file_id,
                        "completion_window": str(body.get("completion_window", "24h"))}}
     try:
-        job = create_campaign(owner, {"rows": rows, "template": "{prompt}", "model": models.pop(),
+        job = create_campaign(owner, {"rows": rows, "template": "{prompt}", "model": model,
                                       "id_column": "custom_id", "metadata": body.get("metadata") or {}},
                               row_params=params, extra=extra, id_prefix="batch_")
     except AigcError as exc:

@@ -224,12 +224,13 @@ def test_batches_of_chat_requests_answer_in_the_chat_shape(platform, key, client
                     "the chat batch to complete", interval_s=0.5)
     assert done.request_counts.completed == 3
     results = [json.loads(x) for x in client.files.content(done.output_file_id).text.split("\n") if x]
-    body = results[0]["response"]["body"]
-    assert body["object"] == "chat.completion" and body["choices"][0]["message"]["role"] == "assistant"
-    # The reply is the one a direct call with the same settings gives.
-    direct = client.chat.completions.create(model=TINY, messages=[{"role": "user", "content": "Ad 0"}], max_tokens=5,
-                                            seed=0)
-    assert body["choices"][0]["message"]["content"] == direct.choices[0].message.content
+    assert [r["custom_id"] for r in results] == ["c0", "c1", "c2"]
+    for i, result in enumerate(results):
+        body = openai.types.chat.ChatCompletion.model_validate(result["response"]["body"])  # OpenAI's own type
+        assert body.object == "chat.completion" and body.choices[0].message.role == "assistant"
+        # The worker rendered the line's messages with the chat template (ChatML for the built-in).
+        assert body.usage.prompt_tokens == len(f"<|im_start|>user\nAd {i}<|im_end|>\n<|im_start|>assistant\n")
+        assert body.usage.completion_tokens <= 5
 
 
 def test_256_open_streams_leave_the_server_answering(make_platform):
