@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.json.sort_keys = False  # keep fields in the order the API documents
     app.extensions["aigc_settings"] = settings
 
-    from web import (api, campaigns_api, campaigns_ui, errors, files_api, gan_ui, openai_api, openai_batches, system,
+    from web import (api, campaigns_api, campaigns_ui, chat_ui, errors, files_api, gan_ui, openai_api, openai_batches, system,
                      ui)
 
     errors.register(app)
@@ -48,5 +48,6 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.register_blueprint(openai_batches.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(campaigns_ui.bp)
+    app.register_blueprint(chat_ui.bp)
     app.register_blueprint(gan_ui.bp)
     return app

@@ -116,8 +116,12 @@ def completions():
 @bp.post("/chat/completions")
 def chat_completions():
     """A text.chat job: waited for, or streamed as `chat.completion.chunk` events."""
-    owner = api_owner()
-    req = parse(ChatCompletionRequest, json_body(), "", get_settings())
+    return chat_completion(api_owner(), json_body())
+
+
+def chat_completion(owner: str, body):
+    """The chat route's work for any caller (the API with a key, the chat page with a session)."""
+    req = parse(ChatCompletionRequest, body, "", get_settings())
     tokens_field = "max_tokens" if req.max_tokens is not None and req.max_completion_tokens is None \
         else "max_completion_tokens"
     job = _submit(owner, "text.chat", req.job_input(get_settings()), req.metadata, tokens_field)

@@ -193,3 +193,57 @@ def test_gan_training_form_gallery_and_sampling_form(page, platform):
     assert page.locator("#gallery img").count() == 2  # the grid and the interpolation strip
     grid_width = page.eval_on_selector("#gallery img[alt='grid.png']", "i => i.naturalWidth")
     assert grid_width == 5 * 64 + 6 * 2
+
+
+def test_chat_page_streams_stops_and_carries_the_conversation(page, platform):
+    key = platform.create_key("chatter")
+    api = platform.api(key)
+    _sign_in(page, key)
+    page.click("text=Chat")
+    page.click("text=Model and settings")
+    page.select_option("#model", "slow-gpt2")
+    page.fill("#max_tokens", "700")
+    page.fill("#message", "Write an ad for a thermos for hikers")
+    page.press("#message", "Enter")  # the keyboard sends
+
+    # The reply grows over several frames while it streams.
+    reply = page.locator(".turn-assistant .content").first
+    seen = set()
+    for _ in range(600):  # at most a minute
+        seen.add(len(reply.inner_text()))
+        if len(seen - {0}) >= 3:
+            break
+        page.wait_for_timeout(100)
+    assert len(seen - {0}) >= 3, seen
+    page.click("#stop")
+    page.wait_for_selector("#chat[data-state=idle]")
+    assert page.locator(".turn.stopped").count() == 1
+    [first] = [j for j in api.get("/v1/jobs", params={"kind": "text.chat"}).json()["data"]]
+    assert api.wait(first["id"], timeout_s=30)["status"] == "canceled"  # Stop canceled the job
+    stopped_text = reply.inner_text()
+
+    # A second turn carries the first (as far as it got).
+    page.select_option("#model", "builtin:tiny-gpt2")
+    page.fill("#max_tokens", "8")
+    page.fill("#message", "Shorter")
+    page.click("#send")
+    page.wait_for_selector("#chat[data-state=idle][data-finished=true]", timeout=60_000)
+    assert page.locator(".turn-assistant").count() == 2
+    jobs = api.get("/v1/jobs", params={"kind": "text.chat"}).json()["data"]
+    second = jobs[0]["input"]["messages"]
+    assert [m["role"] for m in second] == ["user", "assistant", "user"]
+    assert second[1]["content"] == stopped_text and second[2]["content"] == "Shorter"
+
+    # An error shows in place, naming the field, and the conversation stays.
+    page.fill("#max_tokens", "0")
+    page.fill("#message", "again")
+    page.click("#send")
+    page.wait_for_selector("#chat-error:not([hidden])")
+    assert "max_tokens" in page.inner_text("#chat-error")
+    assert page.locator(".turn-assistant").count() == 2
+
+    # At a phone's width nothing spills sideways.
+    page.set_viewport_size({"width": 390, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    if os.environ.get("AIGC_SCREENSHOTS"):
+        page.screenshot(path=os.path.join(os.environ["AIGC_SCREENSHOTS"], "chat.png"), full_page=True)
