@@ -120,6 +120,16 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_chat(args) -> int:
+    from aigc.chat import run_chat
+
+    settings = Settings.from_env()
+    if not settings.api_key:
+        raise SystemExit("Set AIGC_API_KEY (make run prints one; aigc keys create NAME makes more).")
+    return run_chat(settings.api_url, settings.api_key, args.model, system=args.system or "",
+                    max_tokens=args.max_tokens, temperature=args.temperature)
+
+
 def cmd_demo(args) -> int:
     if args.gan:
         from aigc.gan_demo import run_gan_demo
@@ -170,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("id")
     status.add_argument("--watch", action="store_true", help="show a progress bar until the job ends")
     status.set_defaults(func=cmd_status)
+    chat = sub.add_parser("chat", help="chat with a model in the terminal, replies streamed as they are written")
+    chat.add_argument("model", nargs="?", default="builtin:tiny-gpt2")
+    chat.add_argument("--system", default="", help="the system prompt (also /system TEXT while chatting)")
+    chat.add_argument("--max-tokens", type=int, default=None)
+    chat.add_argument("--temperature", type=float, default=None)
+    chat.set_defaults(func=cmd_chat)
+
     demo = sub.add_parser("demo", help="fine-tune the built-in model on the shipped ad copy, then generate "
                                        "(--gan: train a GAN on the built-in digits, then sample)")
     demo.add_argument("--steps", type=int, default=None, help="training steps (default: the tuned demo)")

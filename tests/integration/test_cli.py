@@ -152,3 +152,57 @@ def test_gan_demo_trains_scores_and_samples(platform):
     score = re.search(r"([0-9.]+)% recognisable, (\d+)/10 digits covered", run.stdout)
     assert score and 0 <= float(score.group(1)) <= 100
     assert "grid.png, samples.zip, interpolation.png" in run.stdout
+
+
+def test_chat_in_the_terminal_streams_stops_on_ctrl_c_and_keeps_going(platform):
+    key = platform.create_key("terminal-chatter")
+    api = platform.api(key)
+    env = {**platform.env, "AIGC_API_URL": platform.web_url, "AIGC_API_KEY": key, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "aigc", "chat", "slow-gpt2", "--max-tokens", "700"], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=REPO)
+    out: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [out.put(c) for c in iter(lambda: proc.stdout.read(1), "")], daemon=True)
+    reader.start()
+    seen = []
+
+    def read_until(predicate, timeout_s: float, what: str):
+        def check():
+            while not out.empty():
+                seen.append(out.get())
+            return predicate("".join(seen))
+        return wait_for(check, timeout_s, f"{what}; the chat printed {''.join(seen)[-2000:]!r}", interval_s=0.05)
+
+    def say(line: str):
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+
+    try:
+        say("Write an ad for a thermos")
+        # The reply streams: text appears while the job still runs; Ctrl-C stops the reply only.
+        jobs = wait_for(lambda: api.get("/v1/jobs", params={"kind": "text.chat"}).json()["data"], 60, "a chat job")
+        read_until(lambda text: len(text) >= 5, 60, "the reply to start")
+        assert api.get(f"/v1/jobs/{jobs[0]['id']}").json()["status"] == "running"
+        proc.send_signal(signal.SIGINT)
+        read_until(lambda text: "[stopped]" in text, 30, "the reply to stop")
+        assert api.wait(jobs[0]["id"], timeout_s=30)["status"] == "canceled"
+        assert proc.poll() is None  # still chatting
+
+        say("/system Be brief")
+        say("/reset")
+        say("Hi again")
+        wait_for(lambda: len(api.get("/v1/jobs", params={"kind": "text.chat"}).json()["data"]) == 2, 60,
+                 "the second turn's job")
+        proc.stdin.close()  # Ctrl-D: quits once the reply is done
+        assert proc.wait(120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        reader.join(30)
+        proc.stdout.close()
+    second = api.get("/v1/jobs", params={"kind": "text.chat"}).json()["data"][0]
+    # /system set the system prompt; /reset dropped the first turn.
+    assert second["input"]["messages"] == [{"role": "system", "content": "Be brief"},
+                                           {"role": "user", "content": "Hi again"}]
+    assert second["status"] == "succeeded"

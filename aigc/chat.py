@@ -1,0 +1,107 @@
+"""`aigc chat MODEL`: a conversation in the terminal, each reply printed as it streams from POST /v1/chat/completions."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+
+from aigc.client import ApiError
+
+HELP = ("Type a message and press Enter. /system TEXT sets the system prompt, /reset starts over, "
+        "Ctrl-C stops a reply, Ctrl-D quits.")
+
+
+class Chat:
+    """The conversation and its settings; `reply` streams one assistant turn to `out`."""
+
+    def __init__(self, base_url: str, api_key: str, model: str, system: str = "", max_tokens: int | None = None,
+                 temperature: float | None = None, out=sys.stdout):
+        self.url, self.key, self.model = base_url.rstrip("/") + "/v1/chat/completions", api_key, model
+        self.system, self.max_tokens, self.temperature, self.out = system, max_tokens, temperature, out
+        self.history: list[dict] = []
+
+    def _body(self, messages: list[dict]) -> bytes:
+        body = {"model": self.model, "stream": True,
+                "messages": ([{"role": "system", "content": self.system}] if self.system else []) + messages}
+        if self.max_tokens is not None:
+            body["max_tokens"] = self.max_tokens
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        return json.dumps(body).encode()
+
+    def reply(self, text: str) -> str:
+        """Send `text`, print the reply as it comes; the turn joins the history even if stopped with
+        Ctrl-C (the server then cancels the job when the connection closes)."""
+        messages = self.history + [{"role": "user", "content": text}]
+        req = urllib.request.Request(self.url, data=self._body(messages), method="POST", headers={
+            "Authorization": f"Bearer {self.key}", "Content-Type": "application/json"})
+        content = ""
+        try:
+            with urllib.request.urlopen(req, timeout=600) as resp:
+                for raw in resp:
+                    line = raw.decode("utf-8").rstrip("\n")
+                    if not line.startswith("data: ") or line == "data: [DONE]":
+                        continue
+                    chunk = json.loads(line[6:])
+                    if "error" in chunk:
+                        raise ApiError(500, chunk)
+                    for choice in chunk["choices"]:
+                        piece = choice["delta"].get("content") or ""
+                        content += piece
+                        self.out.write(piece)
+                        self.out.flush()
+        except urllib.error.HTTPError as exc:
+            raw = exc.read().decode(errors="replace")
+            try:
+                raise ApiError(exc.code, json.loads(raw)) from None
+            except ValueError:
+                raise ApiError(exc.code, raw) from None
+        except KeyboardInterrupt:
+            self.out.write(" [stopped]")
+        finally:
+            self.out.write("\n")
+            self.out.flush()
+        self.history = messages + [{"role": "assistant", "content": content}]
+        return content
+
+    def command(self, line: str) -> bool:
+        """Handle /system, /reset, /help; True if `line` was one."""
+        name, _, rest = line.partition(" ")
+        if name == "/system":
+            self.system = rest.strip()
+            print(f"(system prompt {'set' if self.system else 'cleared'})", file=self.out)
+        elif name == "/reset":
+            self.history = []
+            print("(conversation cleared)", file=self.out)
+        elif name in ("/help", "/?"):
+            print(HELP, file=self.out)
+        else:
+            return False
+        return True
+
+
+def run_chat(base_url: str, api_key: str, model: str, **settings) -> int:
+    chat = Chat(base_url, api_key, model, **settings)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"Chatting with {model}. {HELP}")
+    while True:
+        try:
+            line = input("you> " if interactive else "")
+        except EOFError:  # Ctrl-D
+            print()
+            return 0
+        except KeyboardInterrupt:  # Ctrl-C at the prompt: a fresh line, not an exit
+            print()
+            continue
+        line = line.strip()
+        if not line or chat.command(line):
+            continue
+        if interactive:
+            print("assistant> ", end="", flush=True)
+        try:
+            chat.reply(line)
+        except ApiError as exc:
+            print(f"error: {exc}", file=sys.stderr)
