@@ -116,7 +116,9 @@ def _run_chunk(task, lease: PartLease, job: dict, index: int) -> str:
         raise LeaseLost(f"lease of chunk {index} of {cid} lost before it was counted")
     counts = counters.counts(cid)
     done = counts["completed"] + counts["failed"]
-    if lease.update(progress={"completed": done, "total": inp["rows"], "unit": "rows", "eta_s": None}) == "fenced":
+    progress = {"completed": done, "total": inp["rows"], "unit": "rows", "eta_s": None}
+    # With an event: one per chunk, what the campaign page's live stream wakes on.
+    if lease.update(event={"type": "progress", **progress}, progress=progress) == "fenced":
         # Counted already, so whoever holds the chunk now finds it done; the next count or the
         # finalizer writes the bar.
         log.warning("campaign %s: chunk %s lost its lease after it was counted", cid, index)

@@ -11,6 +11,7 @@ from web.auth import login_required
 from web.campaigns_api import KIND, campaign_view, cancel_campaign, create_campaign, get_campaign
 from web.csrf import check_csrf
 from web.deps import get_files, get_settings, get_store
+from web.live import event_stream_response
 from web.service import artifact_response, models_for
 
 bp = Blueprint("campaigns_ui", __name__, url_prefix="/campaigns")
@@ -85,6 +86,14 @@ def create():
 @login_required
 def page(campaign_id):
     return render_template("campaign.html", campaign=campaign_view(get_campaign(campaign_id, g.ui_owner)))
+
+
+@bp.get("/<campaign_id>/live")
+@login_required
+def live(campaign_id):
+    """The campaign's events as server-sent events, live until it ends (what its page follows)."""
+    get_campaign(campaign_id, g.ui_owner)
+    return event_stream_response(get_store(), campaign_id, -1)
 
 
 @bp.get("/<campaign_id>.json")

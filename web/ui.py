@@ -15,6 +15,7 @@ from core.keys import key_digest
 from web.auth import login_required, session_owner
 from web.csrf import check_csrf, csrf_token
 from web.deps import get_keys, get_store
+from web.live import event_stream_response
 from web.request_input import form_numbers, int_arg
 from web.service import artifact_response, job_view, models_for, submit_job
 
@@ -117,6 +118,15 @@ def job_events_json(job_id):
     store = get_store()
     store.get(job_id, g.ui_owner)
     return jsonify({"data": store.events(job_id, int_arg("after", -1, -1, 10**12))})
+
+
+@bp.get("/jobs/<job_id>/live")
+@login_required
+def job_events_live(job_id):
+    """The job's events as server-sent events, live until it ends (what the job page follows)."""
+    store = get_store()
+    store.get(job_id, g.ui_owner)
+    return event_stream_response(store, job_id, int_arg("after", -1, -1, 10**12))
 
 
 @bp.get("/jobs/<job_id>/artifacts/<name>")

@@ -44,6 +44,8 @@ def _sign_in(page, key):
 
 def test_sign_in_submit_and_watch_a_job_finish(page, platform):
     _sign_in(page, platform.create_key("browser-user"))
+    requested = []
+    page.on("request", lambda r: requested.append(r.url))
     page.click("text=New generation")
     page.select_option("#model", "slow-gpt2")
     page.fill("#prompt", "Spring sale on running shoes")
@@ -58,6 +60,9 @@ def test_sign_in_submit_and_watch_a_job_finish(page, platform):
     page.wait_for_selector("#status.status-running, #status.status-succeeded")
     page.wait_for_selector("#status.status-succeeded", timeout=90_000)
     assert page.evaluate("window.__sameDocument") is True
+    # It followed the job's live event stream rather than polling the record every second.
+    assert any(u.split("?")[0].endswith("/live") for u in requested)
+    assert sum(1 for u in requested if u.split("?")[0].endswith(".json") and "/events" not in u) < 10
     assert page.eval_on_selector("#bar", "el => el.style.width") == "100%"
     text = page.inner_text("pre.completion")
     assert text.strip()

@@ -62,13 +62,26 @@
     }
     return false;
   }
-  async function poll() {
-    let finished = false;
+  // The counts move when a chunk finishes: the campaign's live event stream says when to read them.
+  let busy = false;
+  async function refresh() {
+    if (busy) return;
+    busy = true;
     try {
       const resp = await fetch(root.dataset.url, { credentials: "same-origin" });
-      if (resp.ok) finished = render(await resp.json());
-    } catch (e) { /* try again on the next tick */ }
-    if (!finished) setTimeout(poll, 1000);
+      if (resp.ok && render(await resp.json())) stop();
+    } catch (e) { /* the next event or tick tries again */ }
+    busy = false;
   }
-  if (!render(JSON.parse($("initial-campaign").textContent))) setTimeout(poll, 500);
+  let source = null, tick = null;
+  function stop() {
+    if (source) source.close();
+    clearInterval(tick);
+  }
+  if (!render(JSON.parse($("initial-campaign").textContent))) {
+    source = new EventSource(root.dataset.live);
+    source.onmessage = () => refresh();
+    tick = setInterval(refresh, 5000);  // whatever an event does not say; a stream that cannot be had
+    refresh();
+  }
 })();

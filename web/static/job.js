@@ -1,4 +1,4 @@
-// The job page: redraw from the job JSON, polling until the job reaches a terminal status.
+// The job page: redraw from the job JSON as the job's live event stream (server-sent events) says it moved.
 (function () {
   "use strict";
   const TERMINAL = ["succeeded", "failed", "canceled"];
@@ -102,21 +102,15 @@
       `(classifier accuracy ${(100 * q.classifier_accuracy).toFixed(1)}%)`;
   }
 
-  // Metrics arrive as events; fetch only the new ones on each tick.
+  // Metrics arrive as events: the backlog is fetched once, then the page follows the job's live
+  // event stream (server-sent events), refreshing the record when its status or progress moves.
   const metrics = { train_loss: [], valid_loss: [], loss_d: [], loss_g: [] };
   let lastSeq = -1;
-  let inFlight = null;
-  async function fetchEvents() {
-    for (let page = 0; page < 200; page++) {  // the server pages 500 events at a time
-      const resp = await fetch(`${root.dataset.events}?after=${lastSeq}`, { credentials: "same-origin" });
-      if (!resp.ok) return;
-      const events = (await resp.json()).data;
-      for (const e of events) {
-        lastSeq = e.seq;
-        if (e.type === "metric" && metrics[e.name]) metrics[e.name].push({ step: e.step, value: e.value });
-      }
-      if (events.length < 500) break;
-    }
+  function take(e) {
+    lastSeq = e.seq;
+    if (e.type === "metric" && metrics[e.name]) metrics[e.name].push({ step: e.step, value: e.value });
+  }
+  function drawChart() {
     const gan = metrics.loss_d.length > 0;
     const series = gan
       ? [{ points: metrics.loss_d, cls: "train-line" }, { points: metrics.loss_g, cls: "line-2" }]
@@ -126,21 +120,49 @@
       $("loss-names").textContent = gan ? "discriminator, generator" : "training, validation";
     }
   }
-  function pollEvents() {  // one fetch at a time, so no event is counted twice
-    if (!inFlight) inFlight = fetchEvents().finally(() => { inFlight = null; });
-    return inFlight;
+  async function fetchEvents() {
+    for (let page = 0; page < 200; page++) {  // the server pages 500 events at a time
+      const resp = await fetch(`${root.dataset.events}?after=${lastSeq}`, { credentials: "same-origin" });
+      if (!resp.ok) return;
+      const events = (await resp.json()).data;
+      events.forEach(take);
+      if (events.length < 500) break;
+    }
+    drawChart();
   }
 
-  async function poll() {
-    try {
-      const resp = await fetch(root.dataset.url, { credentials: "same-origin" });
-      if (resp.ok) render(await resp.json());
-      await pollEvents();
-    } catch (e) { /* the server blinked; try again on the next tick */ }
-    if (root.dataset.terminal !== "true") setTimeout(poll, 1000);
+  let refreshing = null, again = false;
+  async function refresh() {  // one fetch of the record at a time; a request during it runs once after
+    if (refreshing) { again = true; return refreshing; }
+    refreshing = (async () => {
+      try {
+        const resp = await fetch(root.dataset.url, { credentials: "same-origin" });
+        if (resp.ok) render(await resp.json());
+      } catch (e) { /* the server blinked: the next event or tick tries again */ }
+    })().finally(() => { refreshing = null; if (again) { again = false; refresh(); } });
+    return refreshing;
+  }
+
+  function follow() {
+    const source = new EventSource(`${root.dataset.live}?after=${lastSeq}`);
+    source.onmessage = (message) => {
+      const e = JSON.parse(message.data);
+      if (e.seq <= lastSeq) return;  // a reconnect may repeat what was seen
+      take(e);
+      if (e.type === "metric") drawChart();
+      if (e.type === "status" || e.type === "progress") refresh();
+      if (e.type === "status" && TERMINAL.includes(e.status)) source.close();
+    };
+    // EventSource reconnects by itself (with Last-Event-ID); a slow tick covers whatever an event
+    // does not say (a newly published image) and a stream that cannot be had at all.
+    const tick = setInterval(() => {
+      if (root.dataset.terminal === "true") { clearInterval(tick); source.close(); return; }
+      refresh();
+    }, 5000);
   }
 
   render(JSON.parse($("initial-job").textContent));
-  pollEvents().catch(() => {});
-  if (root.dataset.terminal !== "true") setTimeout(poll, 500);
+  fetchEvents().catch(() => {}).finally(() => {
+    if (root.dataset.terminal !== "true") follow();
+  });
 })();
