@@ -25,7 +25,7 @@ PROMPTS = [f"Product {i}: a {adj} {thing} for {who} who" for i, (adj, thing, who
 
 def save_gpt2_small(path: Path) -> TextModel:
     """GPT-2 small's architecture with seeded weights, saved for the platform and kept for in-process runs."""
-    tok = byte_level_tokenizer()
+    tok = byte_level_tokenizer(50257)  # GPT-2's vocabulary size; every id decodes to text
     config = GPT2Config(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12,
                         bos_token_id=256, eos_token_id=256, pad_token_id=256)
     torch.manual_seed(0)

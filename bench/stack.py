@@ -56,7 +56,7 @@ def _drain(stream) -> None:
 
 
 class Stack:
-    """`aigc up` (embedded Redis, one worker for every queue, gunicorn, local storage) on a free port."""
+    """`aigc up` (embedded Redis, an inference and a training worker, gunicorn, local storage) on a free port."""
 
     def __init__(self, models_dir: Path | None = None, start_timeout_s: float = 300, **env):
         self.data = Path(tempfile.mkdtemp(prefix="aigc-bench-"))
@@ -92,9 +92,10 @@ class Stack:
         raise RuntimeError("aigc up did not start")
 
     def worker_pid(self) -> int:
-        """The Celery worker's main process (`aigc worker` execs celery, so the pid is the child's)."""
+        """The inference worker's main process (`aigc worker` execs celery, so the pid is the child's)."""
         for pid in children(self.proc.pid):
-            if " celery " in cmdline(pid):
+            # aigc up runs an inference and a training worker; the benches measure the inference one.
+            if " celery " in cmdline(pid) and "inference" in cmdline(pid):
                 return pid
         raise RuntimeError("no worker process under aigc up")
 

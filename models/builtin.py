@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import string
+
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
@@ -32,11 +35,17 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(printable, map(chr, chars)))
 
 
-def byte_level_tokenizer() -> PreTrainedTokenizerFast:
-    """One token per byte (ids 0-255 are the byte values) plus <|endoftext|> as 256."""
+def byte_level_tokenizer(vocab_size: int = 257) -> PreTrainedTokenizerFast:
+    """One token per byte (ids 0-255 are the byte values) plus <|endoftext|> as 256.
+
+    vocab_size above 257 (a bigger architecture's, say GPT-2's 50,257 in bench/) adds ids that decode
+    to three letters each; encoding never produces them, so whatever id a model draws reads as text."""
     byte_map = _bytes_to_unicode()
     vocab = {byte_map[b]: b for b in range(256)}
     vocab[EOS] = 256
+    filler = ("".join(t) for t in itertools.product(string.ascii_letters + string.digits, repeat=3))
+    for i in range(257, vocab_size):
+        vocab[next(filler)] = i
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tok.decoder = decoders.ByteLevel()

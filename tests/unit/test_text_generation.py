@@ -14,8 +14,9 @@ TINY = "builtin:tiny-gpt2"
 
 
 # -- the CPU's dtype path ----------------------------------------------------------------------
-# On CPU, generate_batch runs under bf16 autocast when models.text.cpu_native_bf16() says the CPU
-# multiplies bf16 in hardware (AVX-512 BF16 or AMX, from /proc/cpuinfo), else in fp32. Left to the
+# On CPU, generate_batch runs a call of 16 sequences or more under bf16 autocast when
+# models.text.cpu_native_bf16() says the CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX, from
+# /proc/cpuinfo), else in fp32. Left to the
 # host, this file would test a different dtype on different machines, and the tests that compare
 # texts exactly across batch shapes or cache layouts fail on every bf16 CPU: bf16 rounds a padded
 # batch differently from a prompt alone, a near-tie between two tokens flips, and the texts part.
@@ -376,7 +377,7 @@ def test_big_steps_take_the_static_cache_and_decode_the_same_text(varied, monkey
     assert generate_batch(varied, prompts, greedy(16)) == dynamic
 
 
-def test_cpus_with_native_bf16_generate_under_bf16_autocast(tiny, monkeypatch):
+def test_cpus_with_native_bf16_generate_big_batches_under_bf16_autocast(tiny, monkeypatch):
     import models.text as text
 
     dtypes = []
@@ -385,11 +386,16 @@ def test_cpus_with_native_bf16_generate_under_bf16_autocast(tiny, monkeypatch):
         monkeypatch.setattr(text, "cpu_native_bf16", lambda: False)
         generate_batch(tiny, ["abc"], GenerationParams(max_new_tokens=2, seed=1))
         monkeypatch.setattr(text, "cpu_native_bf16", lambda: True)
-        result = generate_batch(tiny, ["abc", "de"], GenerationParams(max_new_tokens=2, seed=1))
+        # A small call stays in fp32 (casting the weights every step would cost more than it saves)...
+        generate_batch(tiny, ["abc"], GenerationParams(max_new_tokens=2, seed=1))
+        small = dtypes[-1]
+        # ... a batch of enough sequences runs under bf16 autocast.
+        prompts = ["abc", "de"] * (text._CPU_AUTOCAST_MIN_SEQUENCES // 2)
+        result = generate_batch(tiny, prompts, GenerationParams(max_new_tokens=2, seed=1))
     finally:
         hook.remove()
-    assert dtypes[0] == torch.float32 and dtypes[-1] == torch.bfloat16
-    assert [r["completion_tokens"] for r in result] == [2, 2]
+    assert dtypes[0] == torch.float32 and small == torch.float32 and dtypes[-1] == torch.bfloat16
+    assert [r["completion_tokens"] for r in result] == [2] * len(prompts)
 
 
 def test_sequences_per_call_keeps_the_kv_cache_within_budget(monkeypatch):
