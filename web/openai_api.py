@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterator
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from core.clock import parse_iso
 from core.errors import InvalidInput
@@ -47,8 +47,11 @@ def _openai_param(param: str | None, tokens_field: str = "max_tokens") -> str | 
 
 
 def _submit(owner: str, kind: str, inp: dict, metadata: dict | None, tokens_field: str) -> dict:
+    """Queue the job; a repeated Idempotency-Key with the same request finds the first job (and
+    waits on it) instead of running a second one."""
     try:
-        job, _ = submit_job(owner, {"kind": kind, "input": inp, "metadata": metadata or {}})
+        job, _ = submit_job(owner, {"kind": kind, "input": inp, "metadata": metadata or {}},
+                            request.headers.get("Idempotency-Key"))
     except InvalidInput as exc:
         errors = [dict(e, param=_openai_param(e.get("param"), tokens_field)) for e in exc.errors or []]
         raise InvalidInput(exc.message.replace(exc.param or "\0", _openai_param(exc.param, tokens_field) or ""),

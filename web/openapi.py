@@ -82,11 +82,13 @@ ROUTES = (
           (200, None), redirect=True),
     Route("post", "/v1/completions", "OpenAI-compatible completion: queue, wait, answer (504 with the job id "
           "if still queued); with stream: true, text/event-stream of CompletionChunk",
-          (200, obj.Completion), (400, 401, 500, 504), body=CompletionRequest, stream=obj.CompletionChunk),
+          (200, obj.Completion), (400, 401, 409, 500, 504), body=CompletionRequest, stream=obj.CompletionChunk,
+          headers={"Idempotency-Key": "a retry with the same key and body waits on the first job"}),
     Route("post", "/v1/chat/completions", "OpenAI-compatible chat completion, a text.chat job: queue, wait, answer; "
           "with stream: true, text/event-stream of ChatCompletionChunk",
-          (200, obj.ChatCompletion), (400, 401, 500, 504), body=ChatCompletionRequest,
-          stream=obj.ChatCompletionChunk),
+          (200, obj.ChatCompletion), (400, 401, 409, 500, 504), body=ChatCompletionRequest,
+          stream=obj.ChatCompletionChunk,
+          headers={"Idempotency-Key": "a retry with the same key and body waits on the first job"}),
     Route("post", "/v1/batches", "OpenAI-compatible batch of /v1/completions requests (a batch file)",
           (200, obj.Batch), (400, 401), body="object"),
     Route("get", "/v1/batches", "My batches", (200, obj.BatchList), (401,), query={"after": {"type": "string"}}),

@@ -189,6 +189,18 @@ def test_a_call_that_times_out_in_the_queue_is_not_retried_into_a_second_job(mak
     assert [j["id"] for j in jobs] == [exc.value.body["job_id"]] and jobs[0]["status"] == "queued"
 
 
+def test_a_retry_with_the_same_idempotency_key_waits_on_the_first_job(client):
+    headers = {"Idempotency-Key": "chat-retry-1"}
+    first = client.chat.completions.create(model=TINY, messages=[{"role": "user", "content": "Hi"}], max_tokens=4,
+                                           extra_headers=headers)
+    again = client.chat.completions.create(model=TINY, messages=[{"role": "user", "content": "Hi"}], max_tokens=4,
+                                           extra_headers=headers)
+    assert again.id == first.id and again.choices[0].message.content == first.choices[0].message.content
+    with pytest.raises(openai.ConflictError):  # the same key with another request
+        client.chat.completions.create(model=TINY, messages=[{"role": "user", "content": "Bye"}], max_tokens=4,
+                                       extra_headers=headers)
+
+
 def test_any_job_events_stream_live(platform, key):
     api = platform.api(key)
     job = api.submit({"model": TINY, "prompt": "Sale", "max_new_tokens": 30}, kind="text.generate")
