@@ -7,7 +7,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from aigc.client import ApiError
+from aigc.client import ApiError, api_error
 
 HELP = ("Type a message and press Enter. /system TEXT sets the system prompt, /reset starts over, "
         "Ctrl-C stops a reply, Ctrl-D quits.")
@@ -53,11 +53,7 @@ class Chat:
                         self.out.write(piece)
                         self.out.flush()
         except urllib.error.HTTPError as exc:
-            raw = exc.read().decode(errors="replace")
-            try:
-                raise ApiError(exc.code, json.loads(raw)) from None
-            except ValueError:
-                raise ApiError(exc.code, raw) from None
+            raise api_error(exc) from None
         except KeyboardInterrupt:
             self.out.write(" [stopped]")
         finally:

@@ -20,6 +20,15 @@ class ApiError(Exception):
         super().__init__(f"HTTP {status}: {err.get('message', body)}{where}")
 
 
+def api_error(exc: urllib.error.HTTPError) -> ApiError:
+    """An HTTP error answer as an ApiError, its JSON error body parsed where it has one."""
+    raw = exc.read().decode(errors="replace")
+    try:
+        return ApiError(exc.code, json.loads(raw))
+    except ValueError:
+        return ApiError(exc.code, raw)
+
+
 class Client:
     def __init__(self, base_url: str, api_key: str | None):
         if not api_key:
@@ -38,11 +47,7 @@ class Client:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:
-            raw = exc.read().decode(errors="replace")
-            try:
-                raise ApiError(exc.code, json.loads(raw)) from None
-            except ValueError:
-                raise ApiError(exc.code, raw) from None
+            raise api_error(exc) from None
 
     def upload(self, filename: str, data: bytes, purpose: str) -> dict:
         """POST /v1/files as multipart/form-data."""

@@ -62,6 +62,19 @@ def test_a_multi_turn_chat_is_a_text_chat_job(platform, key, client):
     assert [c.message.content for c in again.choices] == [c.message.content for c in resp.choices]
 
 
+def test_a_chat_is_also_an_ordinary_job(platform, key):
+    api = platform.api(key)
+    job = api.submit({"model": TINY, "messages": [{"role": "user", "content": "Hi"}], "max_new_tokens": 5},
+                     kind="text.chat")
+    done = api.wait(job["id"])
+    assert done["status"] == "succeeded" and done["progress"]["unit"] == "tokens"
+    [choice] = done["output"]["choices"]
+    assert choice["message"]["role"] == "assistant" and choice["finish_reason"] in ("stop", "length")
+    assert done["output"]["usage"]["completion_tokens"] <= 5
+    bad = api.post("/v1/jobs", json={"kind": "text.chat", "input": {"model": TINY, "messages": []}})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "input.messages"
+
+
 def _collect(stream) -> list:
     chunks = []
     for chunk in stream:

@@ -88,6 +88,18 @@ def test_up_runs_the_platform_and_a_restart_finds_everything(tmp_path):
         artifact = api.get(f"{base}/v1/jobs/{job['id']}/artifacts/output.json", timeout=5)
         assert artifact.status_code == 200  # streamed from the local store
         text = json.loads(artifact.content)["choices"][0]["text"]
+
+        # A chat does not wait behind training: the embedded default runs a worker for each.
+        gan = api.post(base + "/v1/jobs", timeout=10, json={"kind": "gan.train", "input": {
+            "dataset": "builtin:digits", "epochs": 200, "batch_size": 32, "nz": 16, "ngf": 8, "ndf": 8,
+            "max_images": 256}}).json()
+        wait_for(lambda: api.get(f"{base}/v1/jobs/{gan['id']}", timeout=5).json()["status"] == "running", 120,
+                 "the GAN to train")
+        chat = api.post(base + "/v1/chat/completions", timeout=120, json={
+            "model": "builtin:tiny-gpt2", "max_tokens": 4, "messages": [{"role": "user", "content": "Hi"}]})
+        assert chat.status_code == 200 and chat.json()["object"] == "chat.completion"
+        assert api.get(f"{base}/v1/jobs/{gan['id']}", timeout=5).json()["status"] == "running"
+        api.post(f"{base}/v1/jobs/{gan['id']}/cancel", timeout=10)
     finally:
         code = up.stop()
     assert code == 0

@@ -26,3 +26,20 @@ def make_settings(tmp_path):
 @pytest.fixture
 def settings(make_settings) -> Settings:
     return make_settings()
+
+
+@pytest.fixture
+def pin_fp32(monkeypatch):
+    """Generate in fp32 whatever the CPU: for tests that compare texts across batch shapes (bf16
+    rounds a padded batch differently from a prompt alone; see test_text_generation.py)."""
+    import models.text as text_module
+
+    monkeypatch.setattr(text_module, "cpu_native_bf16", lambda: False)
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """The built-in tiny GPT-2, loaded once for the unit tests that generate."""
+    from models.text import load_text_model
+
+    return load_text_model("builtin:tiny-gpt2", "builtin")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import models.text as text_module
 from models.builtin import byte_level_tokenizer
 from models.chat import CHATML_END, chat_prompt, chat_stops
-from models.text import GenerationParams, generate_batch, load_text_model, sequences_per_prompt
+from models.text import GenerationParams, generate_batch, sequences_per_prompt
 from models.text_stream import TextStream
 
 CONVERSATION = [{"role": "system", "content": "You write ads."},
@@ -16,14 +15,7 @@ CONVERSATION = [{"role": "system", "content": "You write ads."},
                 {"role": "user", "content": "Shorter"}]
 
 
-@pytest.fixture(autouse=True)
-def _fp32(monkeypatch):
-    monkeypatch.setattr(text_module, "cpu_native_bf16", lambda: False)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_text_model("builtin:tiny-gpt2", "builtin")
+pytestmark = pytest.mark.usefixtures("pin_fp32")
 
 
 def test_a_tokenizer_without_a_template_gets_chatml():

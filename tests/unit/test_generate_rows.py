@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import models.text as text_module
-from models.text import GenerationParams, PromptTooLong, StopCall, generate_batch, generate_rows, load_text_model
+from models.text import GenerationParams, PromptTooLong, StopCall, generate_batch, generate_rows
 
 
-@pytest.fixture(autouse=True)
-def _fp32(monkeypatch):
-    """Texts are compared across batch shapes: pin fp32 whatever the CPU (see test_text_generation.py)."""
-    monkeypatch.setattr(text_module, "cpu_native_bf16", lambda: False)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_text_model("builtin:tiny-gpt2", "builtin")
+pytestmark = pytest.mark.usefixtures("pin_fp32")
 
 
 def test_from_input_takes_checked_settings_and_an_overriding_seed():
