@@ -480,10 +480,10 @@ class JobStore:
         last = self.r.xrevrange(self.live_key(job_id), count=1)
         return last[0][0] if last else "0-0"
 
-    def follow(self, job_id: str, after: str, block_ms: int, client=None) -> list[tuple[str, str, str]]:
-        """Entries of the live stream after `after`, waiting up to `block_ms` for one:
-        [(entry id, "e" (an event, JSON) | "d" (deltas, JSON), value)]."""
-        reply = (client or self.r).xread({self.live_key(job_id): after}, block=block_ms, count=500)
+    def follow(self, job_id: str, after: str, block_ms: int | None) -> list[tuple[str, str, str]]:
+        """Entries of the live stream after `after`, waiting up to `block_ms` for one (None: not at
+        all): [(entry id, "e" (an event, JSON) | "d" (deltas, JSON), value)]."""
+        reply = self.r.xread({self.live_key(job_id): after}, block=block_ms, count=500)
         out = []
         for _key, entries in reply or []:
             for entry_id, fields in entries:

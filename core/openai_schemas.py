@@ -74,6 +74,8 @@ class CompletionRequest(_OpenAISampling):
 
     prompt: Prompt | Annotated[list[Prompt], Field(min_length=1, max_length=1)]
     max_tokens: Annotated[int, Field(ge=1)] | None = Field(16, description="OpenAI's default: 16")
+    # For completions logprobs is a count, and 0 still asks for the sampled tokens' log probabilities.
+    logprobs: Annotated[Any, _refused("log probabilities are not returned", lambda v: v is None)] = None
     echo: Annotated[Any, _refused("the prompt is not echoed", _empty)] = None
     best_of: Annotated[Any, _refused("best_of is not implemented", lambda v: v in (None, 1))] = None
     suffix: Annotated[Any, _refused("insertion is not implemented", lambda v: v in (None, ""))] = None
@@ -123,6 +125,14 @@ class ChatCompletionRequest(_OpenAISampling):
     prediction: Annotated[Any, _refused("predicted outputs are not used", _empty)] = None
     reasoning_effort: Annotated[Any, _refused("the models here do not reason apart", _empty)] = None
     web_search_options: Annotated[Any, _refused("there is no web search", _empty)] = None
+
+    @field_validator("max_completion_tokens")
+    @classmethod
+    def _one_length(cls, value, info: ValidationInfo):
+        older = info.data.get("max_tokens")
+        if value is not None and older is not None and older != value:
+            raise refuse("invalid_input", f"and max_tokens ({older}) disagree; send one of them", relative=True)
+        return value
 
     def job_input(self, settings=None) -> dict:
         # max_completion_tokens is OpenAI's current name; max_tokens the older one.

@@ -45,6 +45,20 @@ class TextModel:
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
+    @cached_property
+    def end_ids(self) -> tuple[int, ...]:
+        """Every token that ends a reply: the model's generation config may name several (an
+        end-of-turn token besides end-of-text, as chat models do), the tokenizer names one."""
+        configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids = configured if isinstance(configured, (list, tuple)) else [configured]
+        return tuple(dict.fromkeys(i for i in [*ids, self.tokenizer.eos_token_id] if i is not None))
+
+
+# Decoding as the model wrote it: some tokenizers' configs tidy spaces before punctuation on decode
+# ("It ' s" -> "It's"), which would make a streamed reply (decoded piece by piece) differ from the
+# same reply decoded whole.
+DECODE = {"skip_special_tokens": True, "clean_up_tokenization_spaces": False}
+
 
 def sequences_per_prompt(params: "GenerationParams") -> int:
     """Rows one prompt takes in a batch: its `n` samples; greedy decoding gives every choice the
@@ -152,7 +166,8 @@ class _StepHook(StoppingCriteria):
         if self.on_step:
             self.on_step(step, self.max_new)
         if self.stop and step > 0:
-            tails = self.tokenizer.batch_decode(input_ids[:, -min(self.tail, step):])
+            tails = self.tokenizer.batch_decode(input_ids[:, -min(self.tail, step):],
+                                                clean_up_tokenization_spaces=False)
             for i, text in enumerate(tails):
                 done[i] = any(s in text for s in self.stop)
         return done
@@ -297,7 +312,7 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
     if seeds is not None:
         draw = _SampleByCdf([torch.Generator(tm.device).manual_seed(s) for s in seeds], per_prompt)
     kwargs = dict(max_new_tokens=params.max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
-                  eos_token_id=tok.eos_token_id, logits_processor=_sampler(params, draw) if sampling else None,
+                  eos_token_id=list(tm.end_ids), logits_processor=_sampler(params, draw) if sampling else None,
                   disable_compile=True)
     cache = _cache_implementation(tm, rows)
     if cache:  # else the model's own choice stands (Gemma's hybrid cache, say)
@@ -314,7 +329,7 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
     for p, prompt_ids in enumerate(enc["attention_mask"].sum(dim=1).tolist()):
         choices, used = [], 0
         for i in range(params.n):
-            choice, n_tokens = _finish(tok, generated[p * per_prompt + i % per_prompt], params)
+            choice, n_tokens = _finish(tok, generated[p * per_prompt + i % per_prompt], params, tm.end_ids)
             choices.append({"index": i, **choice})
             used += n_tokens
         results.append({"choices": choices, "prompt_tokens": int(prompt_ids), "completion_tokens": used})
@@ -372,16 +387,18 @@ def _calls(tm: TextModel, indices: list[int], lengths: list[int], params: Genera
     return [indices[start:start + per_call] for start in range(0, len(indices), per_call)]
 
 
-def _finish(tok, ids: list[int], params: GenerationParams) -> tuple[dict, int]:
-    """Cut a completion at end-of-text or the first stop string; say why it ended.
+def _finish(tok, ids: list[int], params: GenerationParams, end_ids: tuple[int, ...] = ()) -> tuple[dict, int]:
+    """Cut a completion at its first end token (`end_ids`; the tokenizer's end-of-text where none are
+    given) or the first stop string; say why it ended.
 
     Returns the choice and the tokens generated up to that point (the stop string included).
     """
     reason = "length"
-    if tok.eos_token_id in ids:
-        ids = ids[:ids.index(tok.eos_token_id)]
+    end = next((i for i, t in enumerate(ids) if t in (end_ids or (tok.eos_token_id,))), None)
+    if end is not None:
+        ids = ids[:end]
         reason = "stop"
-    text = tok.decode(ids, skip_special_tokens=True)
+    text = tok.decode(ids, **DECODE)
     cut = min((text.find(s) for s in params.stop if s in text), default=-1)
     if cut < 0:
         if reason == "length":
@@ -393,7 +410,7 @@ def _finish(tok, ids: list[int], params: GenerationParams) -> tuple[dict, int]:
     lo, hi = 1, len(ids)
     while lo < hi:
         mid = (lo + hi) // 2
-        if any(s in tok.decode(ids[:mid], skip_special_tokens=True) for s in params.stop):
+        if any(s in tok.decode(ids[:mid], **DECODE) for s in params.stop):
             hi = mid
         else:
             lo = mid + 1

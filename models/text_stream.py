@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from models.text import DECODE
+
 
 class TextStream:
     """One sequence's text as it grows, token by token.
@@ -14,8 +16,9 @@ class TextStream:
     sent is always a prefix of the final completion (`models.text._finish`).
     """
 
-    def __init__(self, tokenizer, stop: tuple[str, ...] = ()):
+    def __init__(self, tokenizer, stop: tuple[str, ...] = (), end_ids: tuple[int, ...] = ()):
         self.tok, self.stop = tokenizer, stop
+        self.end_ids = set(end_ids) or {tokenizer.eos_token_id}  # tokens that end the reply
         self.ids: list[int] = []
         self.text = ""  # decoded so far, complete characters only
         self.sent = 0  # characters of `text` already handed out
@@ -26,12 +29,12 @@ class TextStream:
         """Take the next token; return the text that may go out now ('' if none)."""
         if self.ended:
             return ""
-        if token_id == self.tok.eos_token_id:
+        if token_id in self.end_ids:
             self.ended = True
             return self._release(self.text)
         self.ids.append(token_id)
-        before = self.tok.decode(self.ids[self._prefix:self._read], skip_special_tokens=True)
-        after = self.tok.decode(self.ids[self._prefix:], skip_special_tokens=True)
+        before = self.tok.decode(self.ids[self._prefix:self._read], **DECODE)
+        after = self.tok.decode(self.ids[self._prefix:], **DECODE)
         if len(after) > len(before) and not after.endswith("\ufffd"):
             self.text += after[len(before):]
             self._prefix, self._read = self._read, len(self.ids)

@@ -73,12 +73,12 @@ def chunk_output(model, job: dict, index: int, rows: list[dict], lease: PartLeas
     each group of like rows is generated apart, seeded by the campaign's seed plus the chunk index."""
     inp = job["input"]
     chat = (inp.get("batch") or {}).get("endpoint") == CHAT_ENDPOINT
+    outputs, errors = [], []
     if chat:  # a chat batch's rows hold their messages; the model's template makes the prompt
-        rows = [{**row, "prompt": chat_prompt(model.tokenizer, json.loads(row["prompt"]))} for row in rows]
+        rows, errors = _chat_rows(model, rows)
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(settings_key(row), []).append(row)
-    outputs, errors = [], []
     for key, group in groups.items():
         gen = {**inp["generation"], "n": inp["n"], **json.loads(key)}
         params = GenerationParams.from_input(gen, seed=gen["seed"] + index)
@@ -88,7 +88,21 @@ def chunk_output(model, job: dict, index: int, rows: list[dict], lease: PartLeas
         outputs += group_out
         errors += group_err
     outputs.sort(key=lambda o: (o["row"], o["variant"]))
+    errors.sort(key=lambda e: e["row"])
     return outputs, errors
+
+
+def _chat_rows(model, rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Rows with their messages rendered by the chat template, and an error for each row the
+    template refuses (that row alone)."""
+    out, errors = [], []
+    for row in rows:
+        try:
+            out.append({**row, "prompt": chat_prompt(model.tokenizer, json.loads(row["prompt"]))})
+        except Exception as exc:  # a model's template raises what it likes
+            errors.append({"row": row["index"], "id": row["id"], "error": {
+                "code": "invalid_input", "message": f"The model cannot take these messages: {exc}"}})
+    return out, errors
 
 
 @shared_task(name="campaign.chunk", bind=True, max_retries=None)

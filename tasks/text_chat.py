@@ -26,6 +26,7 @@ CHAT = Reply(
     choice=lambda c: {"index": c["index"], "message": {"role": "assistant", "content": c["text"]},
                       "finish_reason": c["finish_reason"]},
     too_long=_too_long,
+    input_param="input.messages",
 )
 
 

@@ -34,6 +34,7 @@ class Reply:
     # a prompt too long for the model -> the job's error
     too_long: Callable[[PromptTooLong], InvalidInput] = (
         lambda exc: InvalidInput(str(exc), param="input.prompt", code="prompt_too_long"))
+    input_param: str = "input.prompt"  # what an error about the prompt names
 
 
 PLAIN = Reply()
@@ -45,13 +46,15 @@ def generate_many(ctxs: list[JobContext], reply: Reply = PLAIN) -> dict[str, Out
     model = load_cached(first["model"], ctxs[0].job["owner"])
     params = GenerationParams.from_input(first)  # each job samples from its own seed (below)
     params = replace(params, stop=params.stop + reply.stops(model))
+    outcomes: dict[str, Outcome] = {}
+    prompts = _prompts(ctxs, model, reply, outcomes)
+    ctxs = [ctx for ctx in ctxs if ctx.id in prompts]
     # No seed given: pick one and report it, so the caller can reproduce the text.
     seeds = [ctx.job["input"]["seed"] if ctx.job["input"]["seed"] is not None else secrets.randbelow(2**32)
              for ctx in ctxs]
-    outcomes: dict[str, Outcome] = {}
     relay = Relay(ctxs, model, params)
     # Each prompt must fit on its own: one too long fails its job, not its batchmates.
-    results = generate_rows(model, [reply.prompt(model, ctx.job["input"]) for ctx in ctxs], params, seeds=seeds,
+    results = generate_rows(model, [prompts[ctx.id] for ctx in ctxs], params, seeds=seeds,
                             on_step=_progress(ctxs, outcomes), on_tokens=relay.on_tokens if relay.streams else None)
     for ctx, seed, result in zip(ctxs, seeds, results):
         if ctx.id in outcomes or result is None:
@@ -64,6 +67,18 @@ def generate_many(ctxs: list[JobContext], reply: Reply = PLAIN) -> dict[str, Out
     return outcomes
 
 
+def _prompts(ctxs: list[JobContext], model: TextModel, reply: Reply, outcomes: dict[str, Outcome]) -> dict[str, str]:
+    """Each job's prompt; a job whose input the model cannot take (a chat template that refuses its
+    roles, say) fails alone, with the template's own words."""
+    prompts = {}
+    for ctx in ctxs:
+        try:
+            prompts[ctx.id] = reply.prompt(model, ctx.job["input"])
+        except Exception as exc:  # a model's template raises what it likes (jinja's TemplateError, ...)
+            outcomes[ctx.id] = InvalidInput(f"The model cannot take this input: {exc}", param=reply.input_param)
+    return prompts
+
+
 class Relay:
     """Streams the text of the jobs that asked for it (input.stream) to their live streams, a step
     at a time: one round trip a step for every streaming job of the batch."""
@@ -71,7 +86,7 @@ class Relay:
     def __init__(self, ctxs: list[JobContext], model: TextModel, params: GenerationParams):
         self.ctxs, self.store, self.params = ctxs, ctxs[0].rt.store, params
         self.per_prompt = sequences_per_prompt(params)
-        self.streams = {ctx.id: [TextStream(model.tokenizer, params.stop) for _ in range(params.n)]
+        self.streams = {ctx.id: [TextStream(model.tokenizer, params.stop, model.end_ids) for _ in range(params.n)]
                         for ctx in ctxs if ctx.job["input"].get("stream")}
 
     def on_tokens(self, call: list[int], tokens: list[int]) -> None:

@@ -20,35 +20,56 @@ BLOCK_MS = 500  # the longest a read waits before the caller looks again (a drop
 
 @dataclass
 class Update:
-    """What a follower learns in one wake-up: new text per choice, and the job when it changed."""
+    """What a follower learns in one wake-up: new text per choice, attempts started, and the job
+    when it changed."""
 
     deltas: list[tuple[int, str]] = field(default_factory=list)
+    # A new attempt began after text had come (a worker lost mid-reply): the text so far belongs to
+    # an attempt whose reply will not be finished, and the new one writes its own from the start.
+    restarted: bool = False
     job: dict | None = None  # the record re-read after a status or progress event
 
 
 def follow(store: JobStore, job_id: str, block_ms: int = BLOCK_MS) -> Iterator[Update]:
-    """Updates of a job from its start, until it is terminal (the last update carries the terminal
-    record). An empty update comes every `block_ms` while nothing happens, so the caller can check
-    its client and its deadline. A job's deltas are added before its terminal write, so every piece
-    of text arrives before the end."""
+    """Updates of a job from its start, until it is terminal (the last update, and only it, carries
+    the terminal record). An update with no deltas comes at least every `block_ms`, so the caller
+    can check its client and its deadline. Once the record says terminal, what is left on the
+    stream is read out before the end: a job's text is added before its terminal write."""
     after = "0-0"
     job = store.get(job_id)
-    yield Update(job=job)
-    while job["status"] not in TERMINAL:
-        update = Update()
-        changed = False
-        for entry_id, kind, value in store.follow(job_id, after, block_ms):
+    first, had_text, attempt = True, False, None
+    while True:
+        ended = job["status"] in TERMINAL
+        # The first read and the reads after the end do not wait: they take what is there.
+        entries = store.follow(job_id, after, None if (ended or first) else block_ms)
+        first = False
+        update, changed = Update(), False
+        for entry_id, kind, value in entries:
             after = entry_id
             if kind == "d":
                 update.deltas += [(int(i), text) for i, text in json.loads(value)]
-            else:
-                changed = True
+                had_text = True
+                continue
+            changed = True
+            event = json.loads(value)
+            if event.get("type") == "status" and "attempt" in event:  # a claim
+                if attempt is not None and event["attempt"] != attempt and had_text:
+                    update.restarted = True
+                attempt = event["attempt"]
+        if ended:
+            if entries:  # more than one read's worth was left: keep reading
+                yield update
+                continue
+            update.job = job
+            yield update
+            return
         if changed or not update.deltas:
             # An event, or a quiet interval: the record says where the job stands (a job canceled
             # while queued, or failed by the reaper, has its status event too; the quiet re-read
             # covers a stream that expired or was trimmed).
             job = store.get(job_id)
-            update.job = job
+            if job["status"] not in TERMINAL:
+                update.job = job
         yield update
 
 
@@ -59,7 +80,7 @@ def wait_for_end(store: JobStore, job_id: str, queued_timeout_s: float) -> dict:
     job: dict = {}
     for update in follow(store, job_id):
         job = update.job or job
-        if job["status"] == QUEUED and time.monotonic() > deadline:
+        if job.get("status") == QUEUED and time.monotonic() > deadline:
             break
     return job
 

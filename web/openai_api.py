@@ -7,7 +7,9 @@ vLLM frame them. A caller that goes away mid-stream cancels its job.
 
 from __future__ import annotations
 
+import logging
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from flask import Blueprint, Response, jsonify, request
@@ -25,6 +27,7 @@ from web.request_input import json_body
 from web.service import submit_job
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
+log = logging.getLogger(__name__)
 
 # Failures that are the caller's input: a 400, as OpenAI answers them.
 _INPUT_CODES = {"invalid_input", "prompt_too_long", "context_length_exceeded", "model_not_found"}
@@ -46,17 +49,17 @@ def _openai_param(param: str | None, tokens_field: str = "max_tokens") -> str | 
     return name
 
 
-def _submit(owner: str, kind: str, inp: dict, metadata: dict | None, tokens_field: str) -> dict:
-    """Queue the job; a repeated Idempotency-Key with the same request finds the first job (and
-    waits on it) instead of running a second one."""
+def _submit(owner: str, kind: str, inp: dict, metadata: dict | None, tokens_field: str) -> tuple[dict, bool]:
+    """Queue the job; (job, created). A repeated Idempotency-Key with the same request finds the
+    first job (and waits on it) instead of running a second one."""
     try:
-        job, _ = submit_job(owner, {"kind": kind, "input": inp, "metadata": metadata or {}},
+        job, created = submit_job(owner, {"kind": kind, "input": inp, "metadata": metadata or {}},
                             request.headers.get("Idempotency-Key"))
     except InvalidInput as exc:
         errors = [dict(e, param=_openai_param(e.get("param"), tokens_field)) for e in exc.errors or []]
         raise InvalidInput(exc.message.replace(exc.param or "\0", _openai_param(exc.param, tokens_field) or ""),
                            param=_openai_param(exc.param, tokens_field), code=exc.code, errors=errors or None) from None
-    return job
+    return job, created
 
 
 def _usage(out: dict) -> dict:
@@ -109,10 +112,10 @@ def completions():
     """A text.generate job: waited for, or streamed as `text_completion` chunks."""
     owner = api_owner()
     req = parse(CompletionRequest, json_body(), "", get_settings())
-    job = _submit(owner, "text.generate", req.job_input(), None, "max_tokens")
+    job, created = _submit(owner, "text.generate", req.job_input(), None, "max_tokens")
     if req.stream:
-        return _stream(job, _CompletionChunks(job, req.model), req.n or 1,
-                       req.stream_options is not None and req.stream_options.include_usage, "max_tokens")
+        chunks = _CompletionChunks(job, req.model, req.stream_options is not None and req.stream_options.include_usage)
+        return _stream(_Call(job, chunks, req.n or 1, "max_tokens", created))
     return _answer(job, completion_object, "max_tokens")
 
 
@@ -127,10 +130,10 @@ def chat_completion(owner: str, body):
     req = parse(ChatCompletionRequest, body, "", get_settings())
     tokens_field = "max_tokens" if req.max_tokens is not None and req.max_completion_tokens is None \
         else "max_completion_tokens"
-    job = _submit(owner, "text.chat", req.job_input(get_settings()), req.metadata, tokens_field)
+    job, created = _submit(owner, "text.chat", req.job_input(get_settings()), req.metadata, tokens_field)
     if req.stream:
-        return _stream(job, _ChatChunks(job, req.model), req.n or 1,
-                       req.stream_options is not None and req.stream_options.include_usage, tokens_field)
+        chunks = _ChatChunks(job, req.model, req.stream_options is not None and req.stream_options.include_usage)
+        return _stream(_Call(job, chunks, req.n or 1, tokens_field, created))
     return _answer(job, chat_object, tokens_field)
 
 
@@ -139,9 +142,12 @@ def chat_completion(owner: str, body):
 class _Chunks:
     """How one route frames its stream: the id, object and choice shape of each chunk."""
 
-    def __init__(self, job: dict, model: str, prefix: str, object_name: str):
+    def __init__(self, job: dict, model: str, prefix: str, object_name: str, include_usage: bool):
         self.base = {"id": f"{prefix}-{job['id']}", "object": object_name, "created": unix(job["created_at"]),
                      "model": model}
+        if include_usage:  # OpenAI's chunks then all carry usage, null until the last
+            self.base["usage"] = None
+        self.include_usage = include_usage
 
     def opening(self, n: int) -> list[dict]:
         return []
@@ -152,13 +158,17 @@ class _Chunks:
     def end(self, index: int, finish_reason: str) -> dict:
         raise NotImplementedError
 
+    def final_text(self, choice: dict) -> str:
+        """A choice's whole text as the job's output holds it."""
+        raise NotImplementedError
+
     def usage(self, job: dict) -> dict:
         return {**self.base, "choices": [], "usage": _usage(job["output"])}
 
 
 class _CompletionChunks(_Chunks):
-    def __init__(self, job: dict, model: str):
-        super().__init__(job, model, "cmpl", "text_completion")
+    def __init__(self, job: dict, model: str, include_usage: bool):
+        super().__init__(job, model, "cmpl", "text_completion", include_usage)
 
     def text(self, index, text):
         return {**self.base, "choices": [{"text": text, "index": index, "logprobs": None, "finish_reason": None}]}
@@ -167,10 +177,13 @@ class _CompletionChunks(_Chunks):
         return {**self.base, "choices": [{"text": "", "index": index, "logprobs": None,
                                           "finish_reason": finish_reason}]}
 
+    def final_text(self, choice):
+        return choice["text"]
+
 
 class _ChatChunks(_Chunks):
-    def __init__(self, job: dict, model: str):
-        super().__init__(job, model, "chatcmpl", "chat.completion.chunk")
+    def __init__(self, job: dict, model: str, include_usage: bool):
+        super().__init__(job, model, "chatcmpl", "chat.completion.chunk", include_usage)
 
     def _choice(self, index, delta, finish_reason=None):
         return {**self.base, "choices": [{"index": index, "delta": delta, "logprobs": None,
@@ -186,6 +199,21 @@ class _ChatChunks(_Chunks):
     def end(self, index, finish_reason):
         return self._choice(index, {}, finish_reason)
 
+    def final_text(self, choice):
+        return choice["message"]["content"]
+
+
+@dataclass
+class _Call:
+    """One streaming call: its job, how its chunks look, and whether this request created the job
+    (a retry that found it by Idempotency-Key must not cancel it when it leaves)."""
+
+    job: dict
+    chunks: _Chunks
+    n: int
+    tokens_field: str
+    created: bool
+
 
 # How long a streaming call waits for the worker's first word before it starts answering: a prompt
 # the model cannot take fails fast and is then a 400, as OpenAI's is; a call still waiting after
@@ -193,18 +221,18 @@ class _ChatChunks(_Chunks):
 _EARLY_ANSWER_S = 2.0
 
 
-def _stream(job: dict, chunks: _Chunks, n: int, include_usage: bool, tokens_field: str):
+def _stream(call: _Call):
     store = get_store()
-    updates = follow(store, job["id"])
+    updates = follow(store, call.job["id"])
     early = _early_updates(updates)
-    last = next((u.job for u in reversed(early) if u.job is not None), job)
+    last = next((u.job for u in reversed(early) if u.job is not None), call.job)
     if last["status"] in TERMINAL and last["status"] != SUCCEEDED:
-        status, code, message, param = _job_error(last, tokens_field)
+        status, code, message, param = _job_error(last, call.tokens_field)
         resp = error_response(status, code, message, param)
         resp.headers.update(_NO_RETRY)
         return resp
-    body = _events(store, job["id"], early, updates, chunks, n, include_usage, tokens_field)
-    return Response(body, mimetype="text/event-stream", headers={**SSE_HEADERS, **_NO_RETRY})
+    return Response(_events(store, call, early, updates), mimetype="text/event-stream",
+                    headers={**SSE_HEADERS, **_NO_RETRY})
 
 
 def _early_updates(updates) -> list:
@@ -217,14 +245,25 @@ def _early_updates(updates) -> list:
     return out
 
 
-def _events(store: JobStore, job_id: str, early: list, updates, chunks: _Chunks, n: int, include_usage: bool,
-            tokens_field: str) -> Iterator[str]:
+def _events(store: JobStore, call: _Call, early: list, updates) -> Iterator[str]:
+    chunks, job_id = call.chunks, call.job["id"]
+    sent: dict[int, str] = {}
     ended = False
     try:
-        for chunk in chunks.opening(n):
+        for chunk in chunks.opening(call.n):
             yield sse(chunk)
         for update in _chain(early, updates):
+            if update.restarted:
+                ended = True
+                message = ("The worker writing this reply stopped mid-way and the job started again; "
+                           "the text sent is not its reply. Send the request again.")
+                yield sse({"error": {"code": "restarted", "message": message, "param": None, "type": "server_error"}})
+                yield sse("[DONE]")
+                if call.created:
+                    store.request_cancel(job_id)  # nobody is left to read the new attempt
+                return
             for index, text in update.deltas:
+                sent[index] = sent.get(index, "") + text
                 yield sse(chunks.text(index, text))
             job = update.job
             if job is None or job["status"] not in TERMINAL:
@@ -232,22 +271,33 @@ def _events(store: JobStore, job_id: str, early: list, updates, chunks: _Chunks,
                     yield KEEPALIVE  # a quiet interval: a write to a caller who left fails here
                 continue
             ended = True
-            if job["status"] == SUCCEEDED:
-                for choice in job["output"]["choices"]:
-                    yield sse(chunks.end(choice["index"], choice["finish_reason"]))
-                if include_usage:
-                    yield sse(chunks.usage(job))
-            else:
-                _, code, message, param = _job_error(job, tokens_field)
-                yield sse({"error": {"code": code, "message": message, "param": param, "type": code}})
-            yield sse("[DONE]")
+            yield from _ending(job, chunks, sent, call.tokens_field)
             return
     finally:
-        if not ended:  # the caller went away (or the server is stopping): stop generating for nobody
+        if not ended and call.created:  # the caller went away: stop generating for nobody
             store.request_cancel(job_id)
+
+
+def _ending(job: dict, chunks: _Chunks, sent: dict[int, str], tokens_field: str) -> Iterator[str]:
+    """The last chunks: whatever of each choice's final text the stream did not carry (a trimmed or
+    expired stream), its finish_reason, the usage if asked for, [DONE]; or the job's error."""
+    if job["status"] == SUCCEEDED:
+        for choice in job["output"]["choices"]:
+            index, final = choice["index"], chunks.final_text(choice)
+            have = sent.get(index, "")
+            if final.startswith(have) and len(final) > len(have):
+                yield sse(chunks.text(index, final[len(have):]))
+            elif not final.startswith(have):
+                log.warning("job %s: streamed text of choice %s is not a prefix of its output", job["id"], index)
+            yield sse(chunks.end(index, choice["finish_reason"]))
+        if chunks.include_usage:
+            yield sse(chunks.usage(job))
+    else:
+        _, code, message, param = _job_error(job, tokens_field)
+        yield sse({"error": {"code": code, "message": message, "param": param, "type": code}})
+    yield sse("[DONE]")
 
 
 def _chain(first: list, rest) -> Iterator:
     yield from first
     yield from rest
-

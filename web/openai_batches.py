@@ -63,8 +63,9 @@ def _request_rows(requests: list[dict], endpoint: str) -> tuple[list[dict], list
             models.add(inp.pop("model"))
             inp.pop("user", None)
             params.append(check(schemas.BatchRequestSampling, inp, "body", settings))
-        except InvalidInput as exc:
-            raise InvalidInput(f"line {line}: {exc.message}", param="input_file_id", code=exc.code) from None
+        except InvalidInput as exc:  # named as the line wrote it: max_tokens, not max_new_tokens
+            message = exc.message.replace("max_new_tokens", "max_tokens")
+            raise InvalidInput(f"line {line}: {message}", param="input_file_id", code=exc.code) from None
         rows.append({"custom_id": request_line["custom_id"], "prompt": prompt})
     if len(models) != 1:
         raise InvalidInput("Every request in a batch must name the same model", param="input_file_id")

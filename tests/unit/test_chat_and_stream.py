@@ -86,3 +86,37 @@ def test_streamed_pieces_add_up_to_the_final_completion(tiny, stop):
             final = choice["text"]
             assert final.startswith(sent[r])
             assert sent[r] + streams[r].rest(final) == final
+
+
+def test_every_end_token_of_the_generation_config_ends_the_reply():
+    from models.text import load_text_model
+
+    tm = load_text_model("builtin:tiny-gpt2", "builtin")  # its own: the config is changed below
+    tm.model.generation_config.eos_token_id = [tm.tokenizer.eos_token_id, ord("e")]  # an end-of-turn token
+    assert tm.end_ids == (tm.tokenizer.eos_token_id, ord("e"))
+    stream = TextStream(tm.tokenizer, (), tm.end_ids)
+    assert "".join(stream.push(t) for t in b"abcdefg") == "abcd" and stream.ended
+    params = GenerationParams(max_new_tokens=60, temperature=1.0, n=4, seed=3)
+    for choice in generate_batch(tm, ["Sale on"], params)[0]["choices"]:
+        assert "e" not in choice["text"]
+
+
+class _TidyingTokenizer:
+    """A tokenizer whose decode tidies spaces before apostrophes unless told not to (as some
+    configs' clean_up_tokenization_spaces does)."""
+
+    eos_token_id = 0
+    pieces = {1: "It", 2: " '", 3: "s", 4: " good"}
+
+    def decode(self, ids, skip_special_tokens=True, clean_up_tokenization_spaces=True):
+        text = "".join(self.pieces[i] for i in ids)
+        return text.replace(" '", "'") if clean_up_tokenization_spaces else text
+
+
+def test_streamed_text_is_the_text_as_decoded_whole_whatever_the_tokenizer_tidies():
+    from models.text import DECODE
+
+    tok = _TidyingTokenizer()
+    stream = TextStream(tok)
+    sent = "".join(stream.push(i) for i in (1, 2, 3, 4))
+    assert sent == tok.decode([1, 2, 3, 4], **DECODE) == "It 's good"

@@ -417,3 +417,4 @@ def test_non_terminal_transition_keeps_the_job_active(store):
     job, _ = running_job(store)
     store.transition(job["id"], CANCELING)
     assert store.active_ids() == [job["id"]]
+

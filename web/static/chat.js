@@ -7,6 +7,7 @@
   const form = $("chat-form"), box = $("message"), turns = $("turns"), errorBox = $("chat-error");
   let history = [];  // [{role, content}] of finished turns
   let controller = null;
+  let conversation = 0;  // bumped by "New chat": a reply of an older conversation leaves history alone
 
   function bubble(role, text) {
     const li = document.createElement("li");
@@ -77,6 +78,7 @@
 
   async function send(text) {
     showError("");
+    const mine = conversation;
     const messages = history.concat([{ role: "user", content: text }]);
     bubble("user", text);
     const reply = bubble("assistant", "");
@@ -103,13 +105,13 @@
           if (choice.finish_reason) finished = true;
         }
       });
-      history = messages.concat([{ role: "assistant", content }]);
+      if (mine === conversation) history = messages.concat([{ role: "assistant", content }]);
       box.value = "";
     } catch (e) {
       if (e.name === "AbortError") {
         reply.parentElement.classList.add("stopped");
         // A stopped reply stays in the conversation as far as it got.
-        history = messages.concat([{ role: "assistant", content }]);
+        if (mine === conversation) history = messages.concat([{ role: "assistant", content }]);
         box.value = "";
       } else {
         reply.parentElement.remove();
@@ -138,6 +140,7 @@
   });
   $("stop").addEventListener("click", () => controller && controller.abort());
   $("reset").addEventListener("click", () => {
+    conversation += 1;
     if (controller) controller.abort();
     history = [];
     turns.replaceChildren();
