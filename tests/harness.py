@@ -239,7 +239,11 @@ class Platform:
 
 
 def save_model_dir(path: Path, n_layer: int = 6, n_embd: int = 384) -> Path:
-    """A GPT-2 model directory in safetensors with the byte-level tokenizer (for AIGC_MODELS_DIR)."""
+    """A GPT-2 model directory in safetensors with the byte-level tokenizer (for AIGC_MODELS_DIR).
+
+    Its generation config suppresses end-of-text, so a job on it always runs its full max_new_tokens:
+    the tests that need a job still running when they act (cancel, Ctrl-C, kill -9) do not depend
+    on the random weights not drawing end-of-text early (1 in 257 a token)."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from models.builtin import byte_level_tokenizer
@@ -247,6 +251,8 @@ def save_model_dir(path: Path, n_layer: int = 6, n_embd: int = 384) -> Path:
     tok = byte_level_tokenizer()
     config = GPT2Config(vocab_size=len(tok), n_layer=n_layer, n_embd=n_embd, n_head=4, n_positions=2048,
                         bos_token_id=256, eos_token_id=256, pad_token_id=256)
-    GPT2LMHeadModel(config).save_pretrained(path, safe_serialization=True)
+    model = GPT2LMHeadModel(config)
+    model.generation_config.suppress_tokens = [256]
+    model.save_pretrained(path, safe_serialization=True)
     tok.save_pretrained(path)
     return path

@@ -213,6 +213,8 @@ def test_chat_in_the_terminal_streams_stops_on_ctrl_c_and_keeps_going(platform):
             proc.wait(30)
         reader.join(30)
         proc.stdout.close()
+        if not proc.stdin.closed:
+            proc.stdin.close()
     second = api.get("/v1/jobs", params={"kind": "text.chat"}).json()["data"][0]
     # /system set the system prompt; /reset dropped the first turn.
     assert second["input"]["messages"] == [{"role": "system", "content": "Be brief"},
