@@ -86,6 +86,9 @@ class EventList(Answer):
 
 class Model(Answer):
     id: str
+    object: Literal["model"]
+    created: int = Field(description="unix seconds (0 for models that ship with the platform)")
+    owned_by: str
     kind: Literal["text", "gan"]
     source: str
 

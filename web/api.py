@@ -8,11 +8,10 @@ from core.errors import InvalidInput
 from core.jobs import STATUSES
 from core.job_kinds import KINDS
 from web.auth import api_owner
-from core.registry import public_model
 from web.deps import get_registry, get_storage, get_store
 from web.live import event_stream_response, wants_event_stream
 from web.request_input import int_arg, json_body
-from web.service import artifact_response, job_view, models_for, submit_job
+from web.service import artifact_response, find_model, job_view, models_for, submit_job
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -83,7 +82,8 @@ def list_models():
 
 @bp.get("/models/<path:model_id>")
 def get_model(model_id):
-    return jsonify(public_model(get_registry().get(model_id, api_owner())))
+    """Any model the caller may name: built-in, local, cached, a worker's, or their own."""
+    return jsonify(find_model(api_owner(), model_id))
 
 
 @bp.delete("/models/<path:model_id>")

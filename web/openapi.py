@@ -63,7 +63,7 @@ ROUTES = (
           (200, obj.EventList), (400, 401, 404), query={"after": {"type": "integer"}}, stream=obj.Event),
     Route("get", "/v1/jobs/{job_id}/artifacts/{name}", "Download an artifact", (200, None), redirect=True),
     Route("get", "/v1/models", "Models I can use", (200, obj.ModelList), (401,)),
-    Route("get", "/v1/models/{model_id}", "One of my trained models", (200, obj.Model)),
+    Route("get", "/v1/models/{model_id}", "One model I can use", (200, obj.Model)),
     Route("delete", "/v1/models/{model_id}", "Delete one of my trained models and its weights", (200, obj.Deleted)),
     Route("post", "/v1/files", "Upload a file (checked for its purpose)", (201, obj.File), (400, 401, 413),
           body="multipart"),

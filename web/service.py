@@ -10,6 +10,7 @@ from flask import Response, redirect, send_file, url_for
 
 from core import schemas
 from core.shapes import Lookups
+from core.clock import parse_iso
 from core.errors import InvalidInput, NotFound
 from core.catalog import list_text_models, published_text_models
 from core.batches import batch_list_key
@@ -74,7 +75,24 @@ def models_for(owner: str, kind: str | None = None) -> list[dict]:
     known = {m["id"] for m in here}
     workers = [{"id": name, "kind": "text", "source": source}
                for name, source in sorted(published_text_models(get_redis()).items()) if name not in known]
-    return [m for m in own + here + workers if kind is None or m["kind"] == kind]
+    return [_openai_model(m, owner) for m in own + here + workers if kind is None or m["kind"] == kind]
+
+
+def _openai_model(entry: dict, owner: str) -> dict:
+    """A model entry with OpenAI's model fields too (object, created in unix seconds, owned_by), so
+    the official client's models.list() and models.retrieve() read it."""
+    created = entry.get("created_at")
+    return {"id": entry["id"], "object": "model",
+            "created": int(parse_iso(created).timestamp()) if created else 0,
+            "owned_by": owner if entry["source"] in ("fine-tune", "training") else "aigc", **entry}
+
+
+def find_model(owner: str, model_id: str) -> dict:
+    """One model this owner may name, as models_for lists it; 404 otherwise."""
+    for entry in models_for(owner):
+        if entry["id"] == model_id:
+            return entry
+    raise NotFound(f"No model {model_id!r}", param="model_id")
 
 
 def job_view(job: dict) -> dict:

@@ -127,7 +127,12 @@ def test_every_chunk_delivered_twice_still_gives_each_row_once(platform, alice):
     assert [o["row"] for o in lines] == list(range(len(rows)))
 
 
-def test_cancel_keeps_the_partial_output(alice):
+def test_cancel_keeps_the_partial_output(make_platform):
+    # A platform of its own: the slow chunks hold this worker, not the one every other test shares.
+    p = make_platform("campaign-cancel")
+    p.start_web()
+    p.start_worker()
+    alice = p.api(p.create_key("canceller"))
     rows = [{"product": f"p{i}", "audience": "a"} for i in range(CHUNK_ROWS * 6)]
     resp = alice.post("/v1/campaigns", json={"rows": rows, "template": TEMPLATE, "model": "slow-gpt2",
                                              "generation": {**GEN, "max_new_tokens": 8}})

@@ -127,6 +127,8 @@ def test_finetune_end_to_end_and_the_model_registry(platform, alice, bob, traini
     resp = bob.post("/v1/jobs", json={"kind": "text.generate", "input": {"model": model_id, "prompt": "x"}})
     assert resp.status_code == 400 and resp.json()["error"]["param"] == "input.model"
 
+    assert bob.get(f"/v1/models/{model_id}").status_code == 404
+    assert alice.get(f"/v1/models/{model_id}").json()["id"] == model_id
     assert bob.delete(f"/v1/models/{model_id}").status_code == 404
     assert alice.delete(f"/v1/models/{model_id}").json()["deleted"] is True
     assert model_id not in [m["id"] for m in alice.get("/v1/models").json()["data"]]

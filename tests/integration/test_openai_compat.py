@@ -54,6 +54,16 @@ def test_completions_create(client):
     assert [c.text for c in again.choices] == [c.text for c in resp.choices]
 
 
+def test_models_list_and_retrieve_in_openais_shape(client):
+    models = {m.id: m for m in client.models.list()}
+    assert models["builtin:tiny-gpt2"].object == "model" and models["builtin:tiny-gpt2"].owned_by == "aigc"
+    assert models["slow-gpt2"].owned_by == "aigc"
+    one = client.models.retrieve("builtin:tiny-gpt2")
+    assert one.id == "builtin:tiny-gpt2" and isinstance(one.created, int)
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+
 def test_errors_come_back_as_openai_errors(client):
     with pytest.raises(openai.BadRequestError) as exc:
         client.completions.create(model="builtin:tiny-gpt2", prompt="x", max_tokens=0)
@@ -82,7 +92,13 @@ def test_a_slow_completion_is_a_504_with_the_job_id(make_platform):
     assert api.post(f"/v1/jobs/{job['id']}/cancel").json()["status"] == "canceled"
 
 
-def test_batch_cancel_keeps_what_is_done(client, tmp_path):
+def test_batch_cancel_keeps_what_is_done(make_platform, tmp_path):
+    # A platform of its own: the slow chunks hold this worker, not the one every other test shares.
+    p = make_platform("batch-cancel")
+    p.start_web()
+    p.start_worker()
+    client = openai.OpenAI(base_url=p.web_url + "/v1", api_key=p.create_key("batch-canceller"), max_retries=0,
+                           timeout=60, _strict_response_validation=True)
     lines = [{"custom_id": f"c-{i}", "method": "POST", "url": "/v1/completions",
               "body": {"model": "slow-gpt2", "prompt": f"Ad {i}:", "max_tokens": 24, "temperature": 0}}
              for i in range(CHUNK_ROWS * 6)]
