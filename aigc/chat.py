@@ -13,6 +13,15 @@ HELP = ("Type a message and press Enter. /system TEXT sets the system prompt, /r
         "Ctrl-C stops a reply, Ctrl-D quits.")
 
 
+# A model may write control characters (the untrained built-in does): shown as they would be by the
+# web page, not obeyed by the terminal (a bell, a cursor move, a cleared line).
+_CONTROL = {c: None for c in range(32) if chr(c) not in "\n\t"} | {0x7f: None}
+
+
+def printable(text: str) -> str:
+    return text.translate(_CONTROL)
+
+
 class Chat:
     """The conversation and its settings; `reply` streams one assistant turn to `out`."""
 
@@ -50,7 +59,7 @@ class Chat:
                     for choice in chunk["choices"]:
                         piece = choice["delta"].get("content") or ""
                         content += piece
-                        self.out.write(piece)
+                        self.out.write(printable(piece))
                         self.out.flush()
         except urllib.error.HTTPError as exc:
             raise api_error(exc) from None
@@ -101,3 +110,12 @@ def run_chat(base_url: str, api_key: str, model: str, **settings) -> int:
             chat.reply(line)
         except ApiError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            if exc.status in (401, 403, 404):  # a wrong key or server: every next turn would fail alike
+                return 1
+            if (exc.body.get("error", {}) if isinstance(exc.body, dict) else {}).get("code") \
+                    == "context_length_exceeded":
+                print("(the conversation no longer fits the model: /reset starts over)", file=sys.stderr)
+        except urllib.error.URLError as exc:
+            print(f"error: cannot reach {base_url}: {exc.reason}. Is the platform running, and "
+                  "AIGC_API_URL right?", file=sys.stderr)
+            return 1

@@ -134,7 +134,7 @@ def up(host: str, port: int) -> int:
     _wait_until_ready(public_url, settings.redis_url, [inference, training, web], lambda: stopping)
     print(
         "\nThe AIGC platform is starting.\n"
-        f"  Open      {public_url}/  (sign in with the API key below)\n"
+        f"  Open      {public_url}/  (sign in with the key below)\n"
         f"  API       {public_url}/v1  (Authorization: Bearer <key>)\n"
         f"  Data      {settings.data_dir}\n"
         "  Stop      Ctrl-C\n"
@@ -154,5 +154,6 @@ def up(host: str, port: int) -> int:
         _stop(training, "training worker", 60)
         if server:
             stop_embedded_redis(settings, server)
-        print("Stopped. Jobs and artifacts are kept; `make run` picks them up again.", flush=True)
+        print(f"Stopped. Jobs and artifacts are kept in {settings.data_dir}; the next start with it picks "
+              "them up again.", flush=True)
     return code

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Callable, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from core.schemas import DEFAULT_CHAT_MAX_NEW_TOKENS, Metadata, Prompt, Stop
+from core.schemas import Metadata, Prompt, Stop
 from core.shapes import Shape, refuse
 
 
@@ -134,11 +134,10 @@ class ChatCompletionRequest(_OpenAISampling):
             raise refuse("invalid_input", f"and max_tokens ({older}) disagree; send one of them", relative=True)
         return value
 
-    def job_input(self, settings=None) -> dict:
+    def job_input(self) -> dict:
         # max_completion_tokens is OpenAI's current name; max_tokens the older one.
+        # Unset: the worker gives the reply what the context leaves (text.chat's default).
         wanted = self.max_completion_tokens or self.max_tokens
-        if wanted is None:
-            wanted = min(DEFAULT_CHAT_MAX_NEW_TOKENS, settings.max_new_tokens) if settings else None
         inp = {"model": self.model, "messages": [m.plain() for m in self.messages], **self.sampling(wanted)}
         if self.user is not None:
             inp["user"] = self.user

@@ -97,7 +97,8 @@ class Sampling(Shape):
     def _default_fits_the_limit(self, info):
         # A server configured below the default still accepts a request that names no length.
         settings, _ = context(info)
-        if "max_new_tokens" not in self.model_fields_set and settings is not None:
+        if "max_new_tokens" not in self.model_fields_set and settings is not None \
+                and self.max_new_tokens is not None:
             self.max_new_tokens = min(self.max_new_tokens, settings.max_new_tokens)
         return self
 
@@ -144,7 +145,9 @@ class TextChatInput(Sampling):
 
     model: TextModel
     messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=512), AfterValidator(_conversation_fits)]
-    max_new_tokens: NewTokens = DEFAULT_CHAT_MAX_NEW_TOKENS
+    max_new_tokens: NewTokens | None = Field(
+        None, description=f"unset: as much as the model's context leaves, at most {DEFAULT_CHAT_MAX_NEW_TOKENS} "
+                          "(and AIGC_MAX_NEW_TOKENS)")
     n: Choices = 1
     seed: Seed | None = Field(None, description="same seed, same reply")
     stream: bool = Field(False, description="relay the reply's text as it is written (token deltas on the "

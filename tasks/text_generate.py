@@ -11,6 +11,7 @@ from typing import Callable
 from celery import shared_task
 
 from core.errors import InvalidInput, JobCanceled, LeaseLost
+from core.schemas import DEFAULT_CHAT_MAX_NEW_TOKENS
 from models.text import (GenerationParams, PromptTooLong, StopCall, TextModel, generate_rows,
                          sequences_per_prompt)
 from models.text_stream import TextStream
@@ -44,11 +45,15 @@ def generate_many(ctxs: list[JobContext], reply: Reply = PLAIN) -> dict[str, Out
     """Jobs that share model and settings (core/batches.py); each keeps its own prompt and seed."""
     first = ctxs[0].job["input"]
     model = load_cached(first["model"], ctxs[0].job["owner"])
-    params = GenerationParams.from_input(first)  # each job samples from its own seed (below)
-    params = replace(params, stop=params.stop + reply.stops(model))
     outcomes: dict[str, Outcome] = {}
     prompts = _prompts(ctxs, model, reply, outcomes)
     ctxs = [ctx for ctx in ctxs if ctx.id in prompts]
+    if not ctxs:
+        return outcomes
+    if first["max_new_tokens"] is None:  # the caller left the length to us (text.chat)
+        first = {**first, "max_new_tokens": _room(model, list(prompts.values()))}
+    params = GenerationParams.from_input(first)  # each job samples from its own seed (below)
+    params = replace(params, stop=params.stop + reply.stops(model))
     # No seed given: pick one and report it, so the caller can reproduce the text.
     seeds = [ctx.job["input"]["seed"] if ctx.job["input"]["seed"] is not None else secrets.randbelow(2**32)
              for ctx in ctxs]
@@ -65,6 +70,16 @@ def generate_many(ctxs: list[JobContext], reply: Reply = PLAIN) -> dict[str, Out
             relay.finish(ctx, result)
             outcomes[ctx.id] = _publish(ctx, result, seed, params, reply)
     return outcomes
+
+
+def _room(model: TextModel, prompts: list[str]) -> int:
+    """The reply length when the caller set none: what the context leaves after the longest prompt
+    that fits at all, at most DEFAULT_CHAT_MAX_NEW_TOKENS and AIGC_MAX_NEW_TOKENS (a long chat keeps
+    working, with shorter replies, until the conversation itself fills the context)."""
+    cap = min(DEFAULT_CHAT_MAX_NEW_TOKENS, get_runtime().settings.max_new_tokens)
+    lengths = [len(ids) for ids in model.tokenizer(prompts)["input_ids"]]
+    longest = max((n for n in lengths if n < model.max_positions), default=model.max_positions - 1)
+    return max(1, min(cap, model.max_positions - longest))
 
 
 def _prompts(ctxs: list[JobContext], model: TextModel, reply: Reply, outcomes: dict[str, Outcome]) -> dict[str, str]:

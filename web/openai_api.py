@@ -88,9 +88,11 @@ def _job_error(job: dict, tokens_field: str) -> tuple[int, str, str, str | None]
     """(HTTP status, code, message, param) for a job that did not succeed."""
     if job["status"] == FAILED:
         err = job["error"] or {}
-        status = 400 if err.get("code") in _INPUT_CODES else 500
-        return status, err.get("code", "failed"), err.get("message", "failed"), _openai_param(err.get("param"),
-                                                                                              tokens_field)
+        code, message = err.get("code", "failed"), err.get("message", "failed")
+        if code == "prompt_too_long":  # OpenAI's code, and the length field under the name the caller sent
+            code, message = "context_length_exceeded", message.replace("max_new_tokens", tokens_field)
+        status = 400 if code in _INPUT_CODES else 500
+        return status, code, message, _openai_param(err.get("param"), tokens_field)
     if job["status"] == CANCELED:
         return 409, "canceled", f"Job {job['id']} was canceled", None
     return 504, "timeout", f"The job is still {job['status']}; poll GET /v1/jobs/{job['id']}", None
@@ -130,7 +132,7 @@ def chat_completion(owner: str, body):
     req = parse(ChatCompletionRequest, body, "", get_settings())
     tokens_field = "max_tokens" if req.max_tokens is not None and req.max_completion_tokens is None \
         else "max_completion_tokens"
-    job, created = _submit(owner, "text.chat", req.job_input(get_settings()), req.metadata, tokens_field)
+    job, created = _submit(owner, "text.chat", req.job_input(), req.metadata, tokens_field)
     if req.stream:
         chunks = _ChatChunks(job, req.model, req.stream_options is not None and req.stream_options.include_usage)
         return _stream(_Call(job, chunks, req.n or 1, tokens_field, created))

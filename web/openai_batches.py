@@ -56,7 +56,7 @@ def _request_rows(requests: list[dict], endpoint: str) -> tuple[list[dict], list
             req = parse(shape, request_line["body"], "body", settings)
             if req.stream:
                 raise InvalidInput("body.stream must be false in a batch", param="body.stream")
-            inp = req.job_input(settings) if endpoint == CHAT_ENDPOINT else req.job_input()
+            inp = req.job_input()
             prompt = json.dumps(inp.pop("messages"), ensure_ascii=False) if endpoint == CHAT_ENDPOINT \
                 else inp.pop("prompt")
             inp.pop("stream")

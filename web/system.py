@@ -13,6 +13,12 @@ from web.openapi import build_spec
 bp = Blueprint("system", __name__)
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """No icon: an empty answer rather than a 404 in every page's console."""
+    return "", 204
+
+
 @bp.get("/healthz")
 def healthz():
     """The process is up; says nothing about Redis or workers."""

@@ -165,6 +165,18 @@ def test_a_conversation_over_the_context_is_a_400_with_the_counts(client):
         assert "1024 tokens" in body["message"] and "100" in body["message"]
 
 
+def test_a_long_chat_with_no_max_tokens_gets_what_the_context_leaves(client):
+    # 950 bytes of message + ChatML markers leave the 1024-token built-in fewer than 256 for the reply.
+    resp = client.chat.completions.create(model=TINY, messages=[{"role": "user", "content": "y" * 950}],
+                                          temperature=1.0, seed=1)
+    assert resp.usage.prompt_tokens > 950
+    assert resp.usage.prompt_tokens + resp.usage.completion_tokens <= 1024
+    # A prompt on /v1/completions that does not fit is a 400 in OpenAI's words.
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.completions.create(model=TINY, prompt="z" * 1020, max_tokens=10)
+    assert exc.value.body["code"] == "context_length_exceeded" and "max_tokens" in exc.value.body["message"]
+
+
 def test_a_client_that_leaves_mid_stream_cancels_its_job(platform, key):
     api = platform.api(key)
     resp = requests.post(platform.web_url + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},

@@ -220,3 +220,11 @@ def test_chat_in_the_terminal_streams_stops_on_ctrl_c_and_keeps_going(platform):
     assert second["input"]["messages"] == [{"role": "system", "content": "Be brief"},
                                            {"role": "user", "content": "Hi again"}]
     assert second["status"] == "succeeded"
+
+
+def test_chat_says_plainly_when_the_platform_is_not_there():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIGC_")}
+    env.update(AIGC_API_URL=f"http://127.0.0.1:{free_port()}", AIGC_API_KEY="aigc_whatever")
+    done = _aigc(["chat", "builtin:tiny-gpt2"], env, stdin="Hello\n", timeout=60)
+    assert done.returncode == 1
+    assert "cannot reach" in done.stderr and "Traceback" not in done.stderr
