@@ -14,7 +14,7 @@ from core.shapes import check, parse
 from web.auth import api_owner
 from web.campaigns_api import KIND, cancel_campaign, create_campaign
 from web.deps import get_files, get_redis, get_settings, get_store
-from web.openai_api import unix
+from web.openai_objects import unix
 from web.request_input import json_body
 
 bp = Blueprint("openai_batches", __name__, url_prefix="/v1")
