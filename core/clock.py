@@ -9,6 +9,11 @@ from typing import Callable
 Clock = Callable[[], float]
 
 
+def unix_seconds(ts: str) -> int:
+    """One of our timestamps as whole seconds since the epoch (OpenAI's `created` fields)."""
+    return int(parse_iso(ts).timestamp())
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -7,7 +7,7 @@ import time
 
 import redis
 
-from core.clock import now_iso, parse_iso
+from core.clock import now_iso, unix_seconds
 from core.errors import NotFound
 from core.redisdb import PREFIX
 from core.storage import Storage
@@ -22,7 +22,7 @@ def file_content_key(file_id: str) -> str:
 def public_file(record: dict) -> dict:
     """OpenAI's file object: `created_at` in unix seconds; a stored file is whole, so `processed`."""
     return {"object": "file", **{k: record[k] for k in _PUBLIC},
-            "created_at": int(parse_iso(record["created_at"]).timestamp()), "status": "processed",
+            "created_at": unix_seconds(record["created_at"]), "status": "processed",
             "status_details": None}
 
 

@@ -20,7 +20,7 @@ from celery import shared_task
 
 from core.campaigns import (CampaignCounters, chunk_key, chunk_part, chunk_parts, columns_key, enqueue_finalize,
                             jsonl_bytes, settings_key)
-from core.clock import parse_iso
+from core.clock import unix_seconds
 from core.errors import AigcError, LeaseLost
 from core.file_checks import CHAT_ENDPOINT
 from core.textfiles import text_lines
@@ -197,7 +197,7 @@ def write_batch_files(rt, job: dict, outputs: bytes, errors: bytes) -> dict:
     from core.files import FileStore
 
     cid, model = job["id"], job["input"]["model"]
-    created = int(parse_iso(job["created_at"]).timestamp())
+    created = unix_seconds(job["created_at"])
     by_row: dict[int, list[dict]] = {}
     for o in map(json.loads, filter(None, text_lines(outputs.decode()))):
         by_row.setdefault(o["row"], []).append(o)

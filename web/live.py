@@ -42,7 +42,7 @@ def follow(store: JobStore, job_id: str, block_ms: int = BLOCK_MS) -> Iterator[U
         ended = job["status"] in TERMINAL
         # The first read and the reads after the end do not wait: they take what is there.
         entries = store.follow(job_id, after, None if (ended or first) else block_ms)
-        first = False
+        fresh, first = first, False  # on the first pass the record was read just now
         update, changed = Update(), False
         for entry_id, kind, value in entries:
             after = entry_id
@@ -67,7 +67,8 @@ def follow(store: JobStore, job_id: str, block_ms: int = BLOCK_MS) -> Iterator[U
             # An event, or a quiet interval: the record says where the job stands (a job canceled
             # while queued, or failed by the reaper, has its status event too; the quiet re-read
             # covers a stream that expired or was trimmed).
-            job = store.get(job_id)
+            if changed or not fresh:
+                job = store.get(job_id)
             if job["status"] not in TERMINAL:
                 update.job = job
         yield update

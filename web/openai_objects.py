@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.clock import parse_iso
+from core.clock import unix_seconds
 from core.jobs import CANCELED, FAILED
 
 # Failures that are the caller's input: a 400, as OpenAI answers them.
@@ -12,7 +12,7 @@ NO_RETRY = {"x-should-retry": "false"}
 
 
 def unix(ts: str | None) -> int | None:
-    return int(parse_iso(ts).timestamp()) if ts else None
+    return unix_seconds(ts) if ts else None
 
 
 def openai_param(param: str | None, tokens_field: str = "max_tokens") -> str | None:

@@ -10,7 +10,7 @@ from flask import Response, redirect, send_file, url_for
 
 from core import schemas
 from core.shapes import Lookups
-from core.clock import parse_iso
+from core.clock import unix_seconds
 from core.errors import InvalidInput, NotFound
 from core.catalog import list_text_models, published_text_models
 from core.batches import batch_list_key
@@ -83,7 +83,7 @@ def _openai_model(entry: dict, owner: str) -> dict:
     the official client's models.list() and models.retrieve() read it."""
     created = entry.get("created_at")
     return {"id": entry["id"], "object": "model",
-            "created": int(parse_iso(created).timestamp()) if created else 0,
+            "created": unix_seconds(created) if created else 0,
             "owned_by": owner if entry["source"] in ("fine-tune", "training") else "aigc", **entry}
 
 
