@@ -6,6 +6,7 @@ import json
 from typing import Iterator
 
 from core.errors import InvalidInput
+from core.text_checks import unencodable_message, unencodable_path
 
 
 def decode_text(data: bytes) -> str:
@@ -34,6 +35,11 @@ def jsonl_objects(text: str) -> Iterator[tuple[int, dict]]:
             obj = json.loads(line)
         except ValueError as exc:
             raise InvalidInput(f"line {number}: not valid JSON ({exc.msg})", param="file") from None
+        except RecursionError:
+            raise InvalidInput(f"line {number}: nested too deeply", param="file") from None
         if not isinstance(obj, dict):
             raise InvalidInput(f"line {number}: each line must be a JSON object", param="file")
+        bad = unencodable_path(obj)
+        if bad is not None:
+            raise InvalidInput(f"line {number}: {unencodable_message(bad)}", param="file")
         yield number, obj

@@ -12,6 +12,7 @@ from celery import shared_task
 
 from core.errors import InvalidInput, JobCanceled, LeaseLost
 from core.schemas import DEFAULT_CHAT_MAX_NEW_TOKENS
+from core.text_checks import encodable, unencodable_message
 from models.text import (GenerationParams, PromptTooLong, StopCall, TextModel, generate_rows,
                          sequences_per_prompt)
 from models.text_stream import TextStream
@@ -88,9 +89,16 @@ def _prompts(ctxs: list[JobContext], model: TextModel, reply: Reply, outcomes: d
     prompts = {}
     for ctx in ctxs:
         try:
-            prompts[ctx.id] = reply.prompt(model, ctx.job["input"])
+            prompt = reply.prompt(model, ctx.job["input"])
         except Exception as exc:  # a model's template raises what it likes (jinja's TemplateError, ...)
             outcomes[ctx.id] = InvalidInput(f"The model cannot take this input: {exc}", param=reply.input_param)
+            continue
+        # The API refuses such text at the door; a job that got in some other way (queued before that
+        # check, or written by hand) still fails alone rather than in the tokenizer, batch and all.
+        if not encodable(prompt):
+            outcomes[ctx.id] = InvalidInput(unencodable_message(reply.input_param), param=reply.input_param)
+            continue
+        prompts[ctx.id] = prompt
     return prompts
 
 

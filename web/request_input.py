@@ -9,6 +9,7 @@ import re
 from flask import request
 
 from core.errors import InvalidInput
+from core.text_checks import unencodable_message, unencodable_path
 
 
 def json_body():
@@ -17,9 +18,15 @@ def json_body():
     if not raw:
         raise InvalidInput("The request body is empty; send a JSON object", code="invalid_json")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:
+        raise InvalidInput("The request body is nested too deeply", code="invalid_json") from None
+    bad = unencodable_path(body)
+    if bad is not None:
+        raise InvalidInput(unencodable_message(bad), param=None if bad == "body" else bad)
+    return body
 
 
 def int_arg(name: str, default: int, lo: int, hi: int) -> int:

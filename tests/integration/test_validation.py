@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 GOOD = {"model": "builtin:tiny-gpt2", "prompt": "hello", "max_new_tokens": 8}
@@ -54,6 +56,39 @@ def test_invalid_job_is_400_naming_the_field(platform, alice, body, param):
     assert error["param"] == param
     assert error["code"] in ("invalid_input", "model_not_found") and error["message"]
     assert platform.redis_client().zcard("aigc:owner:alice:jobs") == before
+
+
+@pytest.mark.parametrize("route,body,param", [
+    ("/v1/jobs", _body(prompt="bad \ud800 text"), "input.prompt"),
+    ("/v1/jobs", _body(stop=["ok", "\udfff"]), "input.stop[1]"),
+    ("/v1/completions", {"model": "builtin:tiny-gpt2", "prompt": "x\ud800"}, "prompt"),
+    ("/v1/chat/completions", {"model": "builtin:tiny-gpt2",
+                              "messages": [{"role": "user", "content": "hi"}, {"role": "user", "content": "\ud800"}]},
+     "messages[1].content"),
+    ("/v1/campaigns", {"rows": [{"product": "tea\ud800"}], "template": "{product}", "model": "builtin:tiny-gpt2"},
+     "rows[0].product"),
+])
+def test_text_that_is_not_unicode_is_400_where_it_enters(platform, alice, route, body, param):
+    """A lone surrogate passes JSON parsing; left in, it failed in a worker's tokenizer, and with it
+    every other owner's job in the same batch. It is refused at the door, naming the field."""
+    before = platform.redis_client().zcard("aigc:owner:alice:jobs")
+    resp = alice.post(route, json=body)
+    assert resp.status_code == 400, resp.text
+    error = resp.json()["error"]
+    assert error["param"] == param and "not valid Unicode" in error["message"]
+    assert platform.redis_client().zcard("aigc:owner:alice:jobs") == before
+
+
+def test_a_batch_file_line_with_a_lone_surrogate_is_refused_at_upload(alice):
+    line = json.dumps({"custom_id": "a", "method": "POST", "url": "/v1/completions",
+                       "body": {"model": "builtin:tiny-gpt2", "prompt": "x\ud800"}})
+    resp = alice.upload((line + "\n").encode(), purpose="batch", filename="b.jsonl")
+    assert resp.status_code == 400 and "line 1" in resp.json()["error"]["message"], resp.text
+
+
+def test_json_nested_too_deeply_is_400_not_500(alice):
+    resp = alice.post("/v1/jobs", data=b"[" * 100_000 + b"]" * 100_000, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_json", resp.text
 
 
 @pytest.mark.parametrize("data", [b"{not json", b"", b"\xff\xfe", b"[1, 2]", b"null"])
