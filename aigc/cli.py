@@ -7,9 +7,12 @@ import contextlib
 import json
 import os
 import sys
+from pathlib import Path
 
+from core.catalog import DEFAULT_TEXT_MODEL
 from core.config import Settings
 from core.errors import AigcError
+from models.ad_writer import TRAIN_SEED, TRAIN_STEPS, WEIGHTS_DIR
 
 
 @contextlib.contextmanager
@@ -140,6 +143,13 @@ def cmd_demo(args) -> int:
     return run_demo(args.steps)
 
 
+def cmd_train_builtin(args) -> int:
+    from models.ad_writer.train import train
+
+    train(args.steps, args.seed, args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aigc", description="Self-hosted asynchronous generative-AI jobs.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -181,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--watch", action="store_true", help="show a progress bar until the job ends")
     status.set_defaults(func=cmd_status)
     chat = sub.add_parser("chat", help="chat with a model in the terminal, replies streamed as they are written")
-    chat.add_argument("model", nargs="?", default="builtin:tiny-gpt2")
+    chat.add_argument("model", nargs="?", default=DEFAULT_TEXT_MODEL)
     chat.add_argument("--system", default="", help="the system prompt (also /system TEXT while chatting)")
     chat.add_argument("--max-tokens", type=int, default=None)
     chat.add_argument("--temperature", type=float, default=None)
@@ -193,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--gan", action="store_true", help="the GAN demo instead")
     demo.add_argument("--epochs", type=int, default=None, help="GAN epochs (default: the tuned demo)")
     demo.set_defaults(func=cmd_demo)
+
+    tb = sub.add_parser("train-builtin", help=f"train {DEFAULT_TEXT_MODEL} again from the shipped data")
+    tb.add_argument("--steps", type=int, default=TRAIN_STEPS)
+    tb.add_argument("--seed", type=int, default=TRAIN_SEED)
+    tb.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="default: the package's weights, replaced")
+    tb.set_defaults(func=cmd_train_builtin)
     return p
 
 

@@ -16,11 +16,14 @@ from typing import Callable
 from core.config import Settings
 from core.errors import InvalidInput
 
-# Built-in text models: GPT-2 architectures built from a config with a byte-level tokenizer,
-# so they work with no network. Their weights are seeded, identical on every worker, and
-# untrained: the text is noise until fine-tuned. models/builtin.py holds their configs.
+# Built-in text models, which work with no network. The ad-writer is trained by the project
+# (models/ad_writer/) and ships as weights; the tiny GPT-2 is built from a config with seeded,
+# untrained weights, for tests that need speed: its text is noise until fine-tuned.
+DEFAULT_TEXT_MODEL = "builtin:ad-writer"
 BUILTIN_TEXT_MODELS = {
-    "builtin:tiny-gpt2": "tiny GPT-2, untrained: its text is noise until fine-tuned",
+    DEFAULT_TEXT_MODEL: "ad writer, trained here: short English and Chinese ads from a product, an audience "
+                        "and keywords, as a completion or a chat (5M parameters)",
+    "builtin:tiny-gpt2": "tiny GPT-2, untrained, for tests that need speed: its text is noise until fine-tuned",
 }
 
 FINE_TUNED_PREFIX = "ft:"

@@ -58,7 +58,7 @@ def _one_or_list(value: Any) -> Any:
 
 
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
-TextModel = Annotated[str, Field(description="builtin:tiny-gpt2, a directory under AIGC_MODELS_DIR, a cached "
+TextModel = Annotated[str, Field(description="builtin:ad-writer (the default), builtin:tiny-gpt2, a directory under AIGC_MODELS_DIR, a cached "
                                              "Hugging Face id, or one of your ft: models"),
                       AfterValidator(_text_model)]
 Prompt = Annotated[str, Field(min_length=1, max_length=1_000_000, description="at most AIGC_MAX_PROMPT_CHARS characters")]

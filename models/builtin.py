@@ -1,4 +1,5 @@
-"""Built-in text models that need no network: GPT-2 architectures from a config, byte-level tokenizer."""
+"""Built-in text models that need no network: the trained ad-writer that ships with the package, and
+untrained GPT-2 architectures from a config with a byte-level tokenizer (for tests that need speed)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
+from models import ad_writer
+
 EOS = "<|endoftext|>"
 
-# Names match core.catalog.BUILTIN_TEXT_MODELS (a unit test keeps them in step).
+# Names match core.catalog.BUILTIN_TEXT_MODELS with builtin:ad-writer (a unit test keeps them in step).
 BUILTIN_CONFIGS = {
     # Small enough to generate hundreds of tokens a second on one CPU core.
     "builtin:tiny-gpt2": dict(n_layer=2, n_head=4, n_embd=128, n_positions=1024),
@@ -55,6 +58,8 @@ def byte_level_tokenizer(vocab_size: int = 257) -> PreTrainedTokenizerFast:
 
 
 def build_builtin(name: str) -> tuple[GPT2LMHeadModel, PreTrainedTokenizerFast]:
+    if name == ad_writer.NAME:
+        return ad_writer.load()
     if name not in BUILTIN_CONFIGS:
         raise KeyError(name)
     tokenizer = byte_level_tokenizer()

@@ -33,6 +33,8 @@ from tasks.runner import PartLease, run_part
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
+
+NDJSON = "application/x-ndjson; charset=utf-8"  # a download says how its text is encoded
 # Sequences per generate call (rows x variants), fewer if their KV cache would not fit
 # (models.text.sequences_per_call). For GPT-2 small on a 2-core CPU, 64 measured ~1.5x the
 # throughput of 16, and 128 another ~8%: each decoding step streams every weight from memory once
@@ -168,12 +170,14 @@ def campaign_finalize(self, campaign_id: str) -> str:
     writer.writerow(columns + (["variant"] if inp["n"] > 1 else []) + ["generated_text"])
     for o in outputs:
         values = [rows[o["row"]]["columns"].get(c, "") for c in columns]
-        writer.writerow(values + ([o["variant"]] if inp["n"] > 1 else []) + [o["text"]])
+        # The sheet is for people: a cell holds the ad without the line break a completion starts
+        # with (output.jsonl keeps the text exactly as generated).
+        writer.writerow(values + ([o["variant"]] if inp["n"] > 1 else []) + [o["text"].strip()])
     out_jsonl, err_jsonl = jsonl_bytes(outputs), jsonl_bytes(errors)
     artifacts = []
-    for name, data, ctype in (("output.jsonl", out_jsonl, "application/x-ndjson"),
+    for name, data, ctype in (("output.jsonl", out_jsonl, NDJSON),
                               ("output.csv", out_csv.getvalue().encode(), "text/csv; charset=utf-8"),
-                              ("errors.jsonl", err_jsonl, "application/x-ndjson")):
+                              ("errors.jsonl", err_jsonl, NDJSON)):
         rt.storage.put_bytes(artifact_key(campaign_id, name), data, ctype)
         artifacts.append({"name": name, "bytes": len(data), "content_type": ctype})
     counts = counters.counts(campaign_id)

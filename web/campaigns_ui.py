@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 
 from core.campaigns import check_template, parse_table, render
+from core.catalog import DEFAULT_TEXT_MODEL
 from core.errors import InvalidInput
 from core.file_checks import check_upload
 from web.auth import login_required
@@ -25,7 +26,7 @@ def _upload_size_ok() -> None:
 
 bp.before_request(check_csrf)
 
-_DEFAULTS = {"template": "Write a short ad for {product} aimed at {audience}:", "model": "builtin:tiny-gpt2",
+_DEFAULTS = {"template": "Write a short ad for {product} aimed at {audience}:", "model": DEFAULT_TEXT_MODEL,
              "n": "1", "max_new_tokens": "48", "temperature": "0.8", "seed": "0"}
 
 

@@ -6,8 +6,10 @@ import json
 
 from flask import Blueprint, g, render_template, request
 
+from core.catalog import DEFAULT_TEXT_MODEL
 from core.errors import AigcError
 from core.schemas import TextChatInput
+from core.text_checks import unencodable_message, unencodable_path
 from core.shapes import defaults
 from web.auth import login_required
 from web.csrf import check_csrf
@@ -18,7 +20,7 @@ from web.service import models_for
 bp = Blueprint("chat_ui", __name__, url_prefix="/chat")
 bp.before_request(check_csrf)
 
-DEFAULT_MODEL = "builtin:tiny-gpt2"
+DEFAULT_MODEL = DEFAULT_TEXT_MODEL
 
 
 @bp.get("")
@@ -36,10 +38,13 @@ def send():
     CSRF token); the answer is the API's own, a stream or an error in its JSON shape."""
     try:
         body = json.loads(request.form.get("body", ""))
-    except ValueError:
+    except (ValueError, RecursionError):
         return error_response(400, "invalid_json", "body must be a chat completion request as JSON", "body")
     if not isinstance(body, dict):
         return error_response(400, "invalid_input", "body must be a JSON object", "body")
+    bad = unencodable_path(body)
+    if bad is not None:
+        return error_response(400, "invalid_input", unencodable_message(bad), bad)
     try:
         return chat_completion(g.ui_owner, {**body, "stream": True})
     except AigcError as exc:  # JSON for the page's script, not an error page

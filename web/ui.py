@@ -6,6 +6,7 @@ import re
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
 
+from core.catalog import DEFAULT_TEXT_MODEL
 from core.schemas import TextGenerateInput
 from core.shapes import defaults
 from core.errors import InvalidInput, Unauthorized
@@ -68,7 +69,7 @@ def jobs_list():
 
 # What the form shows before a user types: the declared defaults of text.generate's input.
 _FORM_DEFAULTS = {**{k: "" if v is None else str(v) for k, v in defaults(TextGenerateInput).items()},
-                  "stop": "", "prompt": "", "model": "builtin:tiny-gpt2"}
+                  "stop": "", "prompt": "", "model": DEFAULT_TEXT_MODEL}
 
 
 def _form_to_input(form) -> dict:

@@ -30,7 +30,11 @@ def run_campaign(api, body: dict, timeout_s: float = 180) -> dict:
 def artifact(api, campaign: dict, name: str) -> bytes:
     resp = api.get(f"/v1/campaigns/{campaign['id']}/artifacts/{name}", allow_redirects=False)
     assert resp.status_code == 302, resp.text
-    return requests.get(resp.headers["Location"], timeout=10).content
+    download = requests.get(resp.headers["Location"], timeout=10)
+    # Each download says how its text is encoded, once.
+    assert download.headers["Content-Type"] == ("text/csv; charset=utf-8" if name.endswith(".csv")
+                                                else "application/x-ndjson; charset=utf-8")
+    return download.content
 
 
 def jsonl(data: bytes) -> list[dict]:
@@ -59,6 +63,22 @@ def test_csv_files_of_all_kinds(alice, sheet):
     assert [r[:2] for r in table[1:]] == rows
     lines = jsonl(artifact(alice, done, "output.jsonl"))
     assert [(o["row"], o["id"]) for o in lines] == [(0, "0"), (1, "1")]
+
+
+def test_the_built_in_writer_turns_a_sheet_into_ads(alice):
+    """The default model and the form's default template: each cell of the sheet is an ad naming its
+    product, without the line break the completion starts with (output.jsonl keeps it)."""
+    rows = [{"product": "thermos", "audience": "hikers"}, {"product": "yoga mat", "audience": "students"},
+            {"product": "Kestrel rain jacket", "audience": "cyclists"}]
+    done = run_campaign(alice, {"rows": rows, "template": "Write a short ad for {product} aimed at {audience}:",
+                                "model": "builtin:ad-writer", "generation": {"temperature": 0, "max_new_tokens": 64}})
+    assert done["status"] == "succeeded", done
+    table = list(csv.reader(io.StringIO(artifact(alice, done, "output.csv").decode("utf-8-sig"))))
+    lines = jsonl(artifact(alice, done, "output.jsonl"))
+    for row, cells, line in zip(rows, table[1:], lines):
+        ad = cells[-1]
+        assert row["product"].lower() in ad.lower() and ad == ad.strip() and len(ad.split()) >= 5, table
+        assert line["text"].strip() == ad and line["finish_reason"] == "stop"
 
 
 def test_inline_rows_variants_ids_and_a_row_that_fails_alone(alice):

@@ -39,6 +39,19 @@ def job_of(platform, key, completion_id: str) -> dict:
     return platform.api(key).get(f"/v1/jobs/{job_id}").json()
 
 
+@pytest.mark.parametrize("ask,product", [("Write an ad for a thermos for hikers: leak-proof, 24 h hot", "thermos"),
+                                         ("为徒步爱好者写一条保温杯的广告：防漏，24小时保温", "保温杯")])
+def test_the_built_in_writer_answers_an_ad_request_in_one_turn(client, ask, product):
+    """The default model's own chat template: the reply is one assistant turn that names the product
+    and ends on its end-of-turn token (finish_reason stop, no marker left in the text)."""
+    resp = client.chat.completions.create(model="builtin:ad-writer", messages=[{"role": "user", "content": ask}],
+                                          temperature=0)
+    [choice] = resp.choices
+    assert choice.finish_reason == "stop" and product in choice.message.content
+    assert "<|im" not in choice.message.content and "\n" not in choice.message.content.strip()
+    assert 8 <= resp.usage.completion_tokens <= 80
+
+
 def test_a_multi_turn_chat_is_a_text_chat_job(platform, key, client):
     resp = client.chat.completions.create(model=TINY, messages=TURNS, max_completion_tokens=12, seed=5,
                                           temperature=0.8, n=2, user="u-1", metadata={"campaign": "spring"})

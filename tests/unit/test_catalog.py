@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import constants
 
-from core.catalog import (BUILTIN_TEXT_MODELS, ModelRef, list_text_models, local_model_path,
+from core.catalog import (BUILTIN_TEXT_MODELS, DEFAULT_TEXT_MODEL, ModelRef, list_text_models, local_model_path,
                           resolve_text_model)
 from core.errors import InvalidInput
 
@@ -52,16 +52,12 @@ def test_builtin_resolves(settings, hub_cache):
         assert resolve_text_model(name, settings) == ModelRef(name, "builtin")
 
 
-def test_every_buildable_builtin_is_in_the_catalog():
+def test_builtin_names_match_what_models_builtin_builds():
+    from models import ad_writer
     from models.builtin import BUILTIN_CONFIGS
 
-    assert set(BUILTIN_CONFIGS) <= set(BUILTIN_TEXT_MODELS)
-
-
-def test_builtin_names_match_models_builtin_configs():
-    from models.builtin import BUILTIN_CONFIGS
-
-    assert set(BUILTIN_TEXT_MODELS) == set(BUILTIN_CONFIGS)
+    assert set(BUILTIN_TEXT_MODELS) == set(BUILTIN_CONFIGS) | {ad_writer.NAME}
+    assert DEFAULT_TEXT_MODEL == ad_writer.NAME
 
 
 def test_local_directory_resolves_and_is_listed(settings, hub_cache):

@@ -33,7 +33,9 @@
         cap.textContent = `Choice ${c.index} · finished by ${c.finish_reason}`;
         const pre = document.createElement("pre");
         pre.className = "completion";
-        pre.textContent = c.message ? c.message.content : c.text;  // text.chat replies carry a message
+        // text.chat replies carry a message. A completion often starts on a new line after the prompt
+        // (the ad writer's always does): the box starts with its first line of text.
+        pre.textContent = c.message ? c.message.content : c.text.replace(/^[\r\n]+/, "");
         fig.append(cap, pre);
         box.append(fig);
       }
