@@ -18,13 +18,10 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from functools import cache
 
-import torch
-
 from models.ad_writer import NAME, TRAIN_SEED
 from models.ad_writer.data import Request, held_out_requests, training_examples
 from models.ad_writer.tokenizer import EOS, IM_END, IM_START
-from models.ad_writer.train import EXAMPLES, IGNORE, encode
-from models.ad_writer.data import plain_example
+from models.ad_writer.train import EXAMPLES, answer_loss
 from models.chat import chat_prompt, chat_stops
 from models.corpus import load_ad_copy
 from models.text import GenerationParams, TextModel, generate_rows, load_text_model
@@ -108,17 +105,10 @@ def generate(tm: TextModel, requests: list[tuple[Request, str, str]]) -> list[st
     return texts
 
 
-@torch.no_grad()
 def held_out_loss(tm: TextModel, requests: list[tuple[Request, str, str]]) -> tuple[float, float]:
     """(perplexity per token, bits per character) of the reference ads after their typed requests."""
-    nats, tokens, chars = 0.0, 0, 0
-    eos = tm.tokenizer.eos_token
-    for _, typed, ad in requests:
-        ids, labels = encode(tm.tokenizer, plain_example(typed, ad, eos))
-        out = tm.model(torch.tensor([ids.tolist()], device=tm.device),
-                       labels=torch.tensor([labels.tolist()], device=tm.device))
-        n = sum(1 for label in labels[1:] if label != IGNORE)
-        nats, tokens, chars = nats + out.loss.item() * n, tokens + n, chars + len("\n" + ad) + 1
+    nats, tokens = answer_loss(tm.model, tm.tokenizer, requests, tm.device)
+    chars = sum(len("\n" + ad) + 1 for _, _, ad in requests)  # the answer, its line break and its end
     return math.exp(nats / tokens), nats / chars / math.log(2)
 
 

@@ -82,15 +82,22 @@ def learning_rate(step: int, steps: int) -> float:
 
 
 @torch.no_grad()
+def answer_loss(model, tokenizer, pairs, device="cpu") -> tuple[float, int]:
+    """(summed loss in nats, tokens) of each reference ad after its typed request: `pairs` are
+    (request, as typed, ad), as data.held_out_requests gives them."""
+    total, tokens = 0.0, 0
+    for _, typed, ad in pairs:
+        ids, labels = encode(tokenizer, plain_example(typed, ad, tokenizer.eos_token))
+        out = model(torch.tensor([ids.tolist()], device=device), labels=torch.tensor([labels.tolist()], device=device))
+        n = sum(1 for label in labels[1:] if label != IGNORE)
+        total, tokens = total + out.loss.item() * n, tokens + n
+    return total, tokens
+
+
 def held_out_loss(model, tokenizer, count: int = 200) -> float:
     """Mean loss per ad token over held-out completions (the evaluation's perplexity is its exp)."""
     model.eval()
-    total, tokens = 0.0, 0
-    for _, request, ad in held_out_requests(count):
-        ids, labels = encode(tokenizer, plain_example(request, ad, EOS))
-        out = model(torch.tensor([ids.tolist()]), labels=torch.tensor([labels.tolist()]))
-        n = sum(1 for label in labels[1:] if label != IGNORE)
-        total, tokens = total + out.loss.item() * n, tokens + n
+    total, tokens = answer_loss(model, tokenizer, held_out_requests(count))
     model.train()
     return total / tokens
 
