@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 import transformers
 
-from bench import finetune_plain, gan_plain, generation, platform_generation, queue_overhead, rss_growth, streaming
+from bench import (finetune_plain, gan_plain, generation, images, platform_generation, queue_overhead, rss_growth,
+                   streaming)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -22,12 +23,14 @@ TARGETS = {
     "platform_vs_serial": (">=", 10), "platform_vs_batched": (">=", 0.9),
     "rest_vs_celery_jobs_per_s": (">=", 0.5), "gan_vs_plain": (">=", 0.95), "finetune_vs_plain": (">=", 0.95),
     "rss_growth": ("<", 0.05), "ttft_vs_plain": (">=", 0.7), "web_p99_budget_vs_measured": (">=", 1),
+    "images_api_vs_plain": (">=", 0.8), "label_fidelity_dcgan": (">=", 0.9),
 }
 _COMPARE = {">=": operator.ge, "<": operator.lt}
 
 
 PARTS = {"generation": generation, "platform_generation": platform_generation, "queue_overhead": queue_overhead,
-         "rss_growth": rss_growth, "finetune_plain": finetune_plain, "gan_plain": gan_plain, "streaming": streaming}
+         "rss_growth": rss_growth, "finetune_plain": finetune_plain, "gan_plain": gan_plain, "streaming": streaming,
+         "images": images}
 
 
 def machine() -> dict:

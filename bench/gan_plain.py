@@ -12,11 +12,11 @@ from torch import nn
 from models.dcgan import DCGANConfig, build
 from models.gan_training import GanTrainConfig, GanTrainer
 from models.image_data import digits
-from core.gan_schemas import GanTrainInput
+from core.gan_schemas import OPTIMISER_DEFAULTS, GanTrainInput
 from core.shapes import defaults
 
-# The trainer as a user gets it (lr, beta1, stabilisers): the defaults gan.train declares.
-PRODUCT_DEFAULTS = defaults(GanTrainInput)
+# The trainer as a user gets it (lr, beta1, stabilisers): the defaults gan.train declares for a dcgan.
+PRODUCT_DEFAULTS = {**defaults(GanTrainInput), **OPTIMISER_DEFAULTS["dcgan"]}
 TRAINER_FIELDS = {f.name for f in dataclasses.fields(GanTrainConfig)}
 
 NET = DCGANConfig(image_size=32, channels=1, nz=100, ngf=32, ndf=32)

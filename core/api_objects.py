@@ -84,13 +84,22 @@ class EventList(Answer):
     next_after: int
 
 
+class ImageModelInfo(Answer):
+    architecture: Literal["dcgan", "vae"]
+    conditional: bool
+    classes: list[str] = Field(description="a conditional model's classes, in index order")
+    image_size: int
+    channels: int
+
+
 class Model(Answer):
     id: str
     object: Literal["model"]
     created: int = Field(description="unix seconds (0 for models that ship with the platform)")
     owned_by: str
-    kind: Literal["text", "gan"]
+    kind: Literal["text", "gan"] = Field(description="gan: an image model (a gan: DCGAN or a vae: VAE)")
     source: str
+    image: ImageModelInfo | None = Field(None, description="image models trained since classes were recorded")
 
 
 class ModelList(Answer):
@@ -267,3 +276,16 @@ class Health(Answer):
 class Ready(Answer):
     status: Literal["ok", "unavailable"]
     checks: dict[str, Any]
+
+
+class GeneratedImage(Answer):
+    b64_json: str | None = Field(None, description="with response_format b64_json: the PNG, base64")
+    url: str | None = Field(None, description="with response_format url: a short-lived presigned link")
+    revised_prompt: str = Field(description="the class the prompt was read as")
+
+
+class ImagesResponse(Answer):
+    created: int
+    data: list[GeneratedImage]
+    output_format: Literal["png"]
+    size: str

@@ -11,19 +11,21 @@ from core.redisdb import PREFIX
 # Every batch list that may hold jobs, for the reaper (workers/reaper.py) to look after.
 BATCH_LISTS_KEY = f"{PREFIX}batch-lists"
 _LIST_PREFIX = f"{PREFIX}batch:"
+OWNED_MODEL_PREFIXES = ("ft:", "gan:", "vae:")
 
 
 def batch_list_key(owner: str, kind: str, input: dict) -> str:
     """The Redis list of queued jobs batchable with this one, or '' for a kind that is not batched.
 
-    Built-in and hub models are shared by every owner; a fine-tuned model is its owner's alone.
+    Built-in and hub models are shared by every owner; a model trained here (ft:, gan:, vae:) is
+    its owner's alone.
     """
     # The kind's registry entry names what must match (for generation: all but prompt and seed).
     shared_settings = KINDS[kind].batch_on if kind in KINDS else ()
     if not shared_settings:
         return ""
     shared = [input.get(name) for name in shared_settings]
-    scope = owner if str(input.get("model", "")).startswith("ft:") else ""
+    scope = owner if str(input.get("model", "")).startswith(OWNED_MODEL_PREFIXES) else ""
     digest = hashlib.sha256(json.dumps([kind, scope, shared]).encode()).hexdigest()[:24]
     return f"{_LIST_PREFIX}{kind}:{digest}"
 

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     model_cache_size: int = Field(2, ge=1, description="loaded models kept per worker process")
     torch_threads: int = Field(0, ge=0, description="0 = CPUs divided by worker concurrency")
     worker_concurrency: int = Field(1, ge=1, description="processes per worker")
-    generate_batch_jobs: int = Field(16, ge=1, description="queued text.generate jobs run as one batch")
+    generate_batch_jobs: int = Field(16, ge=1, description="queued text.generate (or gan.sample) jobs run as one batch")
     presign_ttl_s: int = Field(300, ge=10, description="lifetime of artifact download links")
     allow_hub_downloads: bool = Field(False, description="fetch Hugging Face ids that are not cached")
     allow_volatile_redis: bool = Field(False, description="run on Redis without AOF")

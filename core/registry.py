@@ -1,4 +1,4 @@
-"""Models produced here (`ft:` fine-tunes, `gan:` GANs): owner-scoped records in Redis, weights in storage."""
+"""Models produced here (`ft:` fine-tunes, `gan:` GANs, `vae:` VAEs): owner-scoped records in Redis, weights in storage."""
 
 from __future__ import annotations
 
@@ -32,14 +32,16 @@ class ModelRegistry:
         return f"{PREFIX}owner:{owner}:models"
 
     def add(self, model_id: str, owner: str, kind: str, base: str, job_id: str, prefix: str,
-            manifest: dict) -> dict:
+            manifest: dict, info: dict | None = None) -> dict:
         """Register (or re-register, idempotently) a model whose files are already in storage.
 
         It stays invisible until its job has succeeded: a job canceled or failed after this
-        write leaves no usable model behind.
+        write leaves no usable model behind. info: what validation needs to know without
+        loading the model (an image model's architecture, size and class names).
         """
         record = {"id": model_id, "owner": owner, "kind": kind, "base": base, "job_id": job_id,
-                  "prefix": prefix, "manifest": json.dumps(manifest), "created_at": now_iso()}
+                  "prefix": prefix, "manifest": json.dumps(manifest), "info": json.dumps(info or {}),
+                  "created_at": now_iso()}
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self._key(model_id), mapping=record)
         pipe.zadd(self._owner_key(owner), {model_id: time.time()}, nx=True)
@@ -77,10 +79,12 @@ class ModelRegistry:
 
     @staticmethod
     def _decode(record: dict) -> dict:
-        return {**record, "manifest": json.loads(record["manifest"])}
+        # Records written before `info` existed have none.
+        return {**record, "manifest": json.loads(record["manifest"]), "info": json.loads(record.get("info") or "{}")}
 
 
 def public_model(record: dict) -> dict:
     source = "fine-tune" if record["kind"] == "text" else "training"
     return {"id": record["id"], "object": "model", "kind": record["kind"], "source": source,
-            "base": record["base"], "job_id": record["job_id"], "created_at": record["created_at"]}
+            "base": record["base"], "job_id": record["job_id"], "created_at": record["created_at"],
+            **({"image": record["info"]} if record["info"] else {})}

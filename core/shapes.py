@@ -16,6 +16,8 @@ class Lookups:
     """What validation needs to know about the caller's own models and files."""
 
     owns_model: Callable[[str], bool] = lambda _id: False
+    # An owned image model's registry info (architecture, image_size, classes), None otherwise.
+    image_model: Callable[[str], dict | None] = lambda _id: None
     file: Callable[[str], dict | None] = lambda _id: None
     published: Callable[[], dict[str, str]] = lambda: {}  # models the live workers announce
 

@@ -106,6 +106,12 @@ def _real_features() -> np.ndarray:
     return feats.double().numpy()
 
 
+def label_fidelity(images: torch.Tensor, labels: torch.Tensor) -> float:
+    """The share of images the classifier assigns to the digit each was asked to be."""
+    probs, _ = _predict(images)
+    return round((probs.argmax(1) == labels.to(probs.device)).float().mean().item(), 4)
+
+
 def score(images: torch.Tensor) -> dict:
     """Quality figures for generated digits (N, C, S, S) in [-1, 1]."""
     probs, feats = _predict(images)

@@ -1,4 +1,5 @@
-"""DCGAN training with optional stabilisers (EMA generator, DiffAugment, R1, one-sided label smoothing).
+"""DCGAN training, unconditional or class-conditional, with optional stabilisers (EMA generator,
+DiffAugment, R1, one-sided label smoothing).
 
 The batch order and every random draw are functions of (seed, epoch, step), so a run resumed
 from a checkpoint continues exactly as the uninterrupted run would have.
@@ -47,9 +48,15 @@ def _step_generator(seed: int, step: int) -> torch.Generator:
 
 
 class GanTrainer:
-    def __init__(self, cfg: GanTrainConfig, images: torch.Tensor, device: str | torch.device = "cpu"):
+    METRICS = ("loss_d", "loss_g")  # what the job charts, per step
+
+    def __init__(self, cfg: GanTrainConfig, images: torch.Tensor, device: str | torch.device = "cpu",
+                 labels: torch.Tensor | None = None):
+        """labels: a class index per image, required when cfg.net.num_classes is set."""
         if len(images) < 2:
             raise ValueError("a GAN needs at least 2 training images")
+        if cfg.net.num_classes and (labels is None or len(labels) != len(images)):
+            raise ValueError("a conditional GAN needs a class index per training image")
         self.cfg, self.device = cfg, torch.device(device)
         torch.manual_seed(cfg.seed)  # weights_init draws from the global generator
         self.G, self.D = (m.to(self.device) for m in build(cfg.net))
@@ -58,6 +65,7 @@ class GanTrainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
         self.images = images.to(self.device)
+        self.labels = labels.to(self.device) if cfg.net.num_classes else None
         self.batch = min(cfg.batch_size, len(images))
         # Whole batches only: a last batch of one image would break batch norm's statistics.
         self.steps_per_epoch = len(images) // self.batch
@@ -76,21 +84,25 @@ class GanTrainer:
     def _aug(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         return augment(x, self.policy, gen) if self.policy else x
 
-    def step(self, real: torch.Tensor, step: int) -> dict[str, float]:
-        """One D update and one G update; returns the losses and D's mean outputs."""
+    def step(self, real: torch.Tensor, step: int, labels: torch.Tensor | None = None) -> dict[str, float]:
+        """One D update and one G update; returns the losses and D's mean outputs.
+
+        Conditional: the fakes take the real batch's labels, so D sees the same class mix on
+        both sides and cannot tell real from fake by class frequency.
+        """
         cfg = self.cfg
         gen = _step_generator(cfg.seed, step)
         n = real.shape[0]
         z = torch.randn(n, cfg.net.nz, 1, 1, generator=gen).to(self.device)
-        fake = self.G(z)
+        fake = self.G(z, labels)
 
         real_in = self._aug(real, gen)
         if cfg.r1_gamma > 0:
             real_in = real_in.detach().requires_grad_(True)
-        out_real = self.D(real_in)
+        out_real = self.D(real_in, labels)
         target_real = torch.full_like(out_real, 1.0 - cfg.label_smoothing)
         loss_d_real = F.binary_cross_entropy_with_logits(out_real, target_real)
-        out_fake = self.D(self._aug(fake.detach(), gen))
+        out_fake = self.D(self._aug(fake.detach(), gen), labels)
         loss_d = loss_d_real + F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake))
         if cfg.r1_gamma > 0:
             (grad,) = torch.autograd.grad(out_real.sum(), real_in, create_graph=True)
@@ -99,7 +111,7 @@ class GanTrainer:
         loss_d.backward()
         self.opt_d.step()
 
-        out = self.D(self._aug(fake, gen))
+        out = self.D(self._aug(fake, gen), labels)
         loss_g = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -126,8 +138,9 @@ class GanTrainer:
         order = self.epoch_order(epoch).to(self.device)
         for i in range(self.steps_per_epoch):
             step = epoch * self.steps_per_epoch + i + 1
-            real = self.images[order[i * self.batch:(i + 1) * self.batch]]
-            on_step(step, self.step(real, step))
+            idx = order[i * self.batch:(i + 1) * self.batch]
+            labels = self.labels[idx] if self.labels is not None else None
+            on_step(step, self.step(self.images[idx], step, labels))
 
     # Checkpoints: weights go to safetensors by the caller; this is the rest of the state.
     def weights(self) -> dict[str, dict[str, torch.Tensor]]:

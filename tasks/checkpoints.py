@@ -73,7 +73,7 @@ def publish_model(ctx: JobContext, write: Callable[[Path], None]) -> tuple[str, 
 
 
 def register_model(ctx: JobContext, model_id: str, kind: str, base: str, prefix: str, manifest: dict,
-                   output: dict) -> dict:
+                   output: dict, info: dict | None = None) -> dict:
     """Write the job's metrics.json (its output), then register the model: last, and only while
     still the lease holder; the model becomes usable when the job's succeeded status is written
     right after the task returns. The model supersedes the job's checkpoints, which are deleted.
@@ -82,7 +82,7 @@ def register_model(ctx: JobContext, model_id: str, kind: str, base: str, prefix:
     ctx.check()
     if ctx.rt.store.update(ctx.id, ctx.token) != "ok":
         raise LeaseLost("lease lost before the model could be registered")
-    ModelRegistry(ctx.rt.redis).add(model_id, ctx.job["owner"], kind, base, ctx.id, prefix, manifest)
+    ModelRegistry(ctx.rt.redis).add(model_id, ctx.job["owner"], kind, base, ctx.id, prefix, manifest, info)
     # Every checkpoint of the job goes, not only the committed one: a worker killed mid-upload
     # leaves a directory that no pointer ever named.
     delete_prefix(ctx.rt.storage, checkpoints_dir(ctx.id))

@@ -116,7 +116,7 @@ class Api:
     """A thin requests wrapper for one API key."""
 
     def __init__(self, base_url: str, key: str | None):
-        self.base_url = base_url
+        self.base_url, self.key = base_url, key
         self.http = requests.Session()
         if key:
             self.http.headers["Authorization"] = f"Bearer {key}"

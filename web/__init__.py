@@ -25,8 +25,8 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.json.sort_keys = False  # keep fields in the order the API documents
     app.extensions["aigc_settings"] = settings
 
-    from web import (api, campaigns_api, campaigns_ui, chat_ui, errors, files_api, gan_ui, openai_api, openai_batches, system,
-                     ui)
+    from web import (api, campaigns_api, campaigns_ui, chat_ui, errors, files_api, gan_ui, openai_api, openai_batches,
+                     openai_images, images_ui, system, ui)
 
     errors.register(app)
 
@@ -46,8 +46,10 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.register_blueprint(campaigns_api.bp)
     app.register_blueprint(openai_api.bp)
     app.register_blueprint(openai_batches.bp)
+    app.register_blueprint(openai_images.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(campaigns_ui.bp)
     app.register_blueprint(chat_ui.bp)
     app.register_blueprint(gan_ui.bp)
+    app.register_blueprint(images_ui.bp)
     return app

@@ -27,7 +27,7 @@ from web.service import submit_job
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 
 
-def _submit(owner: str, kind: str, inp: dict, metadata: dict | None, tokens_field: str) -> tuple[dict, bool]:
+def submit_for_openai(owner: str, kind: str, inp: dict, metadata: dict | None, tokens_field: str) -> tuple[dict, bool]:
     """Queue the job; (job, created). A repeated Idempotency-Key with the same request finds the
     first job (and waits on it) instead of running a second one."""
     try:
@@ -40,7 +40,7 @@ def _submit(owner: str, kind: str, inp: dict, metadata: dict | None, tokens_fiel
     return job, created
 
 
-def _answer(job: dict, view: Callable[[dict], dict], tokens_field: str):
+def answer_when_done(job: dict, view: Callable[[dict], dict], tokens_field: str):
     """Wait for the job and answer as OpenAI does; 504 (with the job id) only while it is still queued."""
     job = wait_for_end(get_store(), job["id"], get_settings().sync_timeout_s)
     if job["status"] == SUCCEEDED:
@@ -56,11 +56,11 @@ def completions():
     """A text.generate job: waited for, or streamed as `text_completion` chunks."""
     owner = api_owner()
     req = parse(CompletionRequest, json_body(), "", get_settings())
-    job, created = _submit(owner, "text.generate", req.job_input(), None, "max_tokens")
+    job, created = submit_for_openai(owner, "text.generate", req.job_input(), None, "max_tokens")
     if req.stream:
         chunks = CompletionChunks(job, req.model, req.stream_options is not None and req.stream_options.include_usage)
         return stream_response(StreamCall(job, chunks, req.n or 1, "max_tokens", created))
-    return _answer(job, completion_object, "max_tokens")
+    return answer_when_done(job, completion_object, "max_tokens")
 
 
 @bp.post("/chat/completions")
@@ -74,8 +74,8 @@ def chat_completion(owner: str, body):
     req = parse(ChatCompletionRequest, body, "", get_settings())
     tokens_field = "max_tokens" if req.max_tokens is not None and req.max_completion_tokens is None \
         else "max_completion_tokens"
-    job, created = _submit(owner, "text.chat", req.job_input(), req.metadata, tokens_field)
+    job, created = submit_for_openai(owner, "text.chat", req.job_input(), req.metadata, tokens_field)
     if req.stream:
         chunks = ChatChunks(job, req.model, req.stream_options is not None and req.stream_options.include_usage)
         return stream_response(StreamCall(job, chunks, req.n or 1, tokens_field, created))
-    return _answer(job, chat_object, tokens_field)
+    return answer_when_done(job, chat_object, tokens_field)

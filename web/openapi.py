@@ -14,15 +14,16 @@ from pydantic.json_schema import models_json_schema
 from core import api_objects as obj
 from core.job_kinds import KINDS, submittable
 from core.jobs import STATUSES
+from core.openai_image_schemas import ImageGenerationRequest
 from core.openai_schemas import ChatCompletionRequest, CompletionRequest
 from core.schemas import CampaignCreate, JobCreate
 
 _REF = "#/components/schemas/{model}"
-_INPUTS = [JobCreate, CampaignCreate, CompletionRequest, ChatCompletionRequest,
+_INPUTS = [JobCreate, CampaignCreate, CompletionRequest, ChatCompletionRequest, ImageGenerationRequest,
            *(k.input for k in submittable().values())]
 _ANSWERS = [obj.Error, obj.Job, obj.JobList, obj.Event, obj.EventList, obj.Model, obj.ModelList, obj.Deleted, obj.File,
             obj.FileList, obj.Campaign, obj.CampaignList, obj.Completion, obj.CompletionChunk, obj.ChatCompletion,
-            obj.ChatCompletionChunk, obj.Batch, obj.BatchList, obj.Health, obj.Ready]
+            obj.ChatCompletionChunk, obj.Batch, obj.BatchList, obj.Health, obj.Ready, obj.ImagesResponse]
 _FILE = {"description": "The file"}
 _PRESIGNED = {"description": "A short-lived presigned URL"}
 
@@ -88,6 +89,10 @@ ROUTES = (
           "with stream: true, text/event-stream of ChatCompletionChunk",
           (200, obj.ChatCompletion), (400, 401, 409, 500, 504), body=ChatCompletionRequest,
           stream=obj.ChatCompletionChunk,
+          headers={"Idempotency-Key": "a retry with the same key and body waits on the first job"}),
+    Route("post", "/v1/images/generations", "OpenAI-compatible image generation, a gan.sample job: the class a "
+          "prompt names, from a conditional image model; queue, wait, answer",
+          (200, obj.ImagesResponse), (400, 401, 409, 500, 504), body=ImageGenerationRequest,
           headers={"Idempotency-Key": "a retry with the same key and body waits on the first job"}),
     Route("post", "/v1/batches", "OpenAI-compatible batch of /v1/completions requests (a batch file)",
           (200, obj.Batch), (400, 401), body="object"),

@@ -31,8 +31,13 @@ def owner_lookups(owner: str) -> Lookups:
             return get_files().get(file_id, owner)
         except NotFound:
             return None
+    def image_model(model_id: str):
+        try:
+            return get_registry().get(model_id, owner)["info"]
+        except NotFound:
+            return None
     return Lookups(owns_model=lambda model_id: get_registry().exists(model_id, owner), file=file,
-                           published=lambda: published_text_models(get_redis()))
+                   image_model=image_model, published=lambda: published_text_models(get_redis()))
 
 
 def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[dict, bool]:

@@ -252,3 +252,54 @@ def test_chat_page_streams_stops_and_carries_the_conversation(page, platform):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     if os.environ.get("AIGC_SCREENSHOTS"):
         page.screenshot(path=os.path.join(os.environ["AIGC_SCREENSHOTS"], "chat.png"), full_page=True)
+
+
+def test_images_page_prompt_class_picker_and_full_size_viewer(page, platform):
+    _sign_in(page, platform.create_key("images-browser"))
+    page.click("nav >> text=Images")
+    assert "No conditional image model yet" in page.inner_text("main")
+    page.click("main >> text=Train one")
+    # The stabilisers are a DCGAN's: the form hides them for a VAE.
+    page.select_option("#architecture", "vae")
+    assert page.is_hidden("#stabilisers")
+    page.select_option("#architecture", "dcgan")
+    assert page.is_visible("#stabilisers")
+    page.check("#conditional")
+    for name, value in {"epochs": "6", "batch_size": "32", "nz": "32", "ngf": "16", "ndf": "16", "lr": "0.001",
+                        "ema_decay": "0.9", "seed": "3"}.items():
+        page.fill(f"#{name}", value)
+    page.click("#train-form button[type=submit]")
+    page.wait_for_url("**/jobs/job_*")
+    page.wait_for_selector("#status.status-succeeded", timeout=240_000)
+    assert "label fidelity" in page.inner_text("#quality")
+    page.click("#images-link")
+    page.wait_for_url("**/images?model=*")
+    assert page.eval_on_selector_all("#class option", "os => os.map(o => o.value)") == [""] + [str(i) for i in range(10)]
+
+    # A prompt that names no class is refused beside the field, listing the classes.
+    page.fill("#prompt", "a cat")
+    page.click("#image-form button[type=submit]")
+    assert "names none of the model's classes" in page.inner_text("#image-form")
+    page.fill("#prompt", "a handwritten seven")
+    page.fill("#n", "6")
+    page.select_option("#size", "256x256")
+    page.click("#image-form button[type=submit]")
+    page.wait_for_url("**/images?job=*")
+    page.wait_for_selector("#image-grid .thumb img", timeout=60_000)
+    assert page.inner_text("#results-title") == "“7” × 6"
+    page.wait_for_function("() => [...document.querySelectorAll('#image-grid img')].every(i => i.naturalWidth > 0)")
+    assert page.eval_on_selector_all("#image-grid img", "imgs => imgs.map(i => i.naturalWidth)") == [256] * 6
+    page.click("#image-grid .thumb >> nth=2")
+    page.wait_for_selector("#viewer[open]")
+    assert "image-003.png" in page.inner_text("#viewer-caption")
+    if os.environ.get("AIGC_SCREENSHOTS"):
+        page.screenshot(path=os.path.join(os.environ["AIGC_SCREENSHOTS"], "images.png"), full_page=True)
+    page.click("#viewer-close")
+    assert page.is_hidden("#viewer")
+    # The picker wins over the prompt, and the page keeps what was asked.
+    page.select_option("#class", "3")
+    page.click("#image-form button[type=submit]")
+    page.wait_for_url("**/images?job=*")
+    page.wait_for_selector("#image-grid .thumb img", timeout=60_000)
+    assert page.inner_text("#results-title") == "“3” × 6"
+    assert page.input_value("#class") == "3"

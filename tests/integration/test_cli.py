@@ -170,6 +170,9 @@ def test_gan_demo_trains_scores_and_samples(platform):
     score = re.search(r"([0-9.]+)% recognisable, (\d+)/10 digits covered", run.stdout)
     assert score and 0 <= float(score.group(1)) <= 100
     assert "grid.png, samples.zip, interpolation.png" in run.stdout
+    fidelity = re.search(r"Label fidelity: ([0-9.]+)%", run.stdout)
+    assert fidelity and 0 <= float(fidelity.group(1)) <= 100
+    assert re.search(r"read as '7'\): 4 images at 256x256, first: http://127\.0\.0\.1:\d+/\S+", run.stdout), run.stdout
 
 
 # Passes alone and with the integration files before it (three orderings tried), but in the whole

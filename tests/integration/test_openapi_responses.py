@@ -103,6 +103,21 @@ def test_every_route_answers_as_the_spec_says(platform, checker):
     c(api.get("/v1/batches"), "GET /v1/batches")
     c(api.post(f"/v1/batches/{batch['id']}/cancel"), "POST /v1/batches/{batch_id}/cancel")
 
+    # Images: a tiny conditional model (so GET /v1/models shows its `image` info), then OpenAI's route.
+    gan = api.post("/v1/jobs", json={"kind": "gan.train", "input": {
+        "dataset": "builtin:digits", "conditional": True, "nz": 8, "ngf": 4, "ndf": 4, "batch_size": 32,
+        "max_images": 64, "epochs": 1}}).json()
+    trained = api.wait(gan["id"], timeout_s=120)
+    assert trained["status"] == "succeeded", trained["error"]
+    c(api.get("/v1/models"), "GET /v1/models")
+    images = c(api.post("/v1/images/generations", json={"model": trained["output"]["model"], "prompt": "7",
+                                                        "n": 2, "response_format": "b64_json"}),
+               "POST /v1/images/generations")
+    assert images.status_code == 200 and images.json()["data"][0]["revised_prompt"] == "7"
+    no_class = c(api.post("/v1/images/generations", json={"model": trained["output"]["model"], "prompt": "a cat"}),
+                 "POST /v1/images/generations")
+    assert no_class.status_code == 400 and no_class.json()["error"]["param"] == "prompt"
+
     # The signed local-store link: this platform stores in S3, so it is a 404 in the error shape.
     c(anon.get("/v1/storage/not-a-token"), "GET /v1/storage/{token}")
 

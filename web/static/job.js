@@ -48,10 +48,17 @@
     }
     if (out && out.model && page === "gan.train") {
       $("usage").textContent = `Model ${out.model} · ${out.epochs} epochs, ${out.steps} steps on ${out.images} images` +
-        (out.skipped_images ? ` (${out.skipped_images} unreadable, skipped)` : "") + ` · D loss ${out.loss_d}, G loss ${out.loss_g}`;
+        (out.skipped_images ? ` (${out.skipped_images} unreadable, skipped)` : "") +
+        (out.architecture === "vae" ? ` · reconstruction ${out.loss_rec}, KL ${out.loss_kl}` : ` · D loss ${out.loss_d}, G loss ${out.loss_g}`) +
+        (out.conditional ? ` · conditional on ${out.classes.length} classes` : "");
       const link = $("sample-link");
       link.hidden = false;
       link.href = `${root.dataset.gan}?model=${encodeURIComponent(out.model)}#sample-card`;
+      if (out.conditional) {
+        const ask = $("images-link");
+        ask.hidden = false;
+        ask.href = `${root.dataset.images}?model=${encodeURIComponent(out.model)}`;
+      }
     }
     renderQuality(out);
     renderGallery(job);
@@ -73,10 +80,14 @@
 
   // Images the job publishes (GAN grids): shown as a gallery, newest last, as they arrive.
   function renderGallery(job) {
-    const images = (job.artifacts || []).filter((a) => a.content_type === "image/png");
+    // The gallery shows grids; a job that stored single images instead (image-001.png, ... from the
+    // images API or page) shows those.
+    const pngs = (job.artifacts || []).filter((a) => a.content_type === "image/png");
+    const grids = pngs.filter((a) => !/^image-\d+\.png$/.test(a.name));
+    const images = grids.length ? grids : pngs;
     const box = $("gallery");
     box.hidden = !images.length;
-    box.className = "gallery" + (page === "gan.sample" ? " large" : "");
+    box.className = "gallery" + (page === "gan.sample" && grids.length ? " large" : "");
     const have = new Set([...box.querySelectorAll("img")].map((img) => img.dataset.name + ":" + img.dataset.bytes));
     if (images.every((a) => have.has(a.name + ":" + a.bytes)) && have.size === images.length) return;
     box.replaceChildren();
@@ -101,25 +112,33 @@
     $("quality").hidden = false;
     $("quality").textContent = `Digit score over ${q.samples} samples: ${(100 * q.confident_share).toFixed(1)}% ` +
       `recognisable, ${q.classes_covered}/10 digits covered, Fréchet distance ${q.frechet_distance} ` +
-      `(classifier accuracy ${(100 * q.classifier_accuracy).toFixed(1)}%)`;
+      `(classifier accuracy ${(100 * q.classifier_accuracy).toFixed(1)}%)` +
+      (q.label_fidelity !== undefined ? ` · label fidelity ${(100 * q.label_fidelity).toFixed(1)}% (the share drawn as the digit asked for)` : "");
   }
 
   // Metrics arrive as events: the backlog is fetched once, then the page follows the job's live
   // event stream (server-sent events), refreshing the record when its status or progress moves.
-  const metrics = { train_loss: [], valid_loss: [], loss_d: [], loss_g: [] };
+  const metrics = { train_loss: [], valid_loss: [], loss_d: [], loss_g: [], loss_rec: [], loss_kl: [] };
   let lastSeq = -1;
   function take(e) {
     lastSeq = e.seq;
     if (e.type === "metric" && metrics[e.name]) metrics[e.name].push({ step: e.step, value: e.value });
   }
   function drawChart() {
-    const gan = metrics.loss_d.length > 0;
-    const series = gan
-      ? [{ points: metrics.loss_d, cls: "train-line" }, { points: metrics.loss_g, cls: "line-2" }]
-      : [{ points: metrics.train_loss, cls: "train-line" }, { points: metrics.valid_loss, cls: "valid-line", dots: "valid-dot" }];
+    let series, names;
+    if (metrics.loss_d.length) {
+      series = [{ points: metrics.loss_d, cls: "train-line" }, { points: metrics.loss_g, cls: "line-2" }];
+      names = "discriminator, generator";
+    } else if (metrics.loss_rec.length) {
+      series = [{ points: metrics.loss_rec, cls: "train-line" }, { points: metrics.loss_kl, cls: "line-2", right: true }];
+      names = "reconstruction (left axis), KL (right axis)";
+    } else {
+      series = [{ points: metrics.train_loss, cls: "train-line" }, { points: metrics.valid_loss, cls: "valid-line", dots: "valid-dot" }];
+      names = "training, validation";
+    }
     if (window.drawLossChart($("loss-svg"), series)) {
       $("loss").hidden = false;
-      $("loss-names").textContent = gan ? "discriminator, generator" : "training, validation";
+      $("loss-names").textContent = names;
     }
   }
   async function fetchEvents() {
