@@ -49,6 +49,11 @@ class TooLarge(AigcError):
     code = "too_large"
 
 
+class UnsupportedMediaType(AigcError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class Unavailable(AigcError):
     status = 503
     code = "unavailable"

@@ -120,6 +120,7 @@ def _classes(info, field: str) -> list[str] | None:
     model_info = _model_info(info)
     if model_info is None:
         return None  # the model's own error says why
+    # A model trained before `info` was recorded has {}: it predates conditional models.
     classes = model_info.get("classes") or []
     if not model_info.get("conditional") or not classes:
         raise refuse("invalid_input", f"{info.data['model']} is not conditional: it cannot be asked for a {field}; "
@@ -167,10 +168,13 @@ def size_choices(native: int) -> list[str]:
 def _size(value: str, info) -> str:
     if value == "512x512" and info.data.get("n", 0) > MAX_SAMPLES_AT_512:
         raise refuse("invalid_input", f"512x512 allows n <= {MAX_SAMPLES_AT_512} images per request", relative=True)
-    model_info = _model_info(info)
-    if model_info is not None and value not in size_choices(int(model_info.get("image_size") or 32)):
-        raise refuse("invalid_input", f"must be one of {size_choices(int(model_info.get('image_size') or 32))} "
-                     "(the model's own size, or an upscale)", relative=True)
+    model_info = _model_info(info) or {}
+    # Models trained before their size was recorded are checked by the worker, which knows it.
+    native = model_info.get("image_size")
+    choices = size_choices(int(native)) if native else [f"{s}x{s}" for s in (32, 64, *UPSCALES)]
+    if value not in choices:
+        raise refuse("invalid_input", f"must be one of {choices} (the model's own size, or an upscale)",
+                     relative=True)
     return value
 
 

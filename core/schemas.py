@@ -266,7 +266,7 @@ def job_create(body: Any, settings, lookups: Lookups = NO_LOOKUPS) -> dict:
 
     def kind_input():
         kind = body.get("kind")
-        if kind in kinds and "input" in body:
+        if isinstance(kind, str) and kind in kinds and "input" in body:
             return check(kinds[kind].input, body["input"], "input", settings, lookups)
         return None
 

@@ -52,12 +52,34 @@ def _decode(raw: bytes, image_size: int, channels: int) -> torch.Tensor:
     return data.view(image_size, image_size, channels).permute(2, 0, 1).float() / 127.5 - 1
 
 
+def _label(path: PurePosixPath) -> str:
+    return path.parts[-2] if len(path.parts) > 1 else ""
+
+
+def _round_robin(members: list) -> list:
+    """Members reordered one class at a time (a, b, c, a, b, c, ...), each class in archive order."""
+    groups: dict[str, list] = {}
+    for member in members:
+        groups.setdefault(_label(member[0]), []).append(member)
+    out, queues = [], [list(reversed(g)) for g in groups.values()]
+    while queues:
+        out += [q.pop() for q in queues]
+        queues = [q for q in queues if q]
+    return out
+
+
 def from_members(members: Iterable[tuple[PurePosixPath, Callable[[], bytes]]], image_size: int, channels: int,
-                 max_images: int | None = None) -> ImageSet:
+                 max_images: int | None = None, balanced: bool = False) -> ImageSet:
     """Images from an archive's image members, (path inside the archive, read its bytes) each, in
-    archive order; a member in a folder is labelled with the folder's name."""
+    archive order; a member in a folder is labelled with the folder's name.
+
+    balanced: with max_images, take the classes in turn, so an archive sorted by folder still
+    gives every class its share (what a conditional model needs).
+    """
     from PIL import UnidentifiedImageError
 
+    if balanced and max_images is not None:
+        members = _round_robin(list(members))  # paths only: nothing is decoded until chosen
     tensors, labels, skipped = [], [], 0
     for path, read in members:
         if max_images is not None and len(tensors) >= max_images:
@@ -67,7 +89,7 @@ def from_members(members: Iterable[tuple[PurePosixPath, Callable[[], bytes]]], i
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             skipped += 1  # a corrupt image costs one sample, not the job
             continue
-        labels.append(path.parts[-2] if len(path.parts) > 1 else "")
+        labels.append(_label(path))
     if not tensors:
         raise ValueError("the archive holds no readable PNG or JPEG image")
     return ImageSet(torch.stack(tensors), labels, skipped)

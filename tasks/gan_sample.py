@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 import torch
 
 from core.errors import InvalidInput
-from core.gan_schemas import image_file_name
+from core.gan_schemas import image_file_name, size_choices
 from core.image_classes import NoClass, class_from_prompt, class_index
 from core.registry import ModelRegistry
 from core.storage_dirs import download_dir
@@ -82,6 +82,8 @@ def sample(ctx: JobContext) -> dict:
     # No progress write here: the bar (0 of n images) was set at submission.
     images = generate(gan.generator, latent(inp["seed"], n, nz), labels)
     size = int((inp.get("size") or f"{config['image_size']}x").split("x")[0])
+    if f"{size}x{size}" not in size_choices(config["image_size"]):  # a model validation knew no size of
+        raise InvalidInput(f"input.size must be one of {size_choices(config['image_size'])}", param="input.size")
     if inp.get("image_files"):
         # The images API's path: each image once, as its own file (the pages show these); no
         # grid or zip of the same pixels, which cost as much again as the files.

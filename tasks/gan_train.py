@@ -63,7 +63,7 @@ def load_images(ctx: JobContext) -> image_data.ImageSet:
     try:
         # The archive's limits are checked again here: they hold whoever stored the file.
         return image_data.from_members(image_members(data), inp["image_size"], inp["channels"],
-                                       inp.get("max_images"))
+                                       inp.get("max_images"), balanced=bool(inp.get("conditional")))
     except ValueError as exc:
         raise InvalidInput(f"input.dataset: {exc}", param="input.dataset") from None
 
@@ -76,7 +76,7 @@ def class_names(inp: dict, data: image_data.ImageSet) -> list[str]:
     if any(not label for label in data.labels):
         raise InvalidInput("conditional training needs every image in a class folder (class/image.png); "
                            "some are at the top of the archive", param="input.dataset")
-    names = sorted(set(data.labels), key=lambda c: (0, int(c), c) if c.isdigit() else (1, 0, c))
+    names = sorted(set(data.labels), key=lambda c: (0, int(c), c) if c.isascii() and c.isdigit() else (1, 0, c))
     if len(names) < 2:
         raise InvalidInput(f"conditional training needs at least 2 classes; the dataset has {names}",
                            param="input.dataset")

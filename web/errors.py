@@ -54,6 +54,10 @@ def register(app: Flask) -> None:
         message = exc.description or exc.name
         if exc.code == 413:
             message = f"The request body is larger than {request.max_content_length} bytes"
+        # The exception's own headers (Allow on a 405, as HTTP requires) go with our body.
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
         if _wants_json():
-            return error_response(exc.code or 500, code, message)
-        return render_template("error.html", status=exc.code, message=message), exc.code
+            resp = error_response(exc.code or 500, code, message)
+            resp.headers.update(headers)
+            return resp
+        return render_template("error.html", status=exc.code, message=message), exc.code, headers

@@ -8,13 +8,27 @@ import re
 
 from flask import request
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, TooLarge, UnsupportedMediaType
 from core.text_checks import unencodable_message, unencodable_path
 
 
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
 def json_body():
-    """The parsed JSON body, or a 400 that says what is wrong with it."""
+    """The parsed JSON body, or a 4xx that says what is wrong with it: 415 for another content type,
+    413 for a body over the limit (chunked ones too), 400 for the rest."""
+    if not _is_json(request.mimetype):
+        sent = request.mimetype or "no Content-Type"
+        raise UnsupportedMediaType(f"Send the body as JSON with Content-Type: application/json (got {sent})",
+                                   param="Content-Type")
     raw = request.get_data(cache=False)
+    limit = request.max_content_length
+    # A chunked body has no declared length: the server's stream stops at the limit without a
+    # word, so a body that fills it is taken as longer, never parsed cut short.
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        raise TooLarge(f"The request body is larger than {limit} bytes")
     if not raw:
         raise InvalidInput("The request body is empty; send a JSON object", code="invalid_json")
     try:

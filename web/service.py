@@ -31,11 +31,16 @@ def owner_lookups(owner: str) -> Lookups:
             return get_files().get(file_id, owner)
         except NotFound:
             return None
+    seen: dict[str, dict | None] = {}
+
     def image_model(model_id: str):
-        try:
-            return get_registry().get(model_id, owner)["info"]
-        except NotFound:
-            return None
+        # Several fields of one request ask about the same model: one registry read.
+        if model_id not in seen:
+            try:
+                seen[model_id] = get_registry().get(model_id, owner)["info"]
+            except NotFound:
+                seen[model_id] = None
+        return seen[model_id]
     return Lookups(owns_model=lambda model_id: get_registry().exists(model_id, owner), file=file,
                    image_model=image_model, published=lambda: published_text_models(get_redis()))
 

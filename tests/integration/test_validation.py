@@ -106,6 +106,22 @@ def test_oversized_body_is_413_from_the_production_server(platform, alice):
     assert platform.redis_client().zcard("aigc:owner:alice:jobs") == before
 
 
+def test_a_chunked_body_over_the_limit_is_413_and_json_under_another_type_415(platform, alice):
+    body = json.dumps(_body(prompt="x" * (2 << 20))).encode()
+    before = platform.redis_client().zcard("aigc:owner:alice:jobs")
+
+    def chunks():  # a generator body: requests sends it chunked, with no Content-Length
+        for i in range(0, len(body), 1 << 16):
+            yield body[i:i + (1 << 16)]
+    resp = alice.post("/v1/jobs", data=chunks(), headers={"Content-Type": "application/json"})
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "too_large", resp.text
+    plain = alice.post("/v1/jobs", data=json.dumps(_body(prompt="hi")), headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 415 and plain.json()["error"]["code"] == "unsupported_media_type"
+    assert platform.redis_client().zcard("aigc:owner:alice:jobs") == before
+    wrong_method = alice.delete("/v1/chat/completions")
+    assert wrong_method.status_code == 405 and "POST" in wrong_method.headers["Allow"]
+
+
 def test_bad_query_parameters_are_400(alice):
     assert alice.get("/v1/jobs", params={"limit": "0"}).json()["error"]["param"] == "limit"
     assert alice.get("/v1/jobs", params={"limit": "abc"}).json()["error"]["param"] == "limit"

@@ -93,7 +93,8 @@ def test_label_fidelity_reads_real_digits_as_their_labels():
 
 @pytest.mark.parametrize("prompt,want", [
     ("a handwritten seven", "7"), ("7", "7"), ("七", "7"), ("写一个七", "7"), ("画一张3", "3"), ("Sevens!", "7"),
-    ("the digit 0", "0"), ("zero", "0"),
+    ("the digit 0", "0"), ("zero", "0"), ("draw one seven", "7"), ("two 3s", "3"), ("一些七", "7"), ("两", "2"),
+    ("〇", "0"), ("７", "7"),
 ])
 def test_a_prompt_names_a_digit_in_english_or_chinese(prompt, want):
     assert DIGITS[class_from_prompt(DIGITS, prompt)] == want
@@ -109,17 +110,26 @@ def test_prompts_name_folders_whole_words_and_the_longest_match_wins():
         class_from_prompt(classes, "a bag")
     with pytest.raises(NoClass, match="more than one"):
         class_from_prompt(classes, "a sneaker and a shirt")
-    with pytest.raises(NoClass):
-        class_from_prompt(DIGITS, "someone")  # "one" only as a whole word
+    for prompt in ("someone", "十七", "七十", "seventeen"):  # whole words, whole numbers
+        with pytest.raises(NoClass):
+            class_from_prompt(DIGITS, prompt)
+    with pytest.raises(NoClass, match="more than one"):
+        class_from_prompt(DIGITS, "a 7 and a 3")
+    pets = ["puppy", "kittens"]
+    assert pets[class_from_prompt(pets, "two puppies")] == "puppy" and pets[class_from_prompt(pets, "a kitten")] == "kittens"
+    assert classes[class_from_prompt(classes, "an ankle-boot")] == "Ankle_boot"
+    folders = [str(i) for i in range(1, 11)]  # an integer that is a folder's name means that folder
+    assert folders[class_index(folders, 1)] == "1" and folders[class_index(folders, 10)] == "10"
     assert class_index(classes, "ankle boot") == 3 and class_index(classes, 1) == 1
     with pytest.raises(NoClass, match="out of range"):
         class_index(classes, 4)
 
 
-LOOKUPS = Lookups(owns_model=lambda m: m in ("gan:cond", "gan:plain", "vae:cond"),
+LOOKUPS = Lookups(owns_model=lambda m: m in ("gan:cond", "gan:plain", "vae:cond", "gan:old"),
                   image_model=lambda m: {"gan:cond": {"conditional": True, "classes": DIGITS, "image_size": 32},
                                          "vae:cond": {"conditional": True, "classes": DIGITS, "image_size": 64},
-                                         "gan:plain": {"conditional": False, "classes": [], "image_size": 32}}.get(m))
+                                         "gan:plain": {"conditional": False, "classes": [], "image_size": 32},
+                                         "gan:old": {}}.get(m))  # trained before info was recorded
 
 
 def _refusal(shape, data):
@@ -132,6 +142,8 @@ def test_sampling_input_names_a_class_once_and_checks_it_against_the_model():
     clean = check(GanSampleInput, {"model": "gan:cond", "class": "seven", "size": "256x256"}, "input", None, LOOKUPS)
     assert clean["class"] == "seven" and clean["size"] == "256x256" and clean["image_files"] is False
     assert check(GanSampleInput, {"model": "vae:cond", "size": "64x64"}, "input", None, LOOKUPS)["size"] == "64x64"
+    # An older model's size is not on record: 64x64 passes here and the worker checks it.
+    assert check(GanSampleInput, {"model": "gan:old", "size": "64x64"}, "input", None, LOOKUPS)["size"] == "64x64"
     cases = [
         ({"model": "gan:cond", "prompt": "a cat"}, "input.prompt", "'0', '1'"),
         ({"model": "gan:cond", "prompt": "bad \ud800"}, "input.prompt", "unicode"),
@@ -141,6 +153,8 @@ def test_sampling_input_names_a_class_once_and_checks_it_against_the_model():
         ({"model": "gan:plain", "prompt": "7"}, "input.prompt", "not conditional"),
         ({"model": "gan:cond", "size": "1024x1024"}, "input.size", "32x32"),
         ({"model": "gan:cond", "n": 100, "size": "512x512"}, "input.size", "n <= 64"),
+        ({"model": "gan:old", "prompt": "7"}, "input.prompt", "not conditional"),
+        ({"model": "gan:old", "size": "100x100"}, "input.size", "must be one of"),
     ]
     for data, param, words in cases:
         err = _refusal(GanSampleInput, data)
@@ -171,3 +185,14 @@ def test_a_short_conditional_run_learns_its_labels():
         trainer.run_epoch(epoch, lambda s, m: None)
     asked = torch.arange(500) % 10
     assert label_fidelity(generate(trainer.sampler, latent(1, 500, 32), asked), asked) > 0.3
+
+
+def test_a_capped_conditional_archive_keeps_every_class():
+    from core.archive_checks import image_members
+    from tests.unit.test_file_checks import make_zip, png
+
+    members = {f"{folder}/{i}.png": png((8, 8)) for folder in ("a", "b", "c") for i in range(5)}
+    first = image_data.from_members(image_members(make_zip(members)), 32, 1, max_images=6)
+    balanced = image_data.from_members(image_members(make_zip(members)), 32, 1, max_images=6, balanced=True)
+    assert sorted(set(first.labels)) == ["a", "b"]  # archive order: the first folders only
+    assert balanced.labels == ["a", "b", "c", "a", "b", "c"]

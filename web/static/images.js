@@ -26,9 +26,12 @@
 
   function showImages(job, base) {
     const grid = $("image-grid");
-    const images = (job.artifacts || []).filter((a) => /^image-\d+\.png$/.test(a.name));
+    // The images API's jobs store each image; a sampling job from the GAN page has its grid.
+    const files = (job.artifacts || []).filter((a) => /^image-\d+\.png$/.test(a.name));
+    const images = files.length ? files : (job.artifacts || []).filter((a) => a.name === "grid.png");
     const out = job.output || {};
-    $("results-title").textContent = out.class !== undefined ? `“${out.class}” × ${images.length}` : `${images.length} images`;
+    const count = files.length || out.n || 0;
+    $("results-title").textContent = out.class !== undefined ? `“${out.class}” × ${count}` : `${count} images`;
     grid.replaceChildren();
     for (const a of images) {
       const button = document.createElement("button");
@@ -66,6 +69,10 @@
 
   const model = $("model");
   if (model) model.addEventListener("change", fillClasses);
+  // The picker wins over the prompt when both are set: typing a new prompt clears the picker, so
+  // a class picked for the last images does not override what was just typed.
+  const prompt = $("prompt");
+  if (prompt) prompt.addEventListener("input", () => { $("class").value = ""; });
   fillClasses();
   follow();
 })();
