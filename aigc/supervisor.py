@@ -2,6 +2,9 @@
 
 Children run in their own sessions so Ctrl-C reaches only this process, which then stops them in
 order: web first (no new jobs), then the workers (warm shutdown requeues or finishes), Redis last.
+A worker or the web server that dies is started again, after a pause that doubles with each
+crash in a row, and the embedded Redis on the same port from its append-only file (the others
+reconnect); only Ctrl-C, SIGTERM or a crash loop stop the platform.
 """
 
 from __future__ import annotations
@@ -32,6 +35,48 @@ def _die_with_parent() -> None:
 
 def _spawn(args: list[str], env: dict) -> subprocess.Popen:
     return subprocess.Popen(args, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+
+
+# A child that dies this many times within CRASH_WINDOW_S is crash-looping: the platform stops
+# rather than restart it forever.
+CRASH_LOOP = 5
+CRASH_WINDOW_S = 120.0
+FIRST_BACKOFF_S, MAX_BACKOFF_S = 1.0, 30.0
+
+
+class Child:
+    """One supervised process: how to start it, and when it died lately."""
+
+    def __init__(self, name: str, args: list[str], env: dict, stop_timeout_s: float):
+        self.name, self.args, self.env, self.stop_timeout_s = name, args, env, stop_timeout_s
+        self.proc: subprocess.Popen = _spawn(args, env)
+        self.crashes: list[float] = []
+        self.restart_at: float | None = None
+
+    def check(self, now: float) -> str | None:
+        """Notice a death and schedule the restart, or do a restart that is due; returns "loop"
+        when the child has crashed CRASH_LOOP times within the window."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.proc, self.restart_at = _spawn(self.args, self.env), None
+                print(f"The {self.name} was started again (pid {self.proc.pid}).", flush=True)
+            return None
+        if self.proc.poll() is None:
+            return None
+        self.crashes = [t for t in self.crashes if now - t < CRASH_WINDOW_S] + [now]
+        if len(self.crashes) >= CRASH_LOOP:
+            print(f"The {self.name} exited with code {self.proc.returncode}, its {len(self.crashes)}th crash "
+                  f"within {CRASH_WINDOW_S:.0f} s; stopping the platform.", flush=True)
+            return "loop"
+        delay = min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (len(self.crashes) - 1))
+        print(f"The {self.name} exited with code {self.proc.returncode}; starting it again in {delay:.0f} s "
+              f"(crash {len(self.crashes)} within {CRASH_WINDOW_S:.0f} s).", flush=True)
+        self.restart_at = now + delay
+        return None
+
+    def stop(self) -> None:
+        self.restart_at = None
+        _stop(self.proc, self.name, self.stop_timeout_s)
 
 
 def _stop(proc: subprocess.Popen | None, name: str, timeout_s: float) -> None:
@@ -107,6 +152,26 @@ def stop_embedded_redis(settings: Settings, server: EmbeddedRedis) -> None:
     (settings.data_dir / "redis" / "up.pid").unlink(missing_ok=True)
 
 
+def _restart_redis(settings: Settings, server: EmbeddedRedis, crashes: int) -> bool:
+    """Start the embedded Redis again on its port (every child's URL names it), from its AOF;
+    False when it crash-loops or will not start."""
+    code = server.proc.returncode
+    if crashes >= CRASH_LOOP:
+        print(f"The embedded Redis exited with code {code}, its {crashes}th crash within {CRASH_WINDOW_S:.0f} s; "
+              "stopping the platform.", flush=True)
+        return False
+    print(f"The embedded Redis exited with code {code}; starting it again from its append-only file.", flush=True)
+    try:
+        server.stop()  # reaps it and closes its pipe
+        server.start()
+    except RuntimeError as exc:
+        print(f"The embedded Redis did not start again ({exc}); stopping the platform.", flush=True)
+        return False
+    (settings.data_dir / "redis" / "up.pid").write_text(f"{os.getpid()} {server.proc.pid}")
+    print(f"The embedded Redis is back (pid {server.proc.pid}).", flush=True)
+    return True
+
+
 def up(host: str, port: int) -> int:
     settings = Settings.from_env()
     public_url = os.environ.get("AIGC_PUBLIC_URL") or f"http://{host}:{port}"
@@ -118,10 +183,11 @@ def up(host: str, port: int) -> int:
 
     exe = [sys.executable, "-m", "aigc"]
     # Two workers, so that a chat never waits behind a fine-tune or a GAN: one for inference (and
-    # campaign bookkeeping), one for training.
-    inference = _spawn(exe + ["worker", "--queues", "inference,default"], env)
-    training = _spawn(exe + ["worker", "--queues", "training"], env)
-    web = _spawn(exe + ["web", "--host", host, "--port", str(port)], env)
+    # campaign bookkeeping), one for training. Listed in the order they stop: web first.
+    web = Child("web server", exe + ["web", "--host", host, "--port", str(port)], env, 15)
+    inference = Child("inference worker", exe + ["worker", "--queues", "inference,default"], env, 60)
+    training = Child("training worker", exe + ["worker", "--queues", "training"], env, 60)
+    children = (web, inference, training)
     stopping = False
 
     def on_signal(signum, _frame):
@@ -131,7 +197,7 @@ def up(host: str, port: int) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed
         signal.signal(signum, on_signal)
     # The banner comes once everything answers, so start-up logs do not scroll it away.
-    _wait_until_ready(public_url, settings.redis_url, [inference, training, web], lambda: stopping)
+    _wait_until_ready(public_url, settings.redis_url, [c.proc for c in children], lambda: stopping)
     print(
         "\nThe AIGC platform is starting.\n"
         f"  Open      {public_url}/  (sign in with the key below)\n"
@@ -140,18 +206,23 @@ def up(host: str, port: int) -> int:
         "  Stop      Ctrl-C\n"
         f"  API key   {key}\n", flush=True)
     code = 0
+    redis_crashes: list[float] = []
     try:
         while not stopping:
-            for proc, name in ((inference, "inference worker"), (training, "training worker"), (web, "web server")):
-                if proc.poll() is not None:
-                    print(f"The {name} exited with code {proc.returncode}; stopping the platform.", flush=True)
+            now = time.monotonic()
+            if server is not None and not server.alive():
+                redis_crashes = [t for t in redis_crashes if now - t < CRASH_WINDOW_S] + [now]
+                if not _restart_redis(settings, server, len(redis_crashes)):
                     stopping, code = True, 1
+                    break
+            if any(child.check(now) == "loop" for child in children):
+                stopping, code = True, 1
+                break
             time.sleep(0.5)
     finally:
         print("Stopping the platform ...", flush=True)
-        _stop(web, "web server", 15)
-        _stop(inference, "inference worker", 60)
-        _stop(training, "training worker", 60)
+        for child in children:
+            child.stop()
         if server:
             stop_embedded_redis(settings, server)
         print(f"Stopped. Jobs and artifacts are kept in {settings.data_dir}; the next start with it picks "

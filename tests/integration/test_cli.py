@@ -122,6 +122,53 @@ def test_up_runs_the_platform_and_a_restart_finds_everything(tmp_path):
         assert again.stop() == 0
 
 
+def _child(up: "Up", needle: str) -> int:
+    """The pid of `aigc up`'s child whose command line holds `needle`."""
+    from bench.stack import children, cmdline
+
+    found = [pid for pid in children(up.proc.pid) if needle in cmdline(pid)]
+    assert len(found) <= 1, (needle, [cmdline(pid) for pid in children(up.proc.pid)])
+    return found[0] if found else 0
+
+
+def test_up_restarts_a_crashed_worker_web_server_and_redis(tmp_path):
+    data_dir, port = tmp_path / "aigc-data", free_port()
+    base = f"http://127.0.0.1:{port}"
+    up = Up(data_dir, port)
+    try:
+        key = up.wait_line("API key", 90).split()[-1]
+        wait_for(lambda: http_ok(base + "/readyz"), 120, "the platform to be ready")
+        api = requests.Session()
+        api.headers["Authorization"] = f"Bearer {key}"
+
+        def a_job_succeeds(seed: int) -> dict:
+            job = api.post(base + "/v1/jobs", json={**QUICK, "input": {**QUICK["input"], "seed": seed}},
+                           timeout=10).json()
+            wait_for(lambda: api.get(f"{base}/v1/jobs/{job['id']}", timeout=5).json()["status"] == "succeeded",
+                     120, f"job {job['id']} to succeed")
+            return job
+
+        first = a_job_succeeds(1)
+        for needle, name, seed in (("inference", "inference worker", 2), ("gunicorn", "web server", 3),
+                                   ("redis-server", "embedded Redis", 4)):
+            before = _child(up, needle)
+            assert before, needle
+            os.kill(before, signal.SIGKILL)
+            assert name in up.wait_line(f"The {name} exited with code", 30)
+            up.wait_line(f"The {name} is back" if "Redis" in name else f"The {name} was started again", 60)
+            # `aigc web` and `aigc worker` exec gunicorn and celery a moment after they start.
+            wait_for(lambda: _child(up, needle) not in (0, before), 60, f"a new {name}")
+            wait_for(lambda: http_ok(base + "/readyz"), 120, f"the platform to be ready after the {name}")
+            a_job_succeeds(seed)
+        # Redis came back from its append-only file: what was done before is still there.
+        assert api.get(f"{base}/v1/jobs/{first['id']}", timeout=5).json()["status"] == "succeeded"
+        assert up.proc.poll() is None
+    finally:
+        code = up.stop()
+    assert code == 0
+    assert _processes_mentioning(str(data_dir)) == []
+
+
 def test_keys_submit_and_status_from_the_command_line(platform):
     env = {**platform.env, "AIGC_API_URL": platform.web_url}
     created = _aigc(["keys", "create", "cli-user"], env)
