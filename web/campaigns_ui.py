@@ -59,6 +59,7 @@ def preview():
 @login_required
 def create():
     values = {k: request.form.get(k, v) for k, v in _DEFAULTS.items()}
+    record = None
     try:
         sheet = request.files.get("file")
         if sheet is None or not sheet.filename:
@@ -77,6 +78,8 @@ def create():
             "n": numbers["n"], "generation": {"max_new_tokens": numbers["max_new_tokens"],
                                               "temperature": numbers["temperature"], "seed": numbers["seed"]}})
     except InvalidInput as exc:
+        if record is not None:  # stored for this submission only: it goes with the refusal
+            get_files().delete(record["id"], g.ui_owner)
         jobs, _ = get_store().list(g.ui_owner, KIND, None, 50)
         return render_template("campaigns.html", campaigns=[campaign_view(j) for j in jobs], values=values,
                                models=models_for(g.ui_owner, "text"), error=exc), 400

@@ -62,6 +62,7 @@ def train():
     values = {k: request.form.get(k, v) for k, v in TRAIN_DEFAULTS.items()}
     policy = tuple(p for p in DIFFAUGMENT_POLICIES if request.form.get(f"aug_{p}"))
     conditional = request.form.get("conditional") == "1"
+    stored = None
     try:
         data = {"architecture": values["architecture"], "conditional": conditional, "dataset": values["dataset"],
                 "diffaugment": ",".join(policy), **form_numbers(request.form, TRAIN_NUMBERS)}
@@ -73,9 +74,11 @@ def train():
             # An archive chosen here wins over the list; it is checked before anything is stored.
             content = archive.read()
             check_upload("gan-dataset", content)
-            data["dataset"] = get_files().create(g.ui_owner, archive.filename, "gan-dataset", content)["id"]
+            stored = data["dataset"] = get_files().create(g.ui_owner, archive.filename, "gan-dataset", content)["id"]
         job, _ = submit_job(g.ui_owner, {"kind": "gan.train", "input": data})
     except InvalidInput as exc:
+        if stored is not None:  # stored for this submission only: it goes with the refusal
+            get_files().delete(stored, g.ui_owner)
         if exc.param == "file":  # the archive check names the upload
             exc.param = "input.archive"
         return _render(train=values, policy=policy, error=exc, status=400, conditional=conditional)

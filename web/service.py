@@ -134,6 +134,8 @@ def artifact_response(job: dict, name: str, inline: bool = False):
         resp.headers["Cache-Control"] = "private, max-age=3600"  # a published grid never changes
         return resp
     if isinstance(storage, LocalStorage):
-        return send_file(storage.path_for(key), mimetype=entry["content_type"], download_name=name,
-                         max_age=0)
+        resp = send_file(storage.path_for(key), mimetype=entry["content_type"], download_name=name, max_age=0)
+        # The type as stored: werkzeug would add a second "; charset=utf-8" to a text/* type that has one.
+        resp.headers["Content-Type"] = entry["content_type"]
+        return resp
     return redirect(storage.presigned_get(key, get_settings().presign_ttl_s), code=302)

@@ -212,3 +212,48 @@ def test_login_never_redirects_off_site_with_a_control_character(client, api_key
                        data={"api_key": api_key, "csrf_token": token})
     assert resp.status_code == 302
     assert _browser_target(resp.headers["Location"]) == "localhost"
+
+
+def test_local_artifacts_keep_their_stored_content_type(app):
+    """A text/csv artifact with a charset is served with one charset, not two (werkzeug adds its own)."""
+    from core.storage import artifact_key
+    from web.deps import get_storage
+    from web.service import artifact_response
+
+    job = {"id": "job_local", "artifacts": [
+        {"name": "output.csv", "content_type": "text/csv; charset=utf-8", "bytes": 8},
+        {"name": "output.jsonl", "content_type": "application/x-ndjson; charset=utf-8", "bytes": 3}]}
+    with app.test_request_context():
+        get_storage().put_bytes(artifact_key("job_local", "output.csv"), "a,b\né,1\n".encode(), "text/csv")
+        get_storage().put_bytes(artifact_key("job_local", "output.jsonl"), b"{}\n", "application/x-ndjson")
+        csv = artifact_response(job, "output.csv")
+        jsonl = artifact_response(job, "output.jsonl")
+        assert csv.headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert jsonl.headers["Content-Type"] == "application/x-ndjson; charset=utf-8"
+        assert "output.csv" in csv.headers["Content-Disposition"]
+        csv.close()
+        jsonl.close()
+
+
+def test_a_form_upload_refused_with_its_submission_is_not_kept(app, client, api_key):
+    """An archive or sheet stored for a form whose other fields are then refused goes with the refusal."""
+    import io
+
+    from tests.unit.test_file_checks import make_zip, png
+    from web.deps import get_files
+
+    token = login_form_token(client)
+    client.post("/login", data={"api_key": api_key, "csrf_token": token})
+    token = CSRF_INPUT.search(client.get("/gan").get_data(as_text=True)).group(1)
+    resp = client.post("/gan/train", content_type="multipart/form-data", data={
+        "csrf_token": token, "dataset": "builtin:digits", "epochs": "0",
+        "archive": (io.BytesIO(make_zip({"a/1.png": png(), "b/2.png": png()})), "shapes.zip")})
+    assert resp.status_code == 400 and "input.epochs must be &gt;= 1" in resp.get_data(as_text=True)
+    token = CSRF_INPUT.search(client.get("/campaigns").get_data(as_text=True)).group(1)
+    resp = client.post("/campaigns", content_type="multipart/form-data", data={
+        "csrf_token": token, "template": "Ad for {product}", "model": "builtin:tiny-gpt2", "n": "0",
+        "max_new_tokens": "8", "temperature": "1", "seed": "0",
+        "file": (io.BytesIO(b"product\ntea\n"), "rows.csv")})
+    assert resp.status_code == 400
+    with app.test_request_context():
+        assert get_files().list("alice") == []
