@@ -63,6 +63,8 @@ class Stack:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("AIGC_")}
+        # The benches measure throughput from one key: the per-key limits are policy, not cost.
+        base_env.update(AIGC_RATE_LIMIT_PER_MINUTE="0", AIGC_MAX_STREAMS_PER_KEY="0", AIGC_MAX_OPEN_JOBS="0")
         base_env.update(AIGC_DATA_DIR=str(self.data), PYTHONUNBUFFERED="1", **env)
         if models_dir is not None:
             base_env["AIGC_MODELS_DIR"] = str(models_dir)

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(1, ge=1, description="processes per worker")
     generate_batch_jobs: int = Field(16, ge=1, description="queued text.generate (or gan.sample) jobs run as one batch")
     presign_ttl_s: int = Field(300, ge=10, description="lifetime of artifact download links")
+    # Per-caller limits (0 turns one off): a 429 with Retry-After beyond them.
+    rate_limit_per_minute: int = Field(3000, ge=0, description="API requests per key per minute")
+    max_streams_per_key: int = Field(64, ge=0, description="streaming responses open at once per key")
+    max_open_jobs: int = Field(1000, ge=0, description="queued and running jobs per owner")
     allow_hub_downloads: bool = Field(False, description="fetch Hugging Face ids that are not cached")
     allow_volatile_redis: bool = Field(False, description="run on Redis without AOF")
     api_url: str = Field(None, description="where the CLI sends requests; blank is public_url")

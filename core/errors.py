@@ -54,6 +54,17 @@ class UnsupportedMediaType(AigcError):
     code = "unsupported_media_type"
 
 
+class RateLimited(AigcError):
+    """Over a per-caller limit; the answer says when to try again (Retry-After)."""
+
+    status = 429
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, retry_after_s: int, param: str | None = None):
+        super().__init__(message, param=param)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+
 class Unavailable(AigcError):
     status = 503
     code = "unavailable"

@@ -53,7 +53,8 @@ end
 # lists) and the messages wake a worker only when the list was empty: a worker that takes jobs
 # from the list leaves a message behind for whatever it did not take.
 # KEYS: [1] the job hash, [2] the owner's index (sorted set), [3] the job's event list,
-#       [4] the idempotency key ('' for none), [5] the batch list ('' for none), [6] the set of batch lists.
+#       [4] the idempotency key ('' for none), [5] the batch list ('' for none), [6] the set of batch lists,
+#       [7] the owner's open jobs (a set: queued or running, for the per-owner limit).
 # ARGV: [1] the idempotency value "{job id} {body hash}", [2] its lifetime (s), [3] the index score
 #       (creation time, epoch s), [4] the first event (JSON), [5] the job id, [6] M, the number of
 #       task messages, [7 .. 6+2M] their (queue, payload) pairs, then the record's (field, value) pairs.
@@ -67,6 +68,7 @@ end
 local messages = tonumber(ARGV[6])
 redis.call('HSET', KEYS[1], unpack(ARGV, 7 + 2 * messages))
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
+redis.call('SADD', KEYS[7], ARGV[5])
 redis.call('RPUSH', KEYS[3], ARGV[4])
 local wake = true
 if KEYS[5] ~= '' then
@@ -108,8 +110,12 @@ if ARGV[4] ~= '' then
   live(KEYS[1], ARGV[4])
 end
 if ARGV[5] == 'rem' then
-  redis.call('SREM', KEYS[3], string.sub(KEYS[1], string.len(ARGV[6]) + 1))
+  local id = string.sub(KEYS[1], string.len(ARGV[6]) + 1)
+  redis.call('SREM', KEYS[3], id)
   if ARGV[1] ~= '' then redis.call('DEL', KEYS[4]) end
+  -- No longer open for its owner's limit: the key is built like JobStore.open_key (one Redis).
+  local owner = redis.call('HGET', KEYS[1], 'owner')
+  if owner then redis.call('SREM', string.sub(ARGV[6], 1, -5) .. 'owner:' .. owner .. ':open', id) end
 end
 return {'ok', st}
 """
@@ -267,6 +273,11 @@ class JobStore:
     def owner_key(owner: str) -> str:
         return f"{PREFIX}owner:{owner}:jobs"
 
+    @staticmethod
+    def open_key(owner: str) -> str:
+        """The owner's queued and running jobs (built the same way inside _UPDATE_LUA)."""
+        return f"{PREFIX}owner:{owner}:open"
+
     ACTIVE_KEY = f"{PREFIX}jobs:active"
 
     # -- create and read ----------------------------------------------------------------
@@ -299,7 +310,7 @@ class JobStore:
         # One atomic step: a key never points at a job that is not written yet.
         res = self._create(
             keys=[self.job_key(job_id), self.owner_key(owner), self.events_key(job_id), idem_key, batch_list,
-                  BATCH_LISTS_KEY],
+                  BATCH_LISTS_KEY, self.open_key(owner)],
             args=[f"{job_id} {idempotency[1]}" if idempotency else "", 24 * 3600, time.time(),
                   _event("status", status=QUEUED), job_id, len(messages), *pushes, *fields])
         if res[0] == "exists":

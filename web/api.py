@@ -7,8 +7,9 @@ from flask import Blueprint, jsonify, request
 from core.errors import InvalidInput
 from core.jobs import STATUSES
 from core.job_kinds import KINDS
-from web.auth import api_owner
+from web.auth import api_owner, caller_key_id
 from web.deps import get_registry, get_storage, get_store
+from web.limits import StreamSlot
 from web.live import event_stream_response, wants_event_stream
 from web.request_input import int_arg, json_body
 from web.service import artifact_response, find_model, job_view, models_for, submit_job
@@ -63,7 +64,7 @@ def job_events(job_id):
     store.get(job_id, api_owner())
     after = int_arg("after", -1, -1, 10**12)
     if wants_event_stream():
-        return event_stream_response(store, job_id, after)
+        return event_stream_response(store, job_id, after, StreamSlot(caller_key_id()).acquire())
     events = store.events(job_id, after)
     return jsonify({"object": "list", "data": events, "next_after": events[-1]["seq"] if events else after})
 

@@ -7,18 +7,28 @@ from functools import wraps
 from flask import g, redirect, request, session, url_for
 
 from core.errors import Unauthorized
+from core.keys import key_digest
 from web.deps import get_keys
+from web.limits import check_request_rate
 
 
 def api_owner() -> str:
-    """The owner behind the request's Bearer key; 401 for a missing, wrong or revoked key."""
+    """The owner behind the request's Bearer key; 401 for a missing, wrong or revoked key, 429
+    past the key's requests per minute."""
     if "owner" not in g:
         header = request.headers.get("Authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthorized("Missing API key: send 'Authorization: Bearer <key>'")
         g.owner = get_keys().authenticate(key.strip())
+        g.key_id = key_digest(key.strip())[:24]
+        check_request_rate(g.key_id)
     return g.owner
+
+
+def caller_key_id() -> str:
+    """Which key the caller's limits count against: the Bearer key's, or the signed-in session's."""
+    return g.get("key_id") or (session.get("key_digest") or "")[:24] or "anonymous"
 
 
 def session_owner() -> str | None:

@@ -12,6 +12,7 @@ from core.jobs import CANCELING, QUEUED, RUNNING, new_job_id
 from web.auth import api_owner
 from web.deps import get_celery, get_files, get_redis, get_settings, get_storage, get_store
 from web.request_input import json_body
+from web.limits import check_open_jobs
 from web.service import artifact_response, create_with_messages, owner_lookups
 
 bp = Blueprint("campaigns", __name__, url_prefix="/v1/campaigns")
@@ -59,6 +60,7 @@ def create_campaign(owner: str, body, row_params: list[dict] | None = None, extr
     table = load_table(clean, owner)
     source = "input_file" if clean["input_file"] else "rows"
     check_sheet(table, clean["template"], clean["id_column"], settings.max_campaign_rows, source)
+    check_open_jobs(owner)  # before the rows are written: a refused campaign leaves nothing behind
     campaign_id = new_job_id(id_prefix)
     plan = plan_campaign(table, clean["template"], clean["id_column"], row_params)
     write_plan(get_storage(), campaign_id, plan)

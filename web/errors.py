@@ -29,9 +29,13 @@ def _wants_json() -> bool:
 def register(app: Flask) -> None:
     @app.errorhandler(AigcError)
     def on_aigc_error(exc: AigcError):
+        # A 429 says when to come back (the official clients honour Retry-After).
+        headers = {"Retry-After": str(exc.retry_after_s)} if hasattr(exc, "retry_after_s") else {}
         if _wants_json():
-            return error_response(exc.status, exc.code, exc.message, exc.param, exc.errors)
-        return render_template("error.html", status=exc.status, message=exc.message), exc.status
+            resp = error_response(exc.status, exc.code, exc.message, exc.param, exc.errors)
+            resp.headers.update(headers)
+            return resp
+        return render_template("error.html", status=exc.status, message=exc.message), exc.status, headers
 
     @app.errorhandler(RedisConnectionError)
     def on_redis_down(exc):

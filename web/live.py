@@ -123,10 +123,11 @@ def wants_event_stream() -> bool:
     return request.accept_mimetypes.best_match(["application/json", "text/event-stream"]) == "text/event-stream"
 
 
-def event_stream_response(store: JobStore, job_id: str, after: int):
+def event_stream_response(store: JobStore, job_id: str, after: int, slot=None):
     """The event stream of a job as a response; `Last-Event-ID` (a reconnecting EventSource) wins
-    over `after`."""
+    over `after`. `slot` (web.limits.StreamSlot) is held while the stream is open."""
     last = request.headers.get("Last-Event-ID", "")
     if last.isdigit():
         after = int(last)
-    return Response(event_stream(store, job_id, after), mimetype="text/event-stream", headers=SSE_HEADERS)
+    events = event_stream(store, job_id, after)
+    return Response(slot.hold_while(events) if slot else events, mimetype="text/event-stream", headers=SSE_HEADERS)

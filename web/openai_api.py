@@ -15,9 +15,10 @@ from core.errors import InvalidInput
 from core.jobs import SUCCEEDED
 from core.openai_schemas import ChatCompletionRequest, CompletionRequest
 from core.shapes import parse
-from web.auth import api_owner
+from web.auth import api_owner, caller_key_id
 from web.deps import get_settings, get_store
 from web.errors import error_response
+from web.limits import StreamSlot
 from web.live import wait_for_end
 from web.openai_objects import NO_RETRY, chat_object, completion_object, job_error, openai_param
 from web.openai_stream import ChatChunks, CompletionChunks, StreamCall, stream_response
@@ -56,10 +57,17 @@ def completions():
     """A text.generate job: waited for, or streamed as `text_completion` chunks."""
     owner = api_owner()
     req = parse(CompletionRequest, json_body(), "", get_settings())
-    job, created = submit_for_openai(owner, "text.generate", req.job_input(), None, "max_tokens")
+    # A stream takes one of the key's stream slots before its job exists: a refused stream runs nothing.
+    slot = StreamSlot(caller_key_id()).acquire() if req.stream else None
+    try:
+        job, created = submit_for_openai(owner, "text.generate", req.job_input(), None, "max_tokens")
+    except BaseException:
+        if slot:
+            slot.release()
+        raise
     if req.stream:
         chunks = CompletionChunks(job, req.model, req.stream_options is not None and req.stream_options.include_usage)
-        return stream_response(StreamCall(job, chunks, req.n or 1, "max_tokens", created))
+        return stream_response(StreamCall(job, chunks, req.n or 1, "max_tokens", created), slot)
     return answer_when_done(job, completion_object, "max_tokens")
 
 
@@ -74,8 +82,14 @@ def chat_completion(owner: str, body):
     req = parse(ChatCompletionRequest, body, "", get_settings())
     tokens_field = "max_tokens" if req.max_tokens is not None and req.max_completion_tokens is None \
         else "max_completion_tokens"
-    job, created = submit_for_openai(owner, "text.chat", req.job_input(), req.metadata, tokens_field)
+    slot = StreamSlot(caller_key_id()).acquire() if req.stream else None
+    try:
+        job, created = submit_for_openai(owner, "text.chat", req.job_input(), req.metadata, tokens_field)
+    except BaseException:
+        if slot:
+            slot.release()
+        raise
     if req.stream:
         chunks = ChatChunks(job, req.model, req.stream_options is not None and req.stream_options.include_usage)
-        return stream_response(StreamCall(job, chunks, req.n or 1, tokens_field, created))
+        return stream_response(StreamCall(job, chunks, req.n or 1, tokens_field, created), slot)
     return answer_when_done(job, chat_object, tokens_field)

@@ -12,6 +12,7 @@ from flask import Response
 from core.jobs import SUCCEEDED, TERMINAL, JobStore
 from web.deps import get_store
 from web.errors import error_response
+from web.limits import StreamSlot
 from web.live import KEEPALIVE, SSE_HEADERS, follow, sse
 from web.openai_objects import NO_RETRY, job_error, unix, usage
 
@@ -100,17 +101,27 @@ class StreamCall:
 _EARLY_ANSWER_S = 2.0
 
 
-def stream_response(call: StreamCall):
+def stream_response(call: StreamCall, slot: StreamSlot | None = None):
+    """The job's answer as server-sent events; `slot` (the caller's stream slot) is held until the
+    stream ends or the caller leaves."""
     store = get_store()
-    updates = follow(store, call.job["id"])
-    early = _early_updates(updates)
+    try:
+        updates = follow(store, call.job["id"])
+        early = _early_updates(updates)
+    except BaseException:
+        if slot:
+            slot.release()
+        raise
     last = next((u.job for u in reversed(early) if u.job is not None), call.job)
     if last["status"] in TERMINAL and last["status"] != SUCCEEDED:
+        if slot:
+            slot.release()
         status, code, message, param = job_error(last, call.tokens_field)
         resp = error_response(status, code, message, param)
         resp.headers.update(NO_RETRY)
         return resp
-    return Response(_events(store, call, early, updates), mimetype="text/event-stream",
+    events = _events(store, call, early, updates)
+    return Response(slot.hold_while(events) if slot else events, mimetype="text/event-stream",
                     headers={**SSE_HEADERS, **NO_RETRY})
 
 

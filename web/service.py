@@ -19,6 +19,7 @@ from core.jobs import new_job_id, public_job
 from core.registry import public_model
 from core.storage import LocalStorage, artifact_key
 from web.deps import get_celery, get_files, get_redis, get_registry, get_settings, get_storage, get_store
+from web.limits import check_open_jobs
 from workers.task_messages import task_message
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def create_with_messages(owner: str, kind: str, input: dict, metadata: dict, ide
 
     With Redis unreachable nothing is written (and the app's handler answers 503).
     """
+    check_open_jobs(owner)
     celery = get_celery()
     # Routed to each task's queue by the Celery configuration, by task name only.
     built = [task_message(celery, name, args) for name, args in messages]
