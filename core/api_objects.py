@@ -20,6 +20,8 @@ class Answer(BaseModel):
 class ErrorDetail(Answer):
     code: str
     message: str
+    type: str = Field(description="OpenAI's: invalid_request_error, authentication_error, permission_error, "
+                                  "rate_limit_error or server_error")
     param: str | None = Field(description="the offending field, e.g. input.max_new_tokens")
     errors: list[dict[str, Any]] | None = Field(
         None, description="every problem found, each {param, message, code}; the first is code/message/param")
@@ -127,6 +129,9 @@ class File(Answer):
 class FileList(Answer):
     object: Literal["list"]
     data: list[File]
+    has_more: bool
+    first_id: str | None
+    last_id: str | None
 
 
 class RequestCounts(Answer):

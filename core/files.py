@@ -61,15 +61,29 @@ class FileStore:
         return record
 
     def list(self, owner: str, purpose: str | None = None, limit: int = 100) -> list[dict]:
+        return self.page(owner, purpose, limit)[0]
+
+    def page(self, owner: str, purpose: str | None = None, limit: int = 100, after: str | None = None,
+             newest_first: bool = True) -> tuple[list[dict], bool]:
+        """(up to `limit` of the owner's files after the file `after`, whether more follow): the
+        cursor pagination OpenAI's clients follow. An `after` that is not one of the owner's
+        files is NotFound."""
+        key = self._owner_key(owner)
+        ids = self.r.zrevrange(key, 0, -1) if newest_first else self.r.zrange(key, 0, -1)
+        start = 0
+        if after is not None:
+            if after not in ids:
+                raise NotFound(f"No file {after!r} to list after", param="after")
+            start = ids.index(after) + 1
         out = []
-        for file_id in self.r.zrevrange(self._owner_key(owner), 0, -1):
+        for file_id in ids[start:]:
             record = self.r.hgetall(self._key(file_id))
             if record and (purpose is None or record["purpose"] == purpose):
                 record["bytes"] = int(record["bytes"])
                 out.append(record)
-                if len(out) == limit:
+                if len(out) > limit:
                     break
-        return out
+        return out[:limit], len(out) > limit
 
     def read(self, file_id: str, owner: str | None = None) -> bytes:
         self.get(file_id, owner)

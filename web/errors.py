@@ -1,4 +1,4 @@
-"""Every error leaves as {"error": {"code", "message", "param", "errors"?}} under /v1, or as a page in the UI."""
+"""Every error leaves as {"error": {"code", "message", "type", "param", "errors"?}} under /v1, or as a page in the UI."""
 
 from __future__ import annotations
 
@@ -9,10 +9,18 @@ from werkzeug.exceptions import HTTPException
 from core.errors import AigcError
 
 
+def error_type(status: int) -> str:
+    """OpenAI's error `type` for a status: what its clients and dashboards group errors by."""
+    if status >= 500:
+        return "server_error"
+    return {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}.get(
+        status, "invalid_request_error")
+
+
 def error_response(status: int, code: str, message: str, param: str | None = None,
                    errors: list[dict] | None = None, **extra):
     """The error body; `extra` fields (a job_id to poll, say) follow the standard ones."""
-    body = {"code": code, "message": message, "param": param, **extra}
+    body = {"code": code, "message": message, "type": error_type(status), "param": param, **extra}
     if errors:
         body["errors"] = errors  # every problem at once; code/message/param name the first
     resp = jsonify({"error": body})

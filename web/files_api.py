@@ -9,6 +9,7 @@ from core.file_checks import check_upload
 from core.files import public_file
 from web.auth import api_owner
 from web.deps import get_files, get_settings
+from web.request_input import int_arg
 
 bp = Blueprint("files", __name__, url_prefix="/v1/files")
 
@@ -39,9 +40,18 @@ def upload():
 
 @bp.get("")
 def list_files():
+    """Newest first by default; `after`, `limit` and `order` page through them as OpenAI's do (a
+    client that follows `has_more` stops at the last page)."""
     owner = api_owner()
     purpose = request.args.get("purpose") or None
-    return jsonify({"object": "list", "data": [public_file(f) for f in get_files().list(owner, purpose)]})
+    order = request.args.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise InvalidInput("order must be asc or desc", param="order")
+    records, more = get_files().page(owner, purpose, int_arg("limit", 10_000, 1, 10_000),
+                                     request.args.get("after") or None, newest_first=order == "desc")
+    data = [public_file(f) for f in records]
+    return jsonify({"object": "list", "data": data, "has_more": more,
+                    "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None})
 
 
 @bp.get("/<file_id>")

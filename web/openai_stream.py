@@ -11,7 +11,7 @@ from flask import Response
 
 from core.jobs import SUCCEEDED, TERMINAL, JobStore
 from web.deps import get_store
-from web.errors import error_response
+from web.errors import error_response, error_type
 from web.limits import StreamSlot
 from web.live import KEEPALIVE, SSE_HEADERS, follow, sse
 from web.openai_objects import NO_RETRY, job_error, unix, usage
@@ -183,8 +183,8 @@ def _ending(job: dict, chunks: Chunks, sent: dict[int, str], tokens_field: str) 
         if chunks.include_usage:
             yield sse(chunks.usage(job))
     else:
-        _, code, message, param = job_error(job, tokens_field)
-        yield sse({"error": {"code": code, "message": message, "param": param, "type": code}})
+        status, code, message, param = job_error(job, tokens_field)
+        yield sse({"error": {"code": code, "message": message, "param": param, "type": error_type(status)}})
     yield sse("[DONE]")
 
 

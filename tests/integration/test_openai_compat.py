@@ -113,3 +113,20 @@ def test_batch_cancel_keeps_what_is_done(make_platform, tmp_path):
                     "the batch to stop", interval_s=0.5)
     results = [json.loads(x) for x in client.files.content(done.output_file_id).text.split("\n") if x]
     assert CHUNK_ROWS <= len(results) == done.request_counts.completed < len(lines)
+
+
+def test_files_list_pages_and_the_client_stops_at_the_end(platform):
+    """The client's auto-pagination follows has_more and `after`: it must end, in order, with every file."""
+    import io
+
+    client = openai.OpenAI(base_url=platform.web_url + "/v1", api_key=platform.create_key("pager"), max_retries=0,
+                           timeout=60, _strict_response_validation=True)
+    line = b'{"custom_id": "a", "method": "POST", "url": "/v1/completions", "body": {"model": "builtin:tiny-gpt2", "prompt": "hi"}}\n'
+    made = [client.files.create(file=(f"b{i}.jsonl", io.BytesIO(line)), purpose="batch").id for i in range(3)]
+    listed = [f.id for f in client.files.list(limit=2)]  # two pages, then has_more is false
+    assert listed == made[::-1]
+    first = client.files.list(limit=2, order="asc")
+    assert [f.id for f in first.data] == made[:2] and first.has_more is True
+    assert [f.id for f in client.files.list(after=made[1], order="asc").data] == made[2:]
+    with pytest.raises(openai.NotFoundError):
+        client.files.list(after="file_not_mine")
