@@ -366,6 +366,10 @@ class JobStore:
         raw = self.r.lrange(self.events_key(job_id), after + 1, after + limit)
         return [dict(json.loads(item), seq=after + 1 + i) for i, item in enumerate(raw)]
 
+    def all_events(self, job_id: str) -> list[dict]:
+        """Every event of a job, oldest first (one read; for a worker resuming a job)."""
+        return [json.loads(item) for item in self.r.lrange(self.events_key(job_id), 0, -1)]
+
     # -- the life of a job ---------------------------------------------------------------
     def claim(self, job_id: str, ttl_s: float) -> Claim:
         """Take one job's lease and start an attempt (a batch of one)."""

@@ -134,7 +134,7 @@ def train(ctx: JobContext) -> dict:
         last.update({name: round(metrics[name], 4) for name in trainer.METRICS})
         if step % METRIC_EVERY == 0 or step == total:
             for name in trainer.METRICS:
-                ctx.rt.store.add_event(ctx.id, "metric", name=name, step=step, value=round(metrics[name], 4))
+                ctx.metric(name, step, round(metrics[name], 4))
         ctx.progress(step, total, "steps")
 
     for epoch in range(start_epoch, cfg.epochs):

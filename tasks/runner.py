@@ -56,6 +56,7 @@ class JobContext:
         self._floor = 0
         self._last_write = self._last_event = 0.0
         self.final_progress: dict | None = None  # written with the terminal status (see finish_progress)
+        self._metric_steps: dict[str, int] | None = None  # the last step of each curve on record
 
     def check(self) -> None:
         """Raise if the job was canceled or another worker took it over."""
@@ -95,6 +96,22 @@ class JobContext:
 
     def log(self, message: str) -> None:
         self.rt.store.add_event(self.id, "log", message=message)
+
+    def metric(self, name: str, step: int, value: float) -> None:
+        """One point of a loss curve, fenced by the lease. A resumed attempt redoes the steps after
+        its checkpoint with the same values (runs are deterministic), so a point the job already
+        has is not added twice."""
+        if self._metric_steps is None:
+            self._metric_steps = {}
+            for event in self.rt.store.all_events(self.id):
+                if event.get("type") == "metric":
+                    self._metric_steps[event["name"]] = max(event["step"], self._metric_steps.get(event["name"], -1))
+        if step <= self._metric_steps.get(name, -1):
+            return
+        if self.rt.store.update(self.id, self.token, event={"type": "metric", "name": name, "step": step,
+                                                             "value": value}) == "fenced":
+            raise LeaseLost("lease lost while recording a metric")
+        self._metric_steps[name] = step
 
     def put_artifact(self, name: str, data: bytes, content_type: str, publish: bool = False) -> dict:
         """Write to the job's deterministic key: a second run overwrites, never duplicates.

@@ -88,7 +88,7 @@ def finetune(ctx: JobContext) -> dict:
     start = ckpt.restore()
     if ckpt.first_valid_loss is None:
         ckpt.first_valid_loss = trainer.evaluate()
-        ctx.rt.store.add_event(ctx.id, "metric", name="valid_loss", step=0, value=round(ckpt.first_valid_loss, 4))
+        ctx.metric("valid_loss", 0, round(ckpt.first_valid_loss, 4))
     first_valid = ckpt.first_valid_loss
     ctx.progress(start, trainer.total_steps, "steps", force=True)
     last = {"valid": first_valid}
@@ -98,12 +98,12 @@ def finetune(ctx: JobContext) -> dict:
             raise AigcError(f"training loss became {loss} at step {step}; lower the learning rate",
                             code="training_diverged")
         if step % 5 == 0 or step == trainer.total_steps:
-            ctx.rt.store.add_event(ctx.id, "metric", name="train_loss", step=step, value=round(loss, 4))
+            ctx.metric("train_loss", step, round(loss, 4))
         ctx.progress(step, trainer.total_steps, "steps")
 
     def on_eval(step: int, value: float) -> None:
         last["valid"] = value
-        ctx.rt.store.add_event(ctx.id, "metric", name="valid_loss", step=step, value=round(value, 4))
+        ctx.metric("valid_loss", step, round(value, 4))
 
     train_loss = trainer.run(start, on_step, on_eval, ckpt.save)
     ctx.progress(trainer.total_steps, trainer.total_steps, "steps", force=True)

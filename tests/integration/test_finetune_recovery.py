@@ -38,6 +38,11 @@ def test_kill_9_mid_training_resumes_from_the_checkpoint(make_platform):
     assert out["resumed_from_step"] >= 20 and out["steps"] == 120
     assert min(seen) >= killed_at  # the step counter never went backwards
     assert out["valid_loss"] < out["first_valid_loss"]
+    # The resumed attempt redid the steps after its checkpoint; the curves have each point once.
+    points = [(e["name"], e["step"]) for e in api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
+              if e["type"] == "metric"]
+    assert points and len(points) == len(set(points)), sorted(points)
+    assert {n for n, _ in points} == {"train_loss", "valid_loss"} and (("train_loss", 120) in points)
 
     # Exactly one final model: one registry entry, one set of weights.
     models = [m for m in api.get("/v1/models").json()["data"] if m["id"].startswith("ft:")]

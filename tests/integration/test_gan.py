@@ -141,6 +141,8 @@ def test_kill_9_mid_training_resumes_and_cancel_keeps_the_grids(make_platform):
     assert grids == [f"samples-epoch-{e:03d}.png" for e in range(1, 7)]  # earlier attempts' grids kept
     events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
     assert any(e["type"] == "log" and e["message"].startswith("resumed after epoch") for e in events)
+    points = [(e["name"], e["step"]) for e in events if e["type"] == "metric"]
+    assert len(points) == len(set(points)), "a loss point was recorded twice after the resume"
     assert [m["id"] for m in api.get("/v1/models").json()["data"] if m["kind"] == "gan"] == [done["output"]["model"]]
 
     # Cancel while running: the job ends canceled, keeps the grids it published, registers nothing.
