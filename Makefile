@@ -1,6 +1,7 @@
 # Two commands do everything: `make run` starts the platform, `make test` runs the suite.
 PYTHON ?= python3
 VENV ?= .venv
+PORT ?= 8000
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -26,7 +27,7 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 run: install
-	$(VENV)/bin/aigc up
+	$(VENV)/bin/aigc up --port $(PORT)
 
 demo: install
 	$(VENV)/bin/aigc demo

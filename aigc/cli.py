@@ -216,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
+    except KeyboardInterrupt:
+        # Ctrl-C leaves a watch or a long command quietly: the job itself keeps running.
+        print("\nstopped (the platform keeps any job running)", file=sys.stderr)
+        return 130
     except AigcError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2

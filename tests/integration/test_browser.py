@@ -181,6 +181,10 @@ def test_gan_training_form_gallery_and_sampling_form(page, platform):
     assert captions == ["epoch 1", "epoch 2", "epoch 3"]
     widths = page.eval_on_selector_all("#gallery img", "imgs => imgs.map(i => i.naturalWidth)")
     assert widths == [530, 530, 530]  # the PNGs loaded through the session's artifact route
+    assert page.locator("#gallery a[target=_blank] > img").count() == 3  # each opens full size
+    assert page.get_attribute("#progress", "role") == "progressbar"
+    assert page.get_attribute("#progress", "aria-valuenow") == "100"
+    assert page.get_attribute("#status", "aria-live") == "polite"
     page.wait_for_selector("#loss:not([hidden]) path.line-2")
     assert page.inner_text("#loss-names") == "discriminator, generator"
     assert "digits covered" in page.inner_text("#quality")

@@ -190,6 +190,21 @@ def test_keys_submit_and_status_from_the_command_line(platform):
     bad = _aigc(["submit", "-"], env, stdin=json.dumps({"kind": "text.generate", "input": {"prompt": "x"}}))
     assert bad.returncode == 2 and "input.model" in bad.stderr
 
+    # Ctrl-C in a watch stops the watch quietly (no traceback); the job keeps running.
+    slow = platform.api(key).submit({"dataset": "builtin:digits", "epochs": 500, "nz": 8, "ngf": 4, "ndf": 4,
+                                     "batch_size": 32, "max_images": 64}, kind="gan.train")
+    watcher = subprocess.Popen([sys.executable, "-m", "aigc", "status", "--watch", slow["id"]], env=env, cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: platform.api(key).get(f"/v1/jobs/{slow['id']}").json()["status"] == "running", 120,
+             "the slow job to run")
+    first = watcher.stderr.readline()  # the watch has drawn its first line: it is in its loop
+    assert "running" in first or "queued" in first, first
+    watcher.send_signal(signal.SIGINT)
+    _, err = watcher.communicate(timeout=30)
+    assert watcher.returncode == 130 and "Traceback" not in err and "stopped" in err, err
+    assert platform.api(key).get(f"/v1/jobs/{slow['id']}").json()["status"] == "running"
+    platform.api(key).post(f"/v1/jobs/{slow['id']}/cancel")
+
     assert _aigc(["keys", "revoke", "cli-user"], env).returncode == 0
     assert platform.api(key).get("/v1/jobs").status_code == 401
 

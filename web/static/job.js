@@ -14,7 +14,10 @@
     const p = job.progress || {};
     const pct = job.status === "succeeded" ? 100 : (p.total ? Math.min(100, 100 * p.completed / p.total) : 0);
     $("bar").style.width = pct.toFixed(1) + "%";
+    // Screen readers read the bar's value (and hear the status, a live region, change).
+    $("progress").setAttribute("aria-valuenow", String(Math.round(pct)));
     let text = p.total ? `${p.completed} / ${p.total} ${p.unit || ""}` : "";
+    $("progress").setAttribute("aria-valuetext", text || job.status);
     if (p.eta_s != null && !TERMINAL.includes(job.status)) text += ` · about ${Math.ceil(p.eta_s)} s left`;
     if (job.attempts > 1) text += ` · attempt ${job.attempts}`;
     $("progress-text").textContent = text;
@@ -98,10 +101,17 @@
       img.alt = a.name;
       img.dataset.name = a.name;
       img.dataset.bytes = a.bytes;
+      // A click opens the image full size in a new tab (a grid is small in a gallery column).
+      const link = document.createElement("a");
+      link.href = img.src;
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.title = `Open ${a.name} full size`;
+      link.append(img);
       const cap = document.createElement("figcaption");
       const epoch = a.name.match(/^samples-epoch-(\d+)\.png$/);
       cap.textContent = epoch ? `epoch ${Number(epoch[1])}` : a.name;
-      fig.append(img, cap);
+      fig.append(link, cap);
       box.append(fig);
     }
   }
