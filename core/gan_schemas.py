@@ -134,26 +134,25 @@ def _name_or_index(value):
     raise refuse("invalid_input", "must be a class name (a string) or index (an integer)", relative=True)
 
 
-def _class(value: str | int | None, info) -> str | int | None:
-    classes = None if value is None else _classes(info, "class")
+def _names_a_class(resolve, value, info, field: str):
+    """Refuse a value the model's classes cannot resolve (with the model's own list in the message)."""
+    classes = _classes(info, field)
     if classes is not None:
         try:
-            class_index(classes, value)
+            resolve(classes, value)
         except NoClass as exc:
             raise refuse("invalid_input", str(exc)) from None
     return value
+
+
+def _class(value: str | int | None, info) -> str | int | None:
+    return value if value is None else _names_a_class(class_index, value, info, "class")
 
 
 def _prompt(value: str, info) -> str:
     if info.data.get("class_") is not None:
         raise refuse("invalid_input", "Give class or prompt, not both")
-    classes = _classes(info, "prompt")
-    if classes is not None:
-        try:
-            class_from_prompt(classes, value)
-        except NoClass as exc:
-            raise refuse("invalid_input", str(exc)) from None
-    return value
+    return _names_a_class(class_from_prompt, value, info, "prompt")
 
 
 def image_file_name(index: int) -> str:

@@ -43,43 +43,76 @@ class GanTrainConfig:
     label_smoothing: float
 
 
-def _step_generator(seed: int, step: int) -> torch.Generator:
+def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed((int(seed) * 1_000_003 + step) % (2**63))
 
 
-class GanTrainer:
-    METRICS = ("loss_d", "loss_g")  # what the job charts, per step
+class EpochTrainer:
+    """What every image trainer shares: the data on the device, whole batches, and an epoch order
+    and per-step randomness that are functions of (seed, epoch, step), so a resumed run continues
+    exactly as the uninterrupted one. A subclass builds its nets and defines step()."""
+
+    METRICS: tuple[str, ...] = ()  # what the job charts, per step
 
     def __init__(self, cfg: GanTrainConfig, images: torch.Tensor, device: str | torch.device = "cpu",
                  labels: torch.Tensor | None = None):
         """labels: a class index per image, required when cfg.net.num_classes is set."""
         if len(images) < 2:
-            raise ValueError("a GAN needs at least 2 training images")
+            raise ValueError("training needs at least 2 images")
         if cfg.net.num_classes and (labels is None or len(labels) != len(images)):
-            raise ValueError("a conditional GAN needs a class index per training image")
+            raise ValueError("a conditional model needs a class index per training image")
         self.cfg, self.device = cfg, torch.device(device)
-        torch.manual_seed(cfg.seed)  # weights_init draws from the global generator
-        self.G, self.D = (m.to(self.device) for m in build(cfg.net))
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
-        betas = (cfg.beta1, 0.999)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
         self.images = images.to(self.device)
         self.labels = labels.to(self.device) if cfg.net.num_classes else None
         self.batch = min(cfg.batch_size, len(images))
         # Whole batches only: a last batch of one image would break batch norm's statistics.
         self.steps_per_epoch = len(images) // self.batch
         self.total_steps = self.steps_per_epoch * cfg.epochs
+
+    def modules(self) -> list[torch.nn.Module]:
+        """The nets that train (put in training mode each epoch)."""
+        raise NotImplementedError
+
+    def step(self, real: torch.Tensor, step: int, labels: torch.Tensor | None = None) -> dict[str, float]:
+        raise NotImplementedError
+
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(int(self.cfg.seed) * 7919 + epoch)
+        return torch.randperm(len(self.images), generator=gen)
+
+    def run_epoch(self, epoch: int, on_step: Callable[[int, dict], None]) -> None:
+        """Train one epoch; on_step(global step, metrics) after each step (it may raise to stop)."""
+        for module in self.modules():
+            module.train()
+        order = self.epoch_order(epoch).to(self.device)
+        for i in range(self.steps_per_epoch):
+            step = epoch * self.steps_per_epoch + i + 1
+            idx = order[i * self.batch:(i + 1) * self.batch]
+            labels = self.labels[idx] if self.labels is not None else None
+            on_step(step, self.step(self.images[idx], step, labels))
+
+
+class GanTrainer(EpochTrainer):
+    METRICS = ("loss_d", "loss_g")
+
+    def __init__(self, cfg: GanTrainConfig, images: torch.Tensor, device: str | torch.device = "cpu",
+                 labels: torch.Tensor | None = None):
+        super().__init__(cfg, images, device, labels)
+        torch.manual_seed(cfg.seed)  # weights_init draws from the global generator
+        self.G, self.D = (m.to(self.device) for m in build(cfg.net))
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
+        betas = (cfg.beta1, 0.999)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
         self.policy = parse_policy(cfg.diffaugment)
+
+    def modules(self) -> list[torch.nn.Module]:
+        return [self.G, self.D]
 
     @property
     def sampler(self):
         """The generator to sample from: the EMA copy when there is one."""
         return self.G_ema if self.G_ema is not None else self.G
-
-    def epoch_order(self, epoch: int) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(int(self.cfg.seed) * 7919 + epoch)
-        return torch.randperm(len(self.images), generator=gen)
 
     def _aug(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         return augment(x, self.policy, gen) if self.policy else x
@@ -91,7 +124,7 @@ class GanTrainer:
         both sides and cannot tell real from fake by class frequency.
         """
         cfg = self.cfg
-        gen = _step_generator(cfg.seed, step)
+        gen = step_generator(cfg.seed, step)
         n = real.shape[0]
         z = torch.randn(n, cfg.net.nz, 1, 1, generator=gen).to(self.device)
         fake = self.G(z, labels)
@@ -130,17 +163,6 @@ class GanTrainer:
         torch._foreach_lerp_(ema_params, params, 1.0 - decay)
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)  # batch-norm statistics: the live ones
-
-    def run_epoch(self, epoch: int, on_step: Callable[[int, dict], None]) -> None:
-        """Train one epoch; on_step(global step, metrics) after each step (it may raise to stop)."""
-        self.G.train()
-        self.D.train()
-        order = self.epoch_order(epoch).to(self.device)
-        for i in range(self.steps_per_epoch):
-            step = epoch * self.steps_per_epoch + i + 1
-            idx = order[i * self.batch:(i + 1) * self.batch]
-            labels = self.labels[idx] if self.labels is not None else None
-            on_step(step, self.step(self.images[idx], step, labels))
 
     # Checkpoints: weights go to safetensors by the caller; this is the rest of the state.
     def weights(self) -> dict[str, dict[str, torch.Tensor]]:

@@ -4,14 +4,13 @@ DCGAN generator: it samples, interpolates and is served exactly like a GAN's gen
 from __future__ import annotations
 
 import io
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from models.dcgan import DCGANConfig, Discriminator, Generator, weights_init
-from models.gan_training import GanTrainConfig, _step_generator
+from models.gan_training import EpochTrainer, GanTrainConfig, step_generator
 
 
 class Encoder(nn.Module):
@@ -58,7 +57,7 @@ def vae_losses(x: torch.Tensor, recon: torch.Tensor, mu: torch.Tensor, logvar: t
     return rec, kl
 
 
-class VaeTrainer:
+class VaeTrainer(EpochTrainer):
     """The same shape as GanTrainer (steps, epochs, checkpoints, a sampler), so the training task
     runs either. Of GanTrainConfig it uses net, epochs, batch_size, lr, beta1 and seed; the GAN
     stabilisers do not apply."""
@@ -67,31 +66,21 @@ class VaeTrainer:
 
     def __init__(self, cfg: GanTrainConfig, images: torch.Tensor, device: str | torch.device = "cpu",
                  labels: torch.Tensor | None = None):
-        if len(images) < 2:
-            raise ValueError("a VAE needs at least 2 training images")
-        if cfg.net.num_classes and (labels is None or len(labels) != len(images)):
-            raise ValueError("a conditional VAE needs a class index per training image")
-        self.cfg, self.device = cfg, torch.device(device)
+        super().__init__(cfg, images, device, labels)
         torch.manual_seed(cfg.seed)
         self.encoder, self.decoder = (m.to(self.device) for m in build_vae(cfg.net))
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
         self.opt = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, 0.999))
-        self.images = images.to(self.device)
-        self.labels = labels.to(self.device) if cfg.net.num_classes else None
-        self.batch = min(cfg.batch_size, len(images))
-        self.steps_per_epoch = len(images) // self.batch
-        self.total_steps = self.steps_per_epoch * cfg.epochs
+
+    def modules(self) -> list[torch.nn.Module]:
+        return [self.encoder, self.decoder]
 
     @property
     def sampler(self) -> Generator:
         return self.decoder
 
-    def epoch_order(self, epoch: int) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(int(self.cfg.seed) * 7919 + epoch)
-        return torch.randperm(len(self.images), generator=gen)
-
     def step(self, real: torch.Tensor, step: int, labels: torch.Tensor | None = None) -> dict[str, float]:
-        gen = _step_generator(self.cfg.seed, step)
+        gen = step_generator(self.cfg.seed, step)
         mu, logvar = self.encoder(real, labels)
         # The reparameterisation's noise comes from the step's generator: a resumed run repeats it.
         eps = torch.randn(mu.shape, generator=gen).to(self.device)
@@ -103,16 +92,6 @@ class VaeTrainer:
         loss.backward()
         self.opt.step()
         return {"loss_rec": rec.item(), "loss_kl": kl.item()}
-
-    def run_epoch(self, epoch: int, on_step: Callable[[int, dict], None]) -> None:
-        self.encoder.train()
-        self.decoder.train()
-        order = self.epoch_order(epoch).to(self.device)
-        for i in range(self.steps_per_epoch):
-            step = epoch * self.steps_per_epoch + i + 1
-            idx = order[i * self.batch:(i + 1) * self.batch]
-            labels = self.labels[idx] if self.labels is not None else None
-            on_step(step, self.step(self.images[idx], step, labels))
 
     def weights(self) -> dict[str, dict[str, torch.Tensor]]:
         return {"generator": self.decoder.state_dict(), "encoder": self.encoder.state_dict()}
