@@ -11,7 +11,7 @@ from core.schemas import TextGenerateInput
 from core.shapes import defaults
 from core.errors import InvalidInput, Unauthorized
 from core.job_kinds import KINDS
-from core.jobs import TERMINAL
+from core.jobs import STATUSES, TERMINAL
 from core.keys import key_digest
 from web.auth import login_required, session_owner
 from web.csrf import check_csrf, csrf_token
@@ -63,8 +63,39 @@ def logout():
 @bp.get("/jobs")
 @login_required
 def jobs_list():
-    jobs, cursor = get_store().list(g.ui_owner, limit=50, after=request.args.get("after") or None)
-    return render_template("jobs.html", jobs=jobs, cursor=cursor)
+    """Newest first, filtered by kind and status; the page reloads itself while a listed job runs."""
+    kind = request.args.get("kind") or None
+    status = request.args.get("status") or None
+    if kind not in (None, *KINDS) or status not in (None, *STATUSES):
+        kind = status = None  # a hand-edited link: the whole list rather than an error page
+    jobs, cursor = get_store().list(g.ui_owner, kind, status, limit=50, after=request.args.get("after") or None)
+    return render_template("jobs.html", jobs=jobs, cursor=cursor, kind=kind or "", status=status or "",
+                           kinds=sorted(KINDS), statuses=STATUSES, summary=job_summary,
+                           active=any(j["status"] not in TERMINAL for j in jobs))
+
+
+def job_summary(job: dict) -> str:
+    """A few words on what a job was asked to do, for the list."""
+    inp = job.get("input") or {}
+    if job["kind"] == "text.chat":
+        last = next((m["content"] for m in reversed(inp.get("messages") or []) if m.get("role") == "user"), "")
+        text = f"{inp.get('model', '')}: {last}"
+    elif job["kind"] == "text.generate":
+        text = f"{inp.get('model', '')}: {inp.get('prompt', '')}"
+    elif job["kind"] == "gan.train":
+        text = " ".join(filter(None, ["conditional" if inp.get("conditional") else "",
+                                      inp.get("architecture", "dcgan"), "on", inp.get("dataset", ""),
+                                      f"{inp.get('epochs')} epochs"]))
+    elif job["kind"] == "gan.sample":
+        asked = inp.get("prompt") or (f"class {inp['class']}" if inp.get("class") is not None else "")
+        text = f"{inp.get('model', '')}: {inp.get('n')} images" + (f", {asked}" if asked else "")
+    elif job["kind"] == "text.finetune":
+        text = f"{inp.get('base_model', '')} on {inp.get('training_file', '')}"
+    elif job["kind"] == "campaign":
+        text = f"{inp.get('model', '')}: {inp.get('rows', '?')} rows"
+    else:
+        text = ""
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 # What the form shows before a user types: the declared defaults of text.generate's input.

@@ -257,3 +257,19 @@ def test_a_form_upload_refused_with_its_submission_is_not_kept(app, client, api_
     assert resp.status_code == 400
     with app.test_request_context():
         assert get_files().list("alice") == []
+
+
+def test_the_jobs_list_filters_by_kind_and_status_and_says_what_each_job_is(client, api_key):
+    headers = {"Authorization": f"Bearer {api_key}"}
+    for prompt in ("Fresh coffee for early risers", "Tea"):
+        assert client.post("/v1/jobs", headers=headers, json={"kind": "text.generate", "input": {
+            "model": "builtin:tiny-gpt2", "prompt": prompt, "max_new_tokens": 2}}).status_code == 202
+    token = login_form_token(client)
+    client.post("/login", data={"api_key": api_key, "csrf_token": token})
+    page = client.get("/jobs").get_data(as_text=True)
+    assert "builtin:tiny-gpt2: Fresh coffee for early risers" in page
+    assert 'data-active="true"' in page  # queued jobs (no worker here): the page refreshes itself
+    assert "Fresh coffee" in client.get("/jobs?kind=text.generate&status=queued").get_data(as_text=True)
+    none = client.get("/jobs?kind=gan.train").get_data(as_text=True)
+    assert "Fresh coffee" not in none and "No jobs match these filters" in none
+    assert "Fresh coffee" in client.get("/jobs?kind=nonsense").get_data(as_text=True)  # ignored, not a 500
