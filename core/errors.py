@@ -82,6 +82,12 @@ class JobCanceled(AigcError):
     code = "canceled"
 
 
+class HandedOver(Exception):
+    """Raised inside a running job whose worker is shutting down, once the job has checkpointed:
+    the runner gives its lease back and queues it again, for another worker to resume. Not an
+    AigcError: it is no ending of the job."""
+
+
 class LeaseLost(AigcError):
     """Raised inside a running job when another worker now owns it: stop writing at once."""
 

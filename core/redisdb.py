@@ -32,3 +32,8 @@ def persistence_problem(client: redis.Redis) -> str | None:
     if int(info.get("aof_enabled", 0)) != 1:
         return "Redis runs without appendonly (AOF): queued jobs could be lost on restart"
     return None
+
+
+def draining_key(hostname: str) -> str:
+    """Set while the worker `hostname` shuts down (SIGTERM): its running jobs hand over."""
+    return f"{PREFIX}draining:{hostname}"

@@ -13,7 +13,7 @@ from celery import shared_task
 from safetensors.torch import load_file, save_file
 
 from core.archive_checks import image_members
-from core.errors import AigcError, InvalidInput, NotFound
+from core.errors import AigcError, HandedOver, InvalidInput, NotFound
 from core.files import FileStore
 from core.gan_schemas import BUILTIN_DATASETS, IMAGE_MODEL_PREFIXES
 from models import image_data
@@ -148,6 +148,10 @@ def train(ctx: JobContext) -> dict:
             _save_weights(trainer, tmp)
             (tmp / STATE_FILE).write_bytes(trainer.state_bytes(epochs_done))
         save_checkpoint(ctx, done * trainer.steps_per_epoch, write, losses=dict(last))
+        if ctx.draining.is_set() and done < cfg.epochs:
+            # The worker is shutting down and the epoch's checkpoint is committed: hand over here.
+            ctx.log(f"worker shutting down: handing over after epoch {done}")
+            raise HandedOver(f"job {ctx.id}: the worker is shutting down")
     ctx.progress(total, total, "steps", force=True)
     ctx.check()
     return _finish(ctx, trainer, data, classes, last)

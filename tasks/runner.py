@@ -26,8 +26,9 @@ from typing import Callable
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.errors import AigcError, JobCanceled, LeaseLost
+from core.errors import AigcError, HandedOver, JobCanceled, LeaseLost
 from core.jobs import CANCELED, CANCELING, FAILED, SUCCEEDED, TerminalWrite, archive_job, archive_record
+from core.redisdb import draining_key
 from core.storage import artifact_key, job_json_key
 from workers.runtime import Runtime, get_runtime
 from workers.task_messages import task_message
@@ -49,6 +50,10 @@ class JobContext:
         self.id = job["id"]
         self.canceled = threading.Event()
         self.lease_lost = threading.Event()
+        # Set by the heartbeat when this worker is shutting down; a body that can checkpoint at any
+        # step says so (can_hand_over) and then stops at its next check with HandedOver.
+        self.draining = threading.Event()
+        self.can_hand_over = False
         # A resumed attempt keeps what earlier attempts published (same names, same keys).
         self.artifacts: list[dict] = list(job.get("artifacts") or [])
         self._started = time.monotonic()
@@ -59,11 +64,14 @@ class JobContext:
         self._metric_steps: dict[str, int] | None = None  # the last step of each curve on record
 
     def check(self) -> None:
-        """Raise if the job was canceled or another worker took it over."""
+        """Raise if the job was canceled, another worker took it over, or this worker is shutting
+        down and the job can hand over (HandedOver: the body checkpoints, then lets it through)."""
         if self.lease_lost.is_set():
             raise LeaseLost("lease lost: another worker owns this job")
         if self.canceled.is_set():
             raise JobCanceled("canceled by request")
+        if self.can_hand_over and self.draining.is_set():
+            raise HandedOver(f"job {self.id}: the worker is shutting down")
 
     def progress(self, completed: int, total: int | None, unit: str, force: bool = False) -> None:
         """Record progress with an ETA (throttled); also the point where cancel is noticed."""
@@ -131,11 +139,12 @@ class JobContext:
 class Heartbeat(threading.Thread):
     """Renews the leases and watches the cancel flags of the jobs a body runs (one round trip a beat)."""
 
-    def __init__(self, ctxs: list[JobContext], ttl_s: float):
+    def __init__(self, ctxs: list[JobContext], ttl_s: float, hostname: str = ""):
         super().__init__(name=f"heartbeat-{ctxs[0].id}", daemon=True)
         self.ctxs, self.ttl_s = ctxs, ttl_s
         self.every_s = min(1.0, ttl_s / 3)
         self.done = threading.Event()
+        self.drain_key = draining_key(hostname) if hostname else ""
 
     def run(self):
         store = self.ctxs[0].rt.store
@@ -153,6 +162,12 @@ class Heartbeat(threading.Thread):
                     ctx.lease_lost.set()
                 elif cancel:
                     ctx.canceled.set()
+            try:
+                if self.drain_key and store.r.exists(self.drain_key):
+                    for ctx in live:
+                        ctx.draining.set()
+            except Exception:  # noqa: BLE001 -- the next beat looks again
+                pass
 
     def renew(self, store, live: list) -> list[tuple[bool, bool]]:
         """Compare-and-renew each lease and read each cancel flag: (renewed, cancel) per context."""
@@ -222,10 +237,17 @@ def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler,
 def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[TerminalWrite]:
     """Run the body under one heartbeat; returns each job's terminal write for finish_many."""
     rt = ctxs[0].rt
-    beat = Heartbeat(ctxs, rt.settings.lease_ttl_s)
+    beat = Heartbeat(ctxs, rt.settings.lease_ttl_s, getattr(task.request, "hostname", "") or "")
     beat.start()
     try:
         outcomes = handler(ctxs)
+    except HandedOver:
+        # The body checkpointed; the job goes back to the queue for another worker to resume.
+        for ctx in ctxs:
+            rt.store.release(ctx.id, ctx.token, refund_attempt=True)
+            rt.store.add_event(ctx.id, "log", message="worker shutting down: handed over, queued again")
+            task.app.send_task(ctx.job["kind"], args=[ctx.id])
+        return []
     except AigcError as exc:  # the model could not be loaded, every job canceled, ...: the same for all
         outcomes = {ctx.id: exc for ctx in ctxs}
     except TRANSIENT as exc:

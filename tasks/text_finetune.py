@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from celery import shared_task
 
-from core.errors import AigcError, InvalidInput, NotFound
+from core.errors import AigcError, HandedOver, InvalidInput, NotFound
 from core.file_checks import parse_finetune
 from core.files import FileStore
 from models.finetune import FinetuneConfig, Trainer, build_blocks, split_blocks
@@ -86,6 +86,7 @@ def finetune(ctx: JobContext) -> dict:
     trainer = Trainer(model, cfg, train, valid, tm.device)
     ckpt = Checkpointer(ctx, model, tokenizer, trainer)
     start = ckpt.restore()
+    ctx.can_hand_over = True  # any step can checkpoint (see on_step)
     if ckpt.first_valid_loss is None:
         ckpt.first_valid_loss = trainer.evaluate()
         ctx.metric("valid_loss", 0, round(ckpt.first_valid_loss, 4))
@@ -99,7 +100,13 @@ def finetune(ctx: JobContext) -> dict:
                             code="training_diverged")
         if step % 5 == 0 or step == trainer.total_steps:
             ctx.metric("train_loss", step, round(loss, 4))
-        ctx.progress(step, trainer.total_steps, "steps")
+        try:
+            ctx.progress(step, trainer.total_steps, "steps")
+        except HandedOver:
+            # The worker is shutting down: checkpoint this very step, so the next worker loses none.
+            ckpt.save(step)
+            ctx.log(f"worker shutting down: checkpoint at step {step}, handing over")
+            raise
 
     def on_eval(step: int, value: float) -> None:
         last["valid"] = value

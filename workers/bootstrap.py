@@ -8,7 +8,7 @@ import os
 from celery import signals
 
 from core.catalog import announced_text_models
-from core.redisdb import persistence_problem
+from core.redisdb import draining_key, persistence_problem
 from workers.reaper import Housekeeper
 from workers.runtime import get_runtime
 
@@ -46,6 +46,16 @@ def start_housekeeping(sender=None, **_):
                                rt.storage, stale_s=5 * rt.settings.lease_ttl_s,
                                models=lambda: announced_text_models(rt.settings))
     _housekeeper.start()
+
+
+@signals.worker_shutting_down.connect
+def start_draining(sender=None, **_):
+    """SIGTERM: tell this worker's running jobs (in the pool children) to checkpoint and hand over,
+    so the warm shutdown ends in seconds rather than when a long job ends."""
+    try:
+        get_runtime().redis.set(draining_key(str(sender)), "1", ex=600)
+    except Exception:  # Redis away: the jobs run on until the grace period, then their leases lapse
+        log.warning("could not announce the shutdown of %s", sender, exc_info=True)
 
 
 @signals.worker_shutdown.connect

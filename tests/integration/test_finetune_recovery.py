@@ -81,3 +81,37 @@ def test_duplicate_delivery_under_a_short_visibility_timeout_leaves_one_trainer(
     events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
     assert [e["status"] for e in events if e["type"] == "status"] == ["queued", "running", "succeeded"]
     assert not any("resumed" in e.get("message", "") for e in events)
+
+
+def test_sigterm_hands_a_running_fine_tune_over_without_losing_a_step(make_platform):
+    """SIGTERM to a worker (what Kubernetes and compose send) makes its fine-tune checkpoint at the
+    next step, give its lease back and queue again; the worker exits long before the training
+    would have ended, and another worker resumes from that very step."""
+    import os
+    import signal
+
+    p = make_platform("ft-handover")
+    p.start_web()
+    leaving = p.start_worker()
+    api = p.api(p.create_key("hana"))
+    job = _start_finetune(api, max_steps=2000, checkpoint_every=1000, eval_every=1000)
+    wait_for(lambda: (api.get(f"/v1/jobs/{job['id']}").json()["progress"] or {}).get("completed", 0) >= 10, 180,
+             "training to be under way")
+    before = api.get(f"/v1/jobs/{job['id']}").json()["progress"]["completed"]
+    sent = time.monotonic()
+    os.kill(leaving.proc.pid, signal.SIGTERM)  # the main process only, as a container runtime does
+    leaving.proc.wait(60)
+    print(f"the worker exited {time.monotonic() - sent:.1f} s after SIGTERM")
+    at_exit = api.get(f"/v1/jobs/{job['id']}").json()
+    assert at_exit["progress"]["completed"] < 1000, "the worker ran the training on instead of handing over"
+    events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
+    handed = [e["message"] for e in events if e["type"] == "log" and "handing over" in e["message"]]
+    assert handed, [e for e in events if e["type"] == "log"]
+    step = int(re.search(r"checkpoint at step (\d+)", handed[0]).group(1))
+    assert step >= before and at_exit["checkpoint"]["step"] == step
+
+    p.start_worker()
+    done = api.wait(job["id"], timeout_s=600)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["output"]["resumed_from_step"] == step  # not one step lost, none redone
+    assert done["attempts"] == 1  # a hand-over is no failed attempt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 
 import pytest
@@ -153,3 +154,35 @@ def test_kill_9_mid_training_resumes_and_cancel_keeps_the_grids(make_platform):
     assert canceled["status"] == "canceled"
     assert canceled["artifacts"] and canceled["artifacts"][0]["name"] == "samples-epoch-001.png"
     assert f"gan:{long['id'][-8:]}" not in {m["id"] for m in api.get("/v1/models").json()["data"]}
+
+
+def test_sigterm_hands_gan_training_over_at_the_epochs_checkpoint(make_platform):
+    """SIGTERM to the worker: the GAN stops at the end of its epoch (whose checkpoint it has just
+    committed), queues again, and another worker resumes after that epoch."""
+    import os
+    import re
+    import signal
+
+    p = make_platform("gan-handover")
+    p.start_web()
+    leaving = p.start_worker()
+    api = p.api(p.create_key("gus"))
+    job = api.submit({**TINY, "ngf": 16, "ndf": 16, "nz": 16, "max_images": 512, "epochs": 400}, kind="gan.train")
+    wait_for(lambda: len(api.get(f"/v1/jobs/{job['id']}").json()["artifacts"]) >= 1, 180, "a first epoch")
+    sent = time.monotonic()
+    os.kill(leaving.proc.pid, signal.SIGTERM)  # the main process only, as a container runtime does
+    leaving.proc.wait(60)
+    print(f"the worker exited {time.monotonic() - sent:.1f} s after SIGTERM")
+    events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
+    handed = [e["message"] for e in events if e["type"] == "log" and "handing over" in e["message"]]
+    assert handed, [e for e in events if e["type"] == "log"]
+    epoch = int(re.search(r"after epoch (\d+)", handed[0]).group(1))
+    assert epoch < 400
+    assert api.get(f"/v1/jobs/{job['id']}").json()["checkpoint"]["step"] == epoch * (512 // 32)
+
+    p.start_worker()
+    wait_for(lambda: any(e["type"] == "log" and e["message"] == f"resumed after epoch {epoch} (step {epoch * 16})"
+                         for e in api.get(f"/v1/jobs/{job['id']}/events").json()["data"]), 180,
+             "the next worker to resume after that epoch")
+    api.post(f"/v1/jobs/{job['id']}/cancel")
+    assert api.wait(job["id"], timeout_s=60)["status"] == "canceled"

@@ -186,6 +186,13 @@ def test_k8s_workers_serve_their_queues_with_a_grace_period():
     assert int(gpu["resources"]["limits"]["nvidia.com/gpu"]) == 1
 
 
+def test_compose_and_k8s_give_workers_the_same_grace_period():
+    compose = _compose()["services"]
+    for service, filename in (("worker-gpu", "worker-gpu.yaml"), ("worker-cpu", "worker-cpu.yaml")):
+        k8s = _deployment(filename)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert compose[service]["stop_grace_period"] == f"{k8s}s", service
+
+
 def test_k8s_configmap_holds_no_credentials():
     [config] = [d for p, d in _k8s_documents() if d["kind"] == "ConfigMap"]
     assert all(key.startswith("AIGC_") for key in config["data"])
