@@ -28,17 +28,24 @@ from web.service import submit_job
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 
 
-def submit_for_openai(owner: str, kind: str, inp: dict, metadata: dict | None, tokens_field: str) -> tuple[dict, bool]:
-    """Queue the job; (job, created). A repeated Idempotency-Key with the same request finds the
-    first job (and waits on it) instead of running a second one."""
+def submit_for_openai(owner: str, kind: str, inp: dict, metadata: dict | None, tokens_field: str,
+                      stream: bool = False) -> tuple[dict, bool, StreamSlot | None]:
+    """Queue the job; (job, created, the stream's slot). A repeated Idempotency-Key with the same
+    request finds the first job (and waits on it) instead of running a second one. A stream takes
+    one of the key's stream slots before its job exists: a refused stream runs nothing."""
+    slot = StreamSlot(caller_key_id()).acquire() if stream else None
     try:
         job, created = submit_job(owner, {"kind": kind, "input": inp, "metadata": metadata or {}},
                                   request.headers.get("Idempotency-Key"))
-    except InvalidInput as exc:
+    except BaseException as exc:
+        if slot:
+            slot.release()
+        if not isinstance(exc, InvalidInput):
+            raise
         errors = [dict(e, param=openai_param(e.get("param"), tokens_field)) for e in exc.errors or []]
         raise InvalidInput(exc.message.replace(exc.param or "\0", openai_param(exc.param, tokens_field) or ""),
                            param=openai_param(exc.param, tokens_field), code=exc.code, errors=errors or None) from None
-    return job, created
+    return job, created, slot
 
 
 def answer_when_done(job: dict, view: Callable[[dict], dict], tokens_field: str):
@@ -57,14 +64,7 @@ def completions():
     """A text.generate job: waited for, or streamed as `text_completion` chunks."""
     owner = api_owner()
     req = parse(CompletionRequest, json_body(), "", get_settings())
-    # A stream takes one of the key's stream slots before its job exists: a refused stream runs nothing.
-    slot = StreamSlot(caller_key_id()).acquire() if req.stream else None
-    try:
-        job, created = submit_for_openai(owner, "text.generate", req.job_input(), None, "max_tokens")
-    except BaseException:
-        if slot:
-            slot.release()
-        raise
+    job, created, slot = submit_for_openai(owner, "text.generate", req.job_input(), None, "max_tokens", req.stream)
     if req.stream:
         chunks = CompletionChunks(job, req.model, req.stream_options is not None and req.stream_options.include_usage)
         return stream_response(StreamCall(job, chunks, req.n or 1, "max_tokens", created), slot)
@@ -82,13 +82,8 @@ def chat_completion(owner: str, body):
     req = parse(ChatCompletionRequest, body, "", get_settings())
     tokens_field = "max_tokens" if req.max_tokens is not None and req.max_completion_tokens is None \
         else "max_completion_tokens"
-    slot = StreamSlot(caller_key_id()).acquire() if req.stream else None
-    try:
-        job, created = submit_for_openai(owner, "text.chat", req.job_input(), req.metadata, tokens_field)
-    except BaseException:
-        if slot:
-            slot.release()
-        raise
+    job, created, slot = submit_for_openai(owner, "text.chat", req.job_input(), req.metadata, tokens_field,
+                                           req.stream)
     if req.stream:
         chunks = ChatChunks(job, req.model, req.stream_options is not None and req.stream_options.include_usage)
         return stream_response(StreamCall(job, chunks, req.n or 1, tokens_field, created), slot)

@@ -39,6 +39,6 @@ def generate_images():
     """Images of the class the prompt names; the job stays listed like any other."""
     owner = api_owner()
     req = parse(ImageGenerationRequest, json_body(), "", get_settings())
-    job, _ = submit_for_openai(owner, "gan.sample", req.job_input(), None, "max_tokens")
+    job, _, _ = submit_for_openai(owner, "gan.sample", req.job_input(), None, "max_tokens")
     fmt = req.response_format or "url"  # OpenAI's default for models that can return links
     return answer_when_done(job, lambda done: images_object(done, fmt), "max_tokens")
