@@ -263,11 +263,14 @@ def test_images_page_prompt_class_picker_and_full_size_viewer(page, platform):
     page.click("nav >> text=Images")
     assert "No conditional image model yet" in page.inner_text("main")
     page.click("main >> text=Train one")
+    # gan.js is at the end of the page: wait for it before checking what it does.
+    page.wait_for_url("**/gan")
+    page.wait_for_load_state("load")
     # The stabilisers are a DCGAN's: the form hides them for a VAE.
     page.select_option("#architecture", "vae")
-    assert page.is_hidden("#stabilisers")
+    page.wait_for_selector("#stabilisers", state="hidden", timeout=10_000)
     page.select_option("#architecture", "dcgan")
-    assert page.is_visible("#stabilisers")
+    page.wait_for_selector("#stabilisers", state="visible", timeout=10_000)
     page.check("#conditional")
     for name, value in {"epochs": "6", "batch_size": "32", "nz": "32", "ngf": "16", "ndf": "16", "lr": "0.001",
                         "ema_decay": "0.9", "seed": "3"}.items():
@@ -283,6 +286,7 @@ def test_images_page_prompt_class_picker_and_full_size_viewer(page, platform):
     # A prompt that names no class is refused beside the field, listing the classes.
     page.fill("#prompt", "a cat")
     page.click("#image-form button[type=submit]")
+    page.wait_for_selector("#image-form .field-error")
     assert "names none of the model's classes" in page.inner_text("#image-form")
     page.fill("#prompt", "a handwritten seven")
     page.fill("#n", "6")
