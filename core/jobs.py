@@ -447,6 +447,11 @@ class JobStore:
     def lease_alive(self, job_id: str) -> bool:
         return bool(self.r.exists(self.lease_key(job_id)))
 
+    def lease_left_s(self, job_id: str, part: str | None = None) -> float:
+        """Seconds until a job's (or a part's) lease lapses unless renewed; 0 when it is not held."""
+        key = self.part_lease_key(job_id, part) if part else self.lease_key(job_id)
+        return max(0, self.r.pttl(key)) / 1000
+
     def transition(self, job_id: str, status: str, token: str = "", event: dict | None = None,
                    only_from: tuple[str, ...] | None = None, **fields) -> tuple[str, str]:
         """Move a job to `status` if allowed (narrowed by `only_from`); returns (outcome, previous)."""

@@ -214,8 +214,8 @@ def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler,
         else:
             ctxs.append(JobContext(rt, job, claim.token))
     if not ctxs and not ended and lead_id and claims[0][0].outcome == "busy":
-        # Another live worker holds the lead's lease; look again once it would have lapsed.
-        raise task.retry(countdown=settings.lease_ttl_s, max_retries=None)
+        # Another worker holds the lead's lease; look again once it would have lapsed.
+        raise task.retry(countdown=_until_lapsed(rt, lead_id), max_retries=None)
     # Jobs with nothing to run end now, before their leases could lapse during the others' run.
     counts = _finish(task, rt, ended)
     if ctxs:
@@ -282,6 +282,17 @@ def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[TerminalWr
             ended.append(TerminalWrite(ctx.id, ctx.token, SUCCEEDED, {"output": outcome, "artifacts": ctx.artifacts},
                                        ctx.final_progress))
     return ended
+
+
+def _until_lapsed(rt: Runtime, job_id: str, part: str | None = None) -> float:
+    """When to look again at a lease someone else holds: just after it would lapse unrenewed. A dead
+    holder's message often comes back while its lease still runs (workers/orphans.py); waiting a
+    whole TTL then would double the recovery time."""
+    try:
+        left = rt.store.lease_left_s(job_id, part)
+    except TRANSIENT:
+        left = rt.settings.lease_ttl_s
+    return min(rt.settings.lease_ttl_s, left) + 0.5
 
 
 def _internal_error(exc: Exception) -> dict:
@@ -361,8 +372,8 @@ def run_part(task, job_id: str, part: str, body: Callable[[PartLease], str]) -> 
     except TRANSIENT as exc:
         raise task.retry(countdown=5, max_retries=None) from exc
     if started == "busy":
-        # Another live worker holds the part; look again once its lease would have lapsed.
-        raise task.retry(countdown=ttl_s, max_retries=None)
+        # Another worker holds the part; look again once its lease would have lapsed.
+        raise task.retry(countdown=_until_lapsed(rt, job_id, part), max_retries=None)
     if started != "started":
         return _NOT_STARTED[started]
     lease = PartLease(rt, job_id, part, token)

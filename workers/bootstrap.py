@@ -9,11 +9,13 @@ from celery import signals
 
 from core.catalog import announced_text_models
 from core.redisdb import draining_key, persistence_problem
+from workers.orphans import HeldMessages, restore
 from workers.reaper import Housekeeper
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 _housekeeper: Housekeeper | None = None
+_held = HeldMessages()
 
 
 @signals.worker_init.connect
@@ -42,10 +44,18 @@ def start_housekeeping(sender=None, **_):
     rt = get_runtime()
     queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values()) if sender else []
     # A campaign counts as stalled after five lease periods without a chunk finishing.
-    _housekeeper = Housekeeper(rt.store, sender.app.send_task, queues, rt.settings.reaper_interval_s,
+    app = sender.app
+    _housekeeper = Housekeeper(rt.store, app.send_task, queues, rt.settings.reaper_interval_s,
                                rt.storage, stale_s=5 * rt.settings.lease_ttl_s,
-                               models=lambda: announced_text_models(rt.settings))
+                               models=lambda: announced_text_models(rt.settings),
+                               ttl_s=rt.settings.lease_ttl_s, held=_held, restore=lambda tags: restore(app, tags))
     _housekeeper.start()
+
+
+@signals.task_received.connect
+def note_held(request=None, **_):
+    """In the main process, as a message arrives: it is this worker's until acknowledged."""
+    _held.add(request)
 
 
 @signals.worker_shutting_down.connect

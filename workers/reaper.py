@@ -1,4 +1,5 @@
-"""Worker heartbeat and reaper: re-enqueue jobs whose lease lapsed, wake batches whose message was lost.
+"""Worker heartbeat and reaper: re-enqueue jobs whose lease lapsed, wake batches whose message was lost,
+give back messages a dead worker had taken (workers/orphans.py).
 
 Runs as a thread in each worker's main process. A redelivered message and a reaped copy may
 both arrive; the lease and the terminal-status check make the second one a no-op.
@@ -18,6 +19,7 @@ from core.job_kinds import KINDS
 from core.clock import Clock, parse_iso
 from core.jobs import CANCELED, CANCELING, RUNNING, TERMINAL, JobStore, archive_record
 from core.redisdb import PREFIX, WORKER_PREFIX
+from workers.orphans import HeldMessages, orphaned_tags
 
 log = logging.getLogger(__name__)
 
@@ -98,19 +100,28 @@ class Housekeeper(threading.Thread):
     """Announces this worker (for /readyz) and reaps orphaned jobs, until stopped."""
 
     def __init__(self, store: JobStore, send_task, queues: list[str], interval_s: float, storage=None,
-                 stale_s: float = 60, models=lambda: [], clock: Clock = time.time):
+                 stale_s: float = 60, models=lambda: [], clock: Clock = time.time, ttl_s: float = 30,
+                 held: HeldMessages | None = None, restore=None):
         super().__init__(name="aigc-housekeeper", daemon=True)
         self.store, self.send_task, self.queues, self.storage = store, send_task, queues, storage
         self.stale_s, self.models, self.clock = stale_s, models, clock
         self.interval_s = interval_s
+        # The announcement is this worker's lease: it lapses like a job's when the worker dies, so
+        # what it held is given back within the same bound. Renewed at least three times a period.
+        self.ttl_s = max(ttl_s, 3 * interval_s)
+        # A message is someone's for two announcements after its delivery, then an orphan if unlisted.
+        self.grace_s = 2 * interval_s + 2
+        self.held, self.restore = held or HeldMessages(), restore
         self.stopped = threading.Event()
         self.key = f"{WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}"
 
     def run(self):
         while not self.stopped.is_set():
             try:
-                info = {"queues": self.queues, "pid": os.getpid(), "seen": time.time(), "models": self.models()}
-                self.store.r.set(self.key, json.dumps(info), ex=int(self.interval_s * 3) + 5)
+                info = {"queues": self.queues, "pid": os.getpid(), "seen": time.time(), "models": self.models(),
+                        "held": self.held.tags()}
+                self.store.r.set(self.key, json.dumps(info), px=int(self.ttl_s * 1000))
+                self.give_back_orphans()
                 reaped = reap_once(self.store, self.send_task, self.storage, self.stale_s, self.clock)
                 if reaped:
                     log.warning("re-enqueued orphaned jobs: %s", reaped)
@@ -120,6 +131,14 @@ class Housekeeper(threading.Thread):
             except Exception:  # Redis restarting, say: try again next round
                 log.exception("housekeeping round failed")
             self.stopped.wait(self.interval_s)
+
+    def give_back_orphans(self) -> None:
+        if self.restore is None:
+            return
+        orphans = orphaned_tags(self.store.r, self.clock(), self.grace_s)
+        if orphans:
+            log.warning("giving back %d messages no live worker holds: %s", len(orphans), orphans)
+            self.restore(orphans)
 
     def stop(self):
         self.stopped.set()

@@ -154,13 +154,19 @@ def test_a_chunk_whose_lease_is_taken_over_stops_and_leaves_the_new_lease(rt):
     assert taken.is_set() and rt.redis.get(chunk_lease_key(cid, 0)) == result["new"]
 
 
-def test_run_part_retries_a_held_chunk_and_skips_a_canceled_campaign(rt):
+def test_run_part_retries_a_held_chunk_and_skips_a_canceled_campaign(rt, monkeypatch):
     cid = campaign(rt.store)
     rt.store.start_part(cid, PART, 30)
     task = FakeTask()
     with pytest.raises(RuntimeError, match="retry"):
         runner.run_part(task, cid, PART, lambda lease: "ran")
-    assert task.retries == [2]  # one lease period
+    assert task.retries == [2.5]  # a longer lease than ours: one of our lease periods, and a margin
+    # A lease about to lapse (its holder died, say): look again just after it would. (Its time
+    # left is stated, not waited for: no race with the clock.)
+    monkeypatch.setattr(rt.store, "lease_left_s", lambda job_id, part=None: 0.8)
+    with pytest.raises(RuntimeError, match="retry"):
+        runner.run_part(task, cid, PART, lambda lease: "ran")
+    assert task.retries[1] == pytest.approx(1.3)
 
     rt.store.request_cancel(cid)
     assert runner.run_part(task, cid, chunk_part(1), lambda lease: "ran") == "skipped"
