@@ -124,6 +124,20 @@ def _request_body(body) -> dict:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
+def _error_codes(route: Route) -> list[int]:
+    """The route's own errors, and those every route of its sort can answer: a bad cursor (400), a
+    body too large (413) or not JSON (415), too many requests for the key (429), a method it does
+    not take (405, with Allow)."""
+    codes = set(route.errors)
+    if "after" in route.query:
+        codes.add(400)
+    if route.body is not None:
+        codes.update((400, 413) if route.body == "multipart" else (400, 413, 415))
+    if not route.public:
+        codes.add(429)
+    return sorted(codes)
+
+
 def _operation(route: Route) -> dict:
     params = [{"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
               for p in route.path.split("/") if p.startswith("{")]
@@ -138,7 +152,7 @@ def _operation(route: Route) -> dict:
                                                         "`data: [DONE]`"}}
     if route.redirect:
         responses["302"] = _PRESIGNED
-    responses.update({str(code): {"$ref": "#/components/responses/Error"} for code in route.errors})
+    responses.update({str(code): {"$ref": "#/components/responses/Error"} for code in _error_codes(route)})
     if 503 in route.errors and answer is obj.Ready:
         responses["503"] = _json(_ref(obj.Ready), "Not ready")
     op = {"summary": route.summary, "operationId": f"{route.method}_{route.path}", "responses": responses}
@@ -163,6 +177,14 @@ def _components() -> dict:
     envelope["input"] = {"anyOf": [_ref(k.input) for k in kinds.values()],
                          "description": "the kind's input: " + ", ".join(
                              f"{k.name} -> {k.input.__name__}" for k in kinds.values())}
+    # Which input goes with which kind, said so a client (or a fuzzer) can tell: one variant per kind.
+    envelope_schema = schemas["JobCreate"]
+    schemas["JobCreate"] = {
+        "title": "JobCreate", "description": envelope_schema["description"],
+        "oneOf": [{**envelope_schema, "title": f"JobCreate ({k.name})",
+                   "properties": {**envelope, "kind": {"const": k.name, "description": k.summary},
+                                  "input": _ref(k.input)}} for k in kinds.values()],
+    }
     return schemas
 
 
