@@ -134,7 +134,8 @@ def _run_chunk(task, lease: PartLease, job: dict, index: int) -> str:
     done = counts["completed"] + counts["failed"]
     progress = {"completed": done, "total": inp["rows"], "unit": "rows", "eta_s": None}
     # With an event: one per chunk, what the campaign page's live stream wakes on.
-    if lease.update(event={"type": "progress", **progress}, progress=progress) == "fenced":
+    event = {"type": "progress", **progress, "chunk": index, "worker": getattr(task.request, "hostname", "") or ""}
+    if lease.update(event=event, progress=progress) == "fenced":
         # Counted already, so whoever holds the chunk now finds it done; the next count or the
         # finalizer writes the bar.
         log.warning("campaign %s: chunk %s lost its lease after it was counted", cid, index)

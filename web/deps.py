@@ -31,7 +31,12 @@ WEB_REDIS_CONNECTIONS = 4096
 
 
 def get_redis():
-    return _cached("aigc_redis", lambda: connect(get_settings().redis_url, max_connections=WEB_REDIS_CONNECTIONS))
+    # A caller waits at most about 15 s on a Redis the network cut off, then gets a 503 with
+    # Retry-After (web/errors.py); a restarting Redis (refused at once) is ridden out for about 3 s.
+    # No read here blocks longer than web/live.BLOCK_MS, so a 5 s socket timeout is safe.
+    return _cached("aigc_redis", lambda: connect(get_settings().redis_url, retries=4,
+                                                 max_connections=WEB_REDIS_CONNECTIONS,
+                                                 connect_timeout_s=2, socket_timeout_s=5))
 
 
 def get_store() -> JobStore:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from core.errors import AigcError
+
+REDIS_RETRY_AFTER_S = 5  # what a 503 for an unreachable Redis tells the caller to wait
 
 
 def error_type(status: int) -> str:
@@ -46,11 +49,16 @@ def register(app: Flask) -> None:
         return render_template("error.html", status=exc.status, message=exc.message), exc.status, headers
 
     @app.errorhandler(RedisConnectionError)
+    @app.errorhandler(RedisTimeoutError)
     def on_redis_down(exc):
+        """Refused or cut off by the network: nothing was accepted, so the caller may simply retry."""
         message = "The job store (Redis) is unreachable; try again shortly"
+        headers = {"Retry-After": str(REDIS_RETRY_AFTER_S)}
         if _wants_json():
-            return error_response(503, "unavailable", message)
-        return render_template("error.html", status=503, message=message), 503
+            resp = error_response(503, "unavailable", message)
+            resp.headers.update(headers)
+            return resp
+        return render_template("error.html", status=503, message=message), 503, headers
 
     @app.errorhandler(Exception)
     def on_unexpected(exc):

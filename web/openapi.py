@@ -126,15 +126,15 @@ def _request_body(body) -> dict:
 
 def _error_codes(route: Route) -> list[int]:
     """The route's own errors, and those every route of its sort can answer: a bad cursor (400), a
-    body too large (413) or not JSON (415), too many requests for the key (429), a method it does
-    not take (405, with Allow)."""
+    body too large (413) or not JSON (415), too many requests for the key (429), a job store out of
+    reach (503)."""
     codes = set(route.errors)
     if "after" in route.query:
         codes.add(400)
     if route.body is not None:
         codes.update((400, 413) if route.body == "multipart" else (400, 413, 415))
     if not route.public:
-        codes.add(429)
+        codes.update((429, 503))  # 503 with Retry-After: the job store is unreachable
     return sorted(codes)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from core.campaigns import CHUNK_ROWS, chunk_lease_key
 from tests.harness import wait_for
 
-TTL_S, INTERVAL_S = 5, 1
+TTL_S, INTERVAL_S = 8, 1  # recovery takes one lease period: the bound leaves as much again to spare
 BOUND_S = 2 * TTL_S + INTERVAL_S
 SLOW = {"model": "slow-gpt2", "prompt": "Once", "max_new_tokens": 700, "n": 2, "seed": 5}
 QUICK = {"model": "builtin:tiny-gpt2", "prompt": "hello", "max_new_tokens": 8, "seed": 2}

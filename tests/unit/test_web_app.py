@@ -273,3 +273,13 @@ def test_the_jobs_list_filters_by_kind_and_status_and_says_what_each_job_is(clie
     none = client.get("/jobs?kind=gan.train").get_data(as_text=True)
     assert "Fresh coffee" not in none and "No jobs match these filters" in none
     assert "Fresh coffee" in client.get("/jobs?kind=nonsense").get_data(as_text=True)  # ignored, not a 500
+
+
+def test_an_unreachable_job_store_is_a_503_with_retry_after(make_settings):
+    """Refused here (nothing listens on port 1); a Redis cut off by the network, its packets dropped,
+    is the many-hosts test's (tests/integration/test_many_hosts.py)."""
+    app = create_app(make_settings(AIGC_REDIS_URL="redis://127.0.0.1:1/0"))
+    resp = app.test_client().get("/v1/jobs", headers={"Authorization": "Bearer aigc_whatever"})
+    assert resp.status_code == 503
+    assert resp.headers["Retry-After"] == "5"
+    assert resp.get_json()["error"]["code"] == "unavailable"
