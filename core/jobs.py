@@ -13,6 +13,7 @@ import redis
 from core.batches import BATCH_LISTS_KEY
 from core.clock import now_iso
 from core.errors import Conflict, InvalidInput, NotFound
+from core.metrics import COUNTERS_KEY
 from core.redisdb import PREFIX
 
 QUEUED, RUNNING, CANCELING = "queued", "running", "canceling"
@@ -54,7 +55,8 @@ end
 # from the list leaves a message behind for whatever it did not take.
 # KEYS: [1] the job hash, [2] the owner's index (sorted set), [3] the job's event list,
 #       [4] the idempotency key ('' for none), [5] the batch list ('' for none), [6] the set of batch lists,
-#       [7] the owner's open jobs (a set: queued or running, for the per-owner limit).
+#       [7] the owner's open jobs (a set: queued or running, for the per-owner limit),
+#       [8] the metrics counters (core/metrics.py: jobs_submitted_total by kind).
 # ARGV: [1] the idempotency value "{job id} {body hash}", [2] its lifetime (s), [3] the index score
 #       (creation time, epoch s), [4] the first event (JSON), [5] the job id, [6] M, the number of
 #       task messages, [7 .. 6+2M] their (queue, payload) pairs, then the record's (field, value) pairs.
@@ -67,6 +69,9 @@ if KEYS[4] ~= '' then
 end
 local messages = tonumber(ARGV[6])
 redis.call('HSET', KEYS[1], unpack(ARGV, 7 + 2 * messages))
+for i = 7 + 2 * messages, #ARGV, 2 do
+  if ARGV[i] == 'kind' then redis.call('HINCRBY', KEYS[8], 'jobs_submitted_total|kind=' .. ARGV[i + 1], 1) end
+end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
 redis.call('SADD', KEYS[7], ARGV[5])
 redis.call('RPUSH', KEYS[3], ARGV[4])
@@ -90,6 +95,7 @@ return {'created', ''}
 #       [5] 'rem' to take the job out of the active set (a job joins it when claimed; with a token
 #       the lease is dropped too), else '', [6] the job key prefix (KEYS[1] minus it is the id),
 #       [7 ..] (field, value) pairs to write.
+# A job's first terminal status is counted in the metrics (jobs_finished_total by kind and status).
 # Returns {'ok'|'fenced'|'denied'|'missing', the status before}.
 _UPDATE_LUA = _LIVE_LUA + """
 local st = redis.call('HGET', KEYS[1], 'status')
@@ -101,6 +107,11 @@ if ARGV[2] ~= '' then
   for s in string.gmatch(ARGV[3], '[^,]+') do if s == st then allowed = true end end
   if not allowed then return {'denied', st} end
   redis.call('HSET', KEYS[1], 'status', ARGV[2])
+  if not terminal and (ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'canceled') then
+    local kind = redis.call('HGET', KEYS[1], 'kind') or ''
+    redis.call('HINCRBY', string.sub(ARGV[6], 1, -5) .. 'metrics',
+               'jobs_finished_total|kind=' .. kind .. ',status=' .. ARGV[2], 1)
+  end
 elseif terminal then
   return {'denied', st}
 end
@@ -310,7 +321,7 @@ class JobStore:
         # One atomic step: a key never points at a job that is not written yet.
         res = self._create(
             keys=[self.job_key(job_id), self.owner_key(owner), self.events_key(job_id), idem_key, batch_list,
-                  BATCH_LISTS_KEY, self.open_key(owner)],
+                  BATCH_LISTS_KEY, self.open_key(owner), COUNTERS_KEY],
             args=[f"{job_id} {idempotency[1]}" if idempotency else "", 24 * 3600, time.time(),
                   _event("status", status=QUEUED), job_id, len(messages), *pushes, *fields])
         if res[0] == "exists":

@@ -18,6 +18,7 @@ cancel flag, attempts, output and record, so a batch fails, cancels or is fenced
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ from typing import Callable
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from core import metrics
 from core.errors import AigcError, HandedOver, JobCanceled, LeaseLost
 from core.jobs import CANCELED, CANCELING, FAILED, SUCCEEDED, TerminalWrite, archive_job, archive_record
 from core.redisdb import draining_key
@@ -201,6 +203,10 @@ def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler,
         # The script ran whole or not at all; if its reply was lost, the claimed jobs' leases
         # lapse and the reaper re-sends them.
         raise task.retry(countdown=5, max_retries=None) from exc
+    first_starts = [job for claim, job in claims if claim.outcome == "claimed" and claim.attempts == 1]
+    if first_starts:
+        now = time.time()
+        rt.defer_metric(lambda pipe: metrics.observe_first_starts(pipe, first_starts, now))
     ctxs: list[JobContext] = []
     ended: list[TerminalWrite] = []
     for claim, job in claims:
@@ -221,6 +227,7 @@ def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler,
     counts = _finish(task, rt, ended)
     if ctxs:
         counts.update(_finish(task, rt, _run(task, ctxs, handler)))
+        _report_gpu_memory(rt, getattr(task.request, "hostname", "") or "worker")
     for claim, _ in claims:
         if claim.outcome == "missing":
             log.warning("job %s: no record, message dropped", claim.job_id)
@@ -296,6 +303,32 @@ def _until_lapsed(rt: Runtime, job_id: str, part: str | None = None) -> float:
     return min(rt.settings.lease_ttl_s, left) + 0.5
 
 
+def _report_gpu_memory(rt: Runtime, hostname: str) -> None:
+    """Where there is a GPU: what this process holds now, for /metrics (lapses if the process dies)."""
+    if rt.device != "cuda":
+        return
+    import torch
+
+    try:
+        rt.redis.set(f"{metrics.GPU_PREFIX}{hostname}:{os.getpid()}", torch.cuda.memory_allocated(), ex=300)
+    except Exception:  # noqa: BLE001
+        log.warning("could not record GPU memory", exc_info=True)
+
+
+def _record(rt: Runtime, observe, *args) -> None:
+    """Metrics, with those deferred since the last time, in one round trip; best effort: a figure lost
+    to a Redis blink never fails a job."""
+    pending, rt.pending_metrics[:] = list(rt.pending_metrics), []
+    try:
+        pipe = rt.redis.pipeline(transaction=False)
+        for write in pending:
+            write(pipe)
+        observe(pipe, *args)
+        pipe.execute()
+    except Exception:  # noqa: BLE001
+        log.warning("could not record metrics", exc_info=True)
+
+
 def _internal_error(exc: Exception) -> dict:
     return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"[:1000], "param": None}
 
@@ -311,6 +344,7 @@ def _finish(task, rt, ended: list[TerminalWrite]) -> Counter:
         # Writes that landed are final; the rest keep their lapsing leases and the reaper re-sends
         # them. The message comes back for the lead, whose record then reaches storage.
         raise task.retry(countdown=5, max_retries=None) from exc
+    _record(rt, metrics.observe_endings, [record for outcome, record in results if outcome == "ok"])
     for end, (outcome, record) in zip(ended, results):
         if outcome != "ok":
             log.warning("job %s: final write %s was %s", end.job_id, end.status, outcome)
@@ -391,3 +425,5 @@ def run_part(task, job_id: str, part: str, body: Callable[[PartLease], str]) -> 
     finally:
         beat.done.set()
         lease.release()
+        if rt.pending_metrics:  # a chunk's model-cache lookup, say: parts have no terminal write to ride on
+            _record(rt, lambda pipe: None)

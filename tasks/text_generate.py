@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
 from celery import shared_task
 
+from core import metrics
+from core.clock import parse_iso
 from core.errors import InvalidInput, JobCanceled, LeaseLost
 from core.schemas import DEFAULT_CHAT_MAX_NEW_TOKENS
 from core.text_checks import encodable, unencodable_message
@@ -111,6 +114,7 @@ class Relay:
         self.per_prompt = sequences_per_prompt(params)
         self.streams = {ctx.id: [TextStream(model.tokenizer, params.stop, model.end_ids) for _ in range(params.n)]
                         for ctx in ctxs if ctx.job["input"].get("stream")}
+        self.unstarted = {ctx.id: ctx.job for ctx in ctxs if ctx.id in self.streams}  # no text streamed yet
 
     def on_tokens(self, call: list[int], tokens: list[int]) -> None:
         deltas = {}
@@ -124,6 +128,21 @@ class Relay:
                 deltas[self.ctxs[index].id] = pieces
         if deltas:
             self.store.publish_deltas(deltas)
+            firsts = [self.unstarted.pop(job_id) for job_id in deltas if job_id in self.unstarted]
+            if firsts:
+                self.time_to_first_token(firsts)
+
+    def time_to_first_token(self, jobs: list[dict]) -> None:
+        """From submission to the first streamed text: what a caller waits before anything shows."""
+        now = time.time()
+        try:
+            pipe = self.store.r.pipeline(transaction=False)
+            for job in jobs:
+                metrics.observe(pipe, "time_to_first_token_seconds",
+                                max(0.0, now - parse_iso(job["created_at"]).timestamp()), kind=job["kind"])
+            pipe.execute()
+        except Exception:  # noqa: BLE001 -- a figure lost to a Redis blink never fails a job
+            pass
 
     def finish(self, ctx: JobContext, result: dict) -> None:
         """The rest of each choice's text (what was held back) before the job's terminal write."""

@@ -25,8 +25,8 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.json.sort_keys = False  # keep fields in the order the API documents
     app.extensions["aigc_settings"] = settings
 
-    from web import (api, campaigns_api, campaigns_ui, chat_ui, errors, files_api, gan_ui, openai_api, openai_batches,
-                     openai_images, images_ui, system, ui)
+    from web import (api, campaigns_api, campaigns_ui, chat_ui, errors, files_api, gan_ui, metrics_api, openai_api,
+                     openai_batches, openai_images, images_ui, system, ui)
 
     errors.register(app)
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
         return resp
 
     app.register_blueprint(system.bp)
+    app.register_blueprint(metrics_api.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(files_api.bp)
     app.register_blueprint(campaigns_api.bp)

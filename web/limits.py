@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Iterator
 
+from core import metrics
 from core.errors import RateLimited
 from core.jobs import TERMINAL, JobStore
 from core.redisdb import PREFIX
@@ -15,6 +16,13 @@ from web.deps import get_redis, get_settings
 
 STREAM_LEASE_S = 120  # a slot not refreshed for this long (its web process died) is free again
 STREAM_REFRESH_S = 30
+
+
+def _counted_refusal(limit: str) -> None:
+    try:
+        metrics.count(get_redis(), "rate_limited_total", limit=limit)
+    except Exception:  # noqa: BLE001 -- the refusal stands whether or not it was counted
+        pass
 
 
 def check_request_rate(key_id: str) -> None:
@@ -30,6 +38,7 @@ def check_request_rate(key_id: str) -> None:
     pipe.expire(counter, 120)
     count, _ = pipe.execute()
     if count > limit:
+        _counted_refusal("requests_per_minute")
         raise RateLimited(f"More than {limit} requests in a minute with this key; try again when the minute "
                           "is over (AIGC_RATE_LIMIT_PER_MINUTE)", retry_after_s=60 - int(now % 60))
 
@@ -51,6 +60,7 @@ def check_open_jobs(owner: str) -> None:
     if stale:
         client.srem(key, *stale)
     if len(members) - len(stale) >= limit:
+        _counted_refusal("open_jobs")
         raise RateLimited(f"You have {limit} jobs queued or running; wait for some to finish or cancel them "
                           "(AIGC_MAX_OPEN_JOBS)", retry_after_s=10)
 
@@ -80,6 +90,7 @@ class StreamSlot:
         self.held, self._refreshed = True, now
         if count > limit:
             self.release()
+            _counted_refusal("streams")
             raise RateLimited(f"This key already has {limit} streams open; close one first "
                               "(AIGC_MAX_STREAMS_PER_KEY)", retry_after_s=5)
         return self

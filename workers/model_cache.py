@@ -9,16 +9,21 @@ from typing import Callable, Hashable
 
 
 class ModelCache:
-    def __init__(self, max_items: int, on_evict: Callable[[object], None] | None = None):
+    def __init__(self, max_items: int, on_evict: Callable[[object], None] | None = None,
+                 on_lookup: Callable[[bool], None] | None = None):
         self.max_items = max_items
         self.on_evict = on_evict
+        self.on_lookup = on_lookup  # told hit (True) or miss (False), for the metrics
         self._items: OrderedDict[Hashable, object] = OrderedDict()
         self._lock = threading.Lock()
         self.loads = 0
 
     def get(self, key: Hashable, load: Callable[[], object]) -> object:
         with self._lock:
-            if key in self._items:
+            hit = key in self._items
+            if self.on_lookup:
+                self.on_lookup(hit)
+            if hit:
                 self._items.move_to_end(key)
                 return self._items[key]
             value = load()

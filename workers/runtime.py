@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 
+from core import metrics
 from core.config import Settings
 from core.jobs import JobStore
 from core.redisdb import connect
@@ -38,7 +39,21 @@ class Runtime:
 
     @cached_property
     def models(self) -> ModelCache:
-        return ModelCache(self.settings.model_cache_size, on_evict=_free_accelerator_memory)
+        return ModelCache(self.settings.model_cache_size, on_evict=_free_accelerator_memory,
+                          on_lookup=self._count_lookup)
+
+    def _count_lookup(self, hit: bool) -> None:
+        result = "hit" if hit else "miss"
+        self.defer_metric(lambda pipe: metrics.count(pipe, "model_cache_lookups_total", result=result))
+
+    def defer_metric(self, write) -> None:
+        """A metrics write (a function of a pipeline) sent with the next batch of them, so recording
+        costs the job path no round trip of its own (tasks/runner._record flushes them)."""
+        self.pending_metrics.append(write)
+
+    @cached_property
+    def pending_metrics(self) -> list:
+        return []
 
     @cached_property
     def device(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import re
 
@@ -237,3 +238,18 @@ def test_local_secret_files_are_git_ignored():
     ignored = {line.strip() for line in (INFRA / ".gitignore").read_text().splitlines()}
     assert ".env" in ignored and "k8s/secret.yaml" in ignored
     assert "**/.env" in (INFRA / "Dockerfile.dockerignore").read_text().split()
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_platform_exports():
+    """Every aigc_* series a panel queries is one /metrics serves (web/metrics_api.py, core/metrics.py)."""
+    from core import metrics
+
+    exported = {f"aigc_{name.removesuffix('_total')}_total" for name in metrics.HELP if name.endswith("_total")}
+    exported |= {f"aigc_{name}_{part}" for name in metrics.HISTOGRAMS for part in ("bucket", "sum", "count")}
+    exported |= {"aigc_workers", "aigc_queue_messages", "aigc_batch_jobs_waiting", "aigc_jobs_running",
+                 "aigc_streams_active", "aigc_gpu_memory_bytes"}
+    dashboard = json.loads((INFRA / "grafana" / "aigc-dashboard.json").read_text())
+    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"\baigc_[a-z_]+", target["expr"])}
+    assert queried and queried <= exported, queried - exported
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])

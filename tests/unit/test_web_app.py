@@ -283,3 +283,22 @@ def test_an_unreachable_job_store_is_a_503_with_retry_after(make_settings):
     assert resp.status_code == 503
     assert resp.headers["Retry-After"] == "5"
     assert resp.get_json()["error"]["code"] == "unavailable"
+
+
+def test_metrics_count_refusals_and_honour_a_token(make_settings, redis_server, redis_client):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    app = create_app(make_settings(AIGC_REDIS_URL=redis_server.url, AIGC_RATE_LIMIT_PER_MINUTE="1",
+                                   AIGC_METRICS_TOKEN="scrape-token"))
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {KeyStore(redis_client).create('limited')}"}
+    assert client.get("/v1/jobs", headers=headers).status_code == 200
+    assert client.get("/v1/jobs", headers=headers).status_code == 429
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    resp = client.get("/metrics", headers={"Authorization": "Bearer scrape-token"})
+    assert resp.status_code == 200
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(resp.get_data(as_text=True)) for s in f.samples}
+    assert samples[("aigc_rate_limited_total", (("limit", "requests_per_minute"),))] == 1
+    assert samples[("aigc_workers", (("queue", "inference"),))] == 0
