@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from celery import shared_task
 
+from core import logs
 from core.campaigns import (CampaignCounters, chunk_key, chunk_part, chunk_parts, columns_key, enqueue_finalize,
                             jsonl_bytes, settings_key)
 from core.clock import unix_seconds
@@ -114,7 +115,8 @@ def campaign_chunk(self, campaign_id: str, index: int) -> str:
     if job["status"] in TERMINAL or CampaignCounters(rt.redis).is_done(campaign_id, index):
         return "duplicate"
     # Cancel requested: skipped (the canceling path finalizes with what is done).
-    return run_part(self, campaign_id, chunk_part(index), lambda lease: _run_chunk(self, lease, job, index))
+    with logs.about_jobs([job]):
+        return run_part(self, campaign_id, chunk_part(index), lambda lease: _run_chunk(self, lease, job, index))
 
 
 def _run_chunk(task, lease: PartLease, job: dict, index: int) -> str:

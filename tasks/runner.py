@@ -27,7 +27,7 @@ from typing import Callable
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core import metrics
+from core import logs, metrics
 from core.errors import AigcError, HandedOver, JobCanceled, LeaseLost
 from core.jobs import CANCELED, CANCELING, FAILED, SUCCEEDED, TerminalWrite, archive_job, archive_record
 from core.redisdb import draining_key
@@ -226,7 +226,9 @@ def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler,
     # Jobs with nothing to run end now, before their leases could lapse during the others' run.
     counts = _finish(task, rt, ended)
     if ctxs:
-        counts.update(_finish(task, rt, _run(task, ctxs, handler)))
+        with logs.about_jobs([ctx.job for ctx in ctxs]):
+            log.info("running %d job(s), attempt %s", len(ctxs), ",".join(str(c.job["attempts"]) for c in ctxs))
+            counts.update(_finish(task, rt, _run(task, ctxs, handler)))
         _report_gpu_memory(rt, getattr(task.request, "hostname", "") or "worker")
     for claim, _ in claims:
         if claim.outcome == "missing":
@@ -351,6 +353,8 @@ def _finish(task, rt, ended: list[TerminalWrite]) -> Counter:
             counts[outcome] += 1
             continue
         counts[end.status] += 1
+        with logs.about_jobs([record]):
+            log.info("job %s %s", end.job_id, end.status)
         try:
             archive_job(rt.storage, record)
         except Exception:  # the result is safe in Redis; a later delivery of the job rewrites job.json

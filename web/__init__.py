@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask
+from flask import Flask, request
 
+from core import logs
 from core.config import Settings
 
 
@@ -29,6 +30,17 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
                      openai_batches, openai_images, images_ui, system, ui)
 
     errors.register(app)
+    # Log lines about a job say which (core/logs.py); AIGC_LOG_FORMAT=json makes each a JSON object.
+    from flask.logging import default_handler
+
+    logs.apply(default_handler, settings.log_format, "[%(asctime)s] %(levelname)s in %(module)s: %(message)s")
+
+    @app.before_request
+    def note_the_job():
+        logs.forget()  # a kept-alive connection serves several requests in one greenlet
+        for name in ("job_id", "campaign_id", "batch_id"):
+            if request.view_args and request.view_args.get(name):
+                logs.note(job_id=request.view_args[name])
 
     @app.after_request
     def security_headers(resp):

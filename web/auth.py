@@ -6,6 +6,7 @@ from functools import wraps
 
 from flask import g, redirect, request, session, url_for
 
+from core import logs
 from core.errors import Unauthorized
 from core.keys import key_digest
 from web.deps import get_keys
@@ -21,6 +22,7 @@ def api_owner() -> str:
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthorized("Missing API key: send 'Authorization: Bearer <key>'")
         g.owner = get_keys().authenticate(key.strip())
+        logs.note(owner=g.owner)  # the request's log lines say whose they are
         g.key_id = key_digest(key.strip())[:24]
         check_request_rate(g.key_id)
     return g.owner

@@ -7,6 +7,7 @@ import os
 
 from celery import signals
 
+from core import logs
 from core.catalog import announced_text_models
 from core.redisdb import draining_key, persistence_problem
 from workers.orphans import HeldMessages, restore
@@ -16,6 +17,14 @@ from workers.runtime import get_runtime
 log = logging.getLogger(__name__)
 _housekeeper: Housekeeper | None = None
 _held = HeldMessages()
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def job_fields_in_logs(logger=None, format=None, **_):
+    """Every line says which job it is about (core/logs.py); AIGC_LOG_FORMAT=json makes it JSON."""
+    for handler in logger.handlers if logger else []:
+        logs.apply(handler, get_runtime().settings.log_format, format)
 
 
 @signals.worker_init.connect
