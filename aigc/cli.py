@@ -65,6 +65,24 @@ def cmd_worker(args) -> int:
     os.execv(sys.executable, argv)
 
 
+def cmd_health(args) -> int:
+    """Exit 0 while a worker on this host announces itself (it does every AIGC_REAPER_INTERVAL_S,
+    and the announcement lapses a lease period after the worker stops): a container health check."""
+    import socket
+
+    from core.redisdb import WORKER_PREFIX, connect
+
+    host = socket.gethostname()
+    try:
+        found = next(connect(Settings.from_env().redis_url, retries=1).scan_iter(
+            f"{WORKER_PREFIX}{host}:*", count=100), None)
+    except Exception as exc:  # noqa: BLE001 -- unreachable Redis: unhealthy, said in one line
+        print(f"unhealthy: Redis unreachable ({exc})")
+        return 1
+    print(f"ok: {found}" if found else f"unhealthy: no worker announced on {host}")
+    return 0 if found else 1
+
+
 def cmd_keys(args) -> int:
     from core.keys import KeyStore
 
@@ -170,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=0, help="default: AIGC_WORKER_CONCURRENCY")
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(func=cmd_worker)
+
+    health = sub.add_parser("health", help="exit 0 while this host's worker announces itself (health checks)")
+    health.add_argument("what", choices=["worker"])
+    health.set_defaults(func=cmd_health)
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     ksub = keys.add_subparsers(dest="keys_cmd", required=True)

@@ -313,3 +313,12 @@ def test_chat_says_plainly_when_the_platform_is_not_there():
     done = _aigc(["chat", "builtin:tiny-gpt2"], env, stdin="Hello\n", timeout=60)
     assert done.returncode == 1
     assert "cannot reach" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_health_worker_is_the_containers_health_check(platform, make_platform):
+    """0 while a worker on this host announces itself (the shared platform's does); 1 where none does."""
+    ok = _aigc(["health", "worker"], platform.env, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: aigc:worker:"), ok.stdout + ok.stderr
+    idle = make_platform("no-worker")  # its own Redis, where no worker ever ran
+    none = _aigc(["health", "worker"], idle.env, timeout=60)
+    assert none.returncode == 1 and "no worker announced" in none.stdout

@@ -86,14 +86,18 @@ def test_compose_has_the_platform_services():
 
 def test_compose_app_services_share_the_image_and_environment():
     services = _compose()["services"]
-    for name in ("web", "worker-gpu", "worker-cpu"):
+    for name, target in (("web", "web"), ("worker-gpu", "worker"), ("worker-cpu", "worker")):
         service = services[name]
-        assert service["build"] == {"context": "..", "dockerfile": "infra/Dockerfile"}, name
+        assert service["build"] == {"context": "..", "dockerfile": "infra/Dockerfile", "target": target}, name
+        assert service["image"].startswith(f"aigc-platform:{target}-"), name
+        # Models by directory and the Hugging Face cache live on volumes, where the settings say.
+        assert {"models:/var/lib/aigc/models", "hf-cache:/var/lib/aigc/hf"} <= set(service["volumes"]), name
         env = _environment(service)
         assert env["AIGC_ENV"] == "production", name
         assert env["AIGC_STORAGE_URL"] == "s3://aigc/artifacts", name
         assert env["AIGC_REDIS_URL"] == "redis://:${REDIS_PASSWORD}@redis:6379/0", name
         assert env["AIGC_S3_ENDPOINT_URL"] == "http://minio:9000", name
+        assert (env["AIGC_MODELS_DIR"], env["HF_HOME"]) == ("/var/lib/aigc/models", "/var/lib/aigc/hf"), name
         assert service["depends_on"]["redis"]["condition"] == "service_healthy", name
         assert service["depends_on"]["minio"]["condition"] == "service_healthy", name
     assert _command(services["web"]) == "aigc web --host 0.0.0.0 --port 8000"
@@ -195,8 +199,8 @@ def test_compose_and_k8s_give_workers_the_same_grace_period():
 
 
 def test_k8s_configmap_holds_no_credentials():
-    [config] = [d for p, d in _k8s_documents() if d["kind"] == "ConfigMap"]
-    assert all(key.startswith("AIGC_") for key in config["data"])
+    [config] = [d for p, d in _k8s_documents() if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "aigc-config"]
+    assert all(key.startswith("AIGC_") or key == "HF_HOME" for key in config["data"])
     assert "AIGC_SECRET_KEY" not in config["data"] and "AIGC_REDIS_URL" not in config["data"]
 
 
@@ -253,3 +257,79 @@ def test_the_grafana_dashboard_queries_only_metrics_the_platform_exports():
                for name in re.findall(r"\baigc_[a-z_]+", target["expr"])}
     assert queried and queried <= exported, queried - exported
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def test_images_are_pinned():
+    """Every image names a version: no bare name, no `latest`."""
+    compose_images = [s["image"] for s in _compose()["services"].values() if "image" in s]
+    k8s_images = [c["image"] for _, d in _k8s_documents() if d["kind"] in ("Deployment", "StatefulSet", "Job")
+                  for c in (d["spec"]["template"]["spec"]["containers"])]
+    for image in compose_images + k8s_images:
+        name, _, tag = image.rpartition("/")[2].partition(":")
+        assert tag and tag != "latest" and re.search(r"\d", tag), image
+    assert re.search(r"^FROM python:3\.11\.\d+-slim", (INFRA / "Dockerfile").read_text(), re.M)
+
+
+def test_the_dockerfile_installs_dependencies_before_the_code_and_the_web_image_has_no_torch():
+    import importlib.util
+
+    text = (INFRA / "Dockerfile").read_text()
+    for target in ("web", "worker"):
+        stage = text.split(f"AS {target}\n", 1)[1].split("\nFROM ", 1)[0]
+        assert stage.index("pip install --no-cache-dir -r") < stage.index("COPY . .") < stage.index("--no-deps ."), target
+    spec = importlib.util.spec_from_file_location("requirements", INFRA / "requirements.py")
+    requirements = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(requirements)
+    web = requirements.dependencies(INFRA.parent / "pyproject.toml", web=True)
+    everything = requirements.dependencies(INFRA.parent / "pyproject.toml")
+    assert not any(d.startswith(("torch", "transformers", "scikit-learn")) for d in web)
+    assert any(d.startswith("torch==") for d in everything) and any(d.startswith("flask") for d in web)
+
+
+def test_web_and_core_never_import_what_only_workers_install():
+    """What keeps the slim web image working: no module of web/ or core/ imports torch and the like."""
+    import ast
+
+    worker_only = {"torch", "torchvision", "transformers", "tokenizers", "safetensors", "sklearn", "models",
+                   "tasks"}
+    offenders = []
+    for package in ("web", "core"):
+        for path in (INFRA.parent / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+                offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in worker_only]
+    assert offenders == []
+
+
+def test_k8s_runs_the_whole_platform():
+    kinds = {(p.name, d["kind"], d["metadata"]["name"]) for p, d in _k8s_documents()}
+    for expected in (("redis.yaml", "StatefulSet", "redis"), ("redis.yaml", "Service", "redis"),
+                     ("minio.yaml", "StatefulSet", "minio"), ("minio.yaml", "Job", "minio-create-bucket"),
+                     ("flower.yaml", "Deployment", "flower"), ("ingress.yaml", "Ingress", "aigc-web"),
+                     ("models.yaml", "PersistentVolumeClaim", "aigc-models")):
+        assert expected in kinds, expected
+    # Redis keeps queued jobs across restarts, as infra/redis.conf does.
+    [conf] = [d for _, d in _k8s_documents() if d["metadata"]["name"] == "aigc-redis-config"]
+    assert {"appendonly yes", "appendfsync everysec", "maxmemory-policy noeviction"} <= set(
+        conf["data"]["redis.conf"].splitlines())
+    # Web and workers mount the models volume; workers have a liveness probe on their announcement.
+    for filename in ("web.yaml", "worker-cpu.yaml", "worker-gpu.yaml"):
+        pod = _deployment(filename)["spec"]["template"]["spec"]
+        assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == "aigc-models", filename
+        mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        assert mounts == {"/var/lib/aigc/models", "/var/lib/aigc/hf"}, filename
+    for filename in ("worker-cpu.yaml", "worker-gpu.yaml"):
+        [container] = _deployment(filename)["spec"]["template"]["spec"]["containers"]
+        assert container["livenessProbe"]["exec"]["command"] == ["aigc", "health", "worker"], filename
+
+
+def test_keda_scales_each_worker_on_the_queues_it_serves():
+    scaled = {d["spec"]["scaleTargetRef"]["name"]: d for _, d in _k8s_documents() if d["kind"] == "ScaledObject"}
+    for filename in ("worker-gpu.yaml", "worker-cpu.yaml"):
+        deployment = _deployment(filename)
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        argv = container["command"]
+        queues = set(argv[argv.index("--queues") + 1].split(","))
+        triggers = scaled[deployment["metadata"]["name"]]["spec"]["triggers"]
+        assert {t["metadata"]["listName"] for t in triggers if t["type"] == "redis"} == queues, filename
