@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 
-from core.campaigns import check_template, parse_table, render
+from core.campaigns import check_template, chunk_key, parse_table, render
 from core.catalog import DEFAULT_TEXT_MODEL
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
 from core.file_checks import check_upload
 from web.auth import login_required
 from web.campaigns_api import KIND, campaign_view, cancel_campaign, create_campaign, get_campaign
 from web.csrf import check_csrf
-from web.deps import get_files, get_settings, get_store
+from web.deps import get_files, get_settings, get_storage, get_store
 from web.live import event_stream_response
 from web.service import artifact_response, models_for
 
@@ -89,7 +91,27 @@ def create():
 @bp.get("/<campaign_id>")
 @login_required
 def page(campaign_id):
-    return render_template("campaign.html", campaign=campaign_view(get_campaign(campaign_id, g.ui_owner)))
+    return render_template("campaign.html", campaign=campaign_view(get_campaign(campaign_id, g.ui_owner)),
+                           preview=first_outputs(campaign_id))
+
+
+PREVIEW_ROWS = 10
+
+
+def first_outputs(campaign_id: str) -> list[dict]:
+    """The first generated rows with their prompts, read from the first chunk (a few hundred KB at
+    most), so the page shows what the campaign writes without downloading the CSV; [] until that
+    chunk is done."""
+    storage = get_storage()
+    try:
+        outputs = [json.loads(line) for line in storage.get_bytes(chunk_key(campaign_id, "output", 0)).splitlines()
+                   if line.strip()][:PREVIEW_ROWS]
+        prompts = {row["index"]: row["prompt"] for row in map(json.loads, storage.get_bytes(
+            chunk_key(campaign_id, "input", 0)).splitlines()) if "prompt" in row}
+    except NotFound:
+        return []
+    return [{"row": o["row"], "variant": o["variant"], "prompt": prompts.get(o["row"], ""), "text": o["text"]}
+            for o in outputs]
 
 
 @bp.get("/<campaign_id>/live")

@@ -147,6 +147,10 @@ def test_campaign_page_previews_runs_and_offers_downloads(page, platform, tmp_pa
     href = page.get_attribute("#artifacts a >> text=/output.csv/", "href")
     body = page.request.get(href).body().decode("utf-8-sig")
     assert "绿茶" in body and "runners, walkers" in body
+    # Once done, the page itself shows the first rows written, with their prompts.
+    page.reload()
+    rows = page.locator("#first-rows tbody tr").all_inner_texts()
+    assert len(rows) == 3 and "Ad for 绿茶 aimed at 学生:" in rows[0]
     if os.environ.get("AIGC_SCREENSHOTS"):
         page.screenshot(path=os.path.join(os.environ["AIGC_SCREENSHOTS"], "campaign.png"), full_page=True)
 
@@ -311,3 +315,28 @@ def test_images_page_prompt_class_picker_and_full_size_viewer(page, platform):
     page.wait_for_selector("#image-grid .thumb img", timeout=60_000)
     assert page.inner_text("#results-title") == "“3” × 6"
     assert page.input_value("#class") == "3"
+
+
+def test_cancel_asks_first(browser, make_platform):
+    """A queued job (no worker here) is canceled only once the user agrees to the page's question."""
+    p = make_platform("confirm-cancel")
+    p.start_web()
+    key = p.create_key("careful")
+    job = p.api(key).submit({"model": "builtin:tiny-gpt2", "prompt": "Wait", "max_new_tokens": 4})
+    context = browser.new_context(base_url=p.web_url)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        _sign_in(page, key)
+        page.goto(f"/jobs/{job['id']}")
+        page.wait_for_load_state("load")
+        asked = []
+        page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+        page.click("#cancel-form button[type=submit]")
+        assert asked == ["Cancel this job?"]
+        assert p.api(key).get(f"/v1/jobs/{job['id']}").json()["status"] == "queued"  # said no: nothing sent
+        page.once("dialog", lambda d: d.accept())
+        page.click("#cancel-form button[type=submit]")
+        assert p.api(key).wait(job["id"], timeout_s=30)["status"] == "canceled"
+    finally:
+        context.close()
