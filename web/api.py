@@ -77,8 +77,12 @@ def get_artifact(job_id, name):
 
 @bp.get("/models")
 def list_models():
-    """Built-in, local and cached Hub models, and the caller's own fine-tunes."""
-    return jsonify({"object": "list", "data": models_for(api_owner())})
+    """Built-in, local and cached Hub models, and the caller's own fine-tunes and image models; with
+    `kind=text` (or `gan`) only those: what an OpenAI client lists before calling chat, say."""
+    kind = request.args.get("kind") or None
+    if kind not in (None, "text", "gan"):
+        raise InvalidInput("kind must be text or gan", param="kind")
+    return jsonify({"object": "list", "data": models_for(api_owner(), kind)})
 
 
 @bp.get("/models/<path:model_id>")

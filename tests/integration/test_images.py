@@ -58,6 +58,11 @@ def test_conditional_training_learns_the_labels_and_records_its_classes(alice, c
     model = next(m for m in alice.get("/v1/models").json()["data"] if m["id"] == out["model"])
     assert model["image"] == {"architecture": "dcgan", "conditional": True, "classes": out["classes"],
                               "image_size": 32, "channels": 1}
+    # What an OpenAI client lists before chatting holds text models only; kind=gan the image ones.
+    text_only = alice.get("/v1/models?kind=text").json()["data"]
+    assert text_only and all(m["kind"] == "text" for m in text_only)
+    assert out["model"] in [m["id"] for m in alice.get("/v1/models?kind=gan").json()["data"]]
+    assert alice.get("/v1/models?kind=audio").status_code == 400
 
 
 def test_images_generate_draws_the_digit_a_prompt_names(client, conditional):
