@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 import urllib.error
@@ -35,19 +36,39 @@ class Client:
             raise SystemExit("Set AIGC_API_KEY (make run prints one; aigc keys create NAME makes more).")
         self.base_url, self.api_key = base_url.rstrip("/"), api_key
 
-    def request(self, method: str, path: str, body: dict | None = None) -> dict:
+    # Transient trouble (a 502/503/504 or 429 while the server restarts or is busy) is retried with a
+    # doubling pause, about a minute in all; no answer at all (refused, dropped, timed out) for about
+    # 8 s; anything else is an answer.
+    RETRY_STATUSES = {429, 502, 503, 504}
+    RETRY_PAUSES_S = (0.5, 1, 2, 4, 8, 15, 30)
+    UNREACHABLE_TRIES = 4
+
+    def request(self, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.base_url + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"})
+            "Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json", **(headers or {})})
         return self._send(req)
 
-    @staticmethod
-    def _send(req) -> dict:
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            raise api_error(exc) from None
+    def _send(self, req) -> dict:
+        """Send, retrying transient failures. A POST is retried only with an Idempotency-Key, so a
+        retry after a lost answer finds the job the first try made rather than making a second."""
+        retryable = req.get_method() == "GET" or req.has_header("Idempotency-key")
+        for attempt, pause in enumerate((*self.RETRY_PAUSES_S, None)):
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    return json.loads(resp.read())
+            except urllib.error.HTTPError as exc:
+                if not (retryable and exc.code in self.RETRY_STATUSES and pause is not None):
+                    raise api_error(exc) from None
+                retry_after = exc.headers.get("Retry-After", "")
+                pause = max(pause, min(60.0, float(retry_after))) if retry_after.isdigit() else pause
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                # Nothing answering at all is more often a wrong URL than a restart: about 8 s.
+                if not retryable or pause is None or attempt >= self.UNREACHABLE_TRIES:
+                    raise
+                print(f"({exc}; trying again in {pause:g} s)", file=sys.stderr)
+            time.sleep(pause)
+        raise AssertionError("unreachable")
 
     def upload(self, filename: str, data: bytes, purpose: str) -> dict:
         """POST /v1/files as multipart/form-data."""
@@ -61,25 +82,31 @@ class Client:
         return self._send(req)
 
     def submit(self, body: dict) -> dict:
-        return self.request("POST", "/v1/jobs", body)
+        # One key per submission: a retried POST (its answer lost) returns the job the first made.
+        return self.request("POST", "/v1/jobs", body, headers={"Idempotency-Key": uuid.uuid4().hex})
 
     def get(self, job_id: str) -> dict:
         return self.request("GET", f"/v1/jobs/{job_id}")
 
 
-def progress_line(job: dict, width: int = 30) -> str:
-    """`[#########.....]  45%  29/64 tokens  eta 3s  running`"""
+def progress_line(job: dict, columns: int = 80) -> str:
+    """`[#########.....]  45%  29/64 tokens  eta 3s  running`, never wider than `columns` - 1: a line
+    that wrapped could not be redrawn in place (each redraw would stack another)."""
     p = job.get("progress") or {}
     total, done = p.get("total"), p.get("completed") or 0
     frac = 1.0 if job["status"] == "succeeded" else (min(1.0, done / total) if total else 0.0)
-    filled = int(round(frac * width))
-    parts = [f"[{'#' * filled}{'.' * (width - filled)}] {frac * 100:5.1f}%"]
+    parts = [f"{frac * 100:5.1f}%"]
     if total:
         parts.append(f"{done}/{total} {p.get('unit') or ''}".strip())
     if p.get("eta_s") is not None and job["status"] not in TERMINAL:
         parts.append(f"eta {p['eta_s']:.0f}s")
     parts.append(job["status"])
-    return "  ".join(parts)
+    tail = "  ".join(parts)
+    width = min(30, columns - 1 - len(tail) - 3)  # the bar shrinks first, then goes
+    if width >= 5:
+        filled = int(round(frac * width))
+        tail = f"[{'#' * filled}{'.' * (width - filled)}] {tail}"
+    return tail[:max(1, columns - 1)]
 
 
 def watch(client: Client, job_id: str, interval_s: float = 1.0, timeout_s: float = 24 * 3600,
@@ -90,7 +117,7 @@ def watch(client: Client, job_id: str, interval_s: float = 1.0, timeout_s: float
     deadline = time.monotonic() + timeout_s
     while True:
         job = client.get(job_id)
-        line = progress_line(job)
+        line = progress_line(job, shutil.get_terminal_size().columns if tty else 80)
         if line != last:
             out.write(("\r\033[K" + line) if tty else line + "\n")
             out.flush()
