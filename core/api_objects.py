@@ -66,6 +66,13 @@ class Job(Answer):
     created_at: str = Field(json_schema_extra={"format": "date-time"})
     started_at: str | None = Field(json_schema_extra={"format": "date-time"})
     finished_at: str | None = Field(json_schema_extra={"format": "date-time"})
+    webhook_url: str | None = Field(None, description="where the job's events are posted, signed (Standard Webhooks)")
+
+
+class WebhookSecret(Answer):
+    object: Literal["webhook.secret"]
+    secret: str = Field(description="whsec_ and base64: verify each delivery with it (Standard Webhooks)")
+    created_at: int
 
 
 class JobList(Answer):

@@ -68,9 +68,13 @@ def submittable() -> dict[str, JobKind]:
     return {name: k for name, k in KINDS.items() if k.input is not None}
 
 
+# Tasks of the platform rather than of a kind: name -> (queue, module).
+PLATFORM_TASKS = {"webhook.deliver": ("default", "tasks.webhooks")}
+
+
 def task_routes() -> dict[str, dict]:
     """Celery routing: every task of every kind to its queue, by task name only."""
-    routes = {}
+    routes = {name: {"queue": queue} for name, (queue, _) in PLATFORM_TASKS.items()}
     for k in KINDS.values():
         if k.input is not None:
             routes[k.name] = {"queue": k.queue}
@@ -79,7 +83,8 @@ def task_routes() -> dict[str, dict]:
 
 
 def task_modules() -> list[str]:
-    return list(dict.fromkeys(k.task_module for k in KINDS.values()))
+    return list(dict.fromkeys([*(k.task_module for k in KINDS.values()),
+                               *(module for _, module in PLATFORM_TASKS.values())]))
 
 
 def initial_progress(kind: str, input: dict) -> dict | None:

@@ -294,7 +294,8 @@ class JobStore:
     # -- create and read ----------------------------------------------------------------
     def create(self, owner: str, kind: str, input: dict, metadata: dict | None = None,
                idempotency: tuple[str, str] | None = None, job_id: str | None = None,
-               messages=(), batch_list: str = "", progress: dict | None = None) -> tuple[dict, bool]:
+               messages=(), batch_list: str = "", progress: dict | None = None,
+               webhook_url: str = "") -> tuple[dict, bool]:
         """Write a queued job and push its task messages; with (key, body_hash) the same pair
         returns the first job (and pushes nothing).
 
@@ -314,6 +315,7 @@ class JobStore:
             "artifacts": "[]", "metadata": json.dumps(metadata or {}), "checkpoint": "null",
             "attempts": 0, "epoch": 0, "cancel_requested": 0,
             "created_at": now, "started_at": "", "finished_at": "", "updated_at": now,
+            "webhook_url": webhook_url,
         }
         idem_key = self.idempotency_key(owner, idempotency[0]) if idempotency else ""
         fields = [x for pair in record.items() for x in pair]
@@ -607,7 +609,7 @@ class JobStore:
         for name in ("attempts", "epoch"):
             job[name] = int(raw.get(name) or 0)
         job["cancel_requested"] = str(raw.get("cancel_requested")) == "1"
-        for name in ("started_at", "finished_at"):
+        for name in ("started_at", "finished_at", "webhook_url"):
             job[name] = raw.get(name) or None
         return job
 
@@ -617,6 +619,7 @@ def public_job(job: dict) -> dict:
     out = {"object": "job"}
     out.update({name: job.get(name) for name in _PUBLIC_FIELDS})
     out["attempts"] = job["attempts"]
+    out["webhook_url"] = job.get("webhook_url")
     out["cancel_requested"] = job["cancel_requested"]
     # The last committed checkpoint's step only; its storage layout is internal.
     out["checkpoint"] = {"step": job["checkpoint"]["step"]} if job.get("checkpoint") else None

@@ -229,6 +229,9 @@ class JobCreate(Shape):
     kind: str = Field(description="a job kind: see JobKinds in this document")
     input: dict[str, Any]
     metadata: Metadata = {}
+    webhook_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        None, description="POSTed each event of the job (job.started, job.progress, job.succeeded|failed|canceled), "
+                          "signed with your secret (POST /v1/webhooks/secret)")
 
 
 def campaign_create(body: Any, settings, lookups: Lookups = NO_LOOKUPS) -> dict:
@@ -271,4 +274,4 @@ def job_create(body: Any, settings, lookups: Lookups = NO_LOOKUPS) -> dict:
         return None
 
     clean, inp = collect(envelope, kind_input)
-    return {"kind": clean["kind"], "input": inp, "metadata": clean["metadata"]}
+    return {"kind": clean["kind"], "input": inp, "metadata": clean["metadata"], "webhook_url": clean["webhook_url"]}

@@ -27,7 +27,7 @@ from typing import Callable
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core import logs, metrics
+from core import logs, metrics, webhooks
 from core.errors import AigcError, HandedOver, JobCanceled, LeaseLost
 from core.jobs import CANCELED, CANCELING, FAILED, SUCCEEDED, TerminalWrite, archive_job, archive_record
 from core.redisdb import draining_key
@@ -62,6 +62,7 @@ class JobContext:
         self._first_completed: int | None = None
         self._floor = 0
         self._last_write = self._last_event = 0.0
+        self._last_webhook = time.monotonic()  # job.started was just sent: the first progress comes later
         self.final_progress: dict | None = None  # written with the terminal status (see finish_progress)
         self._metric_steps: dict[str, int] | None = None  # the last step of each curve on record
 
@@ -99,6 +100,11 @@ class JobContext:
         if self.rt.store.update(self.id, self.token, event=event, progress=progress) == "fenced":
             raise LeaseLost("lease lost while writing progress")
         self._last_write = now
+        if self.job.get("webhook_url") and now - self._last_webhook >= webhooks.PROGRESS_EVERY_S:
+            from celery import current_app
+
+            webhooks.notify(current_app.send_task, self.job, "job.progress")
+            self._last_webhook = now
 
     def finish_progress(self, total: int, unit: str) -> None:
         """The full bar, written in the same round trip as the job's terminal status."""
@@ -204,6 +210,8 @@ def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler,
         # lapse and the reaper re-sends them.
         raise task.retry(countdown=5, max_retries=None) from exc
     first_starts = [job for claim, job in claims if claim.outcome == "claimed" and claim.attempts == 1]
+    for job in first_starts:
+        webhooks.notify(task.app.send_task, job, "job.started")
     if first_starts:
         now = time.time()
         rt.defer_metric(lambda pipe: metrics.observe_first_starts(pipe, first_starts, now))
@@ -353,6 +361,7 @@ def _finish(task, rt, ended: list[TerminalWrite]) -> Counter:
             counts[outcome] += 1
             continue
         counts[end.status] += 1
+        webhooks.notify(task.app.send_task, record, webhooks.TERMINAL_EVENTS[end.status])
         with logs.about_jobs([record]):
             log.info("job %s %s", end.job_id, end.status)
         try:

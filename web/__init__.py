@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.extensions["aigc_settings"] = settings
 
     from web import (api, campaigns_api, campaigns_ui, chat_ui, errors, files_api, gan_ui, metrics_api, openai_api,
-                     openai_batches, openai_images, images_ui, system, ui)
+                     openai_batches, openai_images, images_ui, system, ui, webhooks_api)
 
     errors.register(app)
     # Log lines about a job say which (core/logs.py); AIGC_LOG_FORMAT=json makes each a JSON object.
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
 
     app.register_blueprint(system.bp)
     app.register_blueprint(metrics_api.bp)
+    app.register_blueprint(webhooks_api.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(files_api.bp)
     app.register_blueprint(campaigns_api.bp)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from core import webhooks
 from core.errors import InvalidInput
 from core.jobs import STATUSES
 from core.job_kinds import KINDS
 from web.auth import api_owner, caller_key_id
-from web.deps import get_registry, get_storage, get_store
+from web.deps import get_celery, get_registry, get_storage, get_store
 from web.limits import StreamSlot
 from web.live import event_stream_response, wants_event_stream
 from web.request_input import int_arg, json_body
@@ -52,8 +53,11 @@ def get_job(job_id):
 def cancel_job(job_id):
     """Queued: canceled at once. Running: `canceling` until the worker stops. Terminal: unchanged."""
     store = get_store()
-    store.get(job_id, api_owner())
-    return jsonify(job_view(store.request_cancel(job_id)))
+    before = store.get(job_id, api_owner())
+    job = store.request_cancel(job_id)
+    if before["status"] == "queued" and job["status"] == "canceled":  # no worker will say so
+        webhooks.notify(get_celery().send_task, job, "job.canceled")
+    return jsonify(job_view(job))
 
 
 @bp.get("/jobs/<job_id>/events")

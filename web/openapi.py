@@ -23,7 +23,8 @@ _INPUTS = [JobCreate, CampaignCreate, CompletionRequest, ChatCompletionRequest, 
            *(k.input for k in submittable().values())]
 _ANSWERS = [obj.Error, obj.Job, obj.JobList, obj.Event, obj.EventList, obj.Model, obj.ModelList, obj.Deleted, obj.File,
             obj.FileList, obj.Campaign, obj.CampaignList, obj.Completion, obj.CompletionChunk, obj.ChatCompletion,
-            obj.ChatCompletionChunk, obj.Batch, obj.BatchList, obj.Health, obj.Ready, obj.ImagesResponse]
+            obj.ChatCompletionChunk, obj.Batch, obj.BatchList, obj.Health, obj.Ready, obj.ImagesResponse,
+            obj.WebhookSecret]
 _FILE = {"description": "The file"}
 _PRESIGNED = {"description": "A short-lived presigned URL"}
 
@@ -102,6 +103,8 @@ ROUTES = (
     Route("get", "/v1/batches", "My batches", (200, obj.BatchList), (401,), query={"after": {"type": "string"}}),
     Route("get", "/v1/batches/{batch_id}", "One batch", (200, obj.Batch)),
     Route("post", "/v1/batches/{batch_id}/cancel", "Cancel a batch", (200, obj.Batch)),
+    Route("post", "/v1/webhooks/secret", "Make (or replace) your webhook signing secret; shown once",
+          (201, obj.WebhookSecret), (401,)),
     Route("get", "/v1/storage/{token}", "Signed, expiring download from the local store", (200, None),
           errors=(404,), public=True),
 )

@@ -8,7 +8,7 @@ import logging
 
 from flask import Response, redirect, send_file, url_for
 
-from core import schemas
+from core import schemas, webhooks
 from core.shapes import Lookups
 from core.clock import unix_seconds
 from core.errors import InvalidInput, NotFound
@@ -55,17 +55,27 @@ def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[di
             raise InvalidInput("Idempotency-Key must be 1-255 characters", param="Idempotency-Key")
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         idem = (idempotency_key, digest)
+    webhook_url = checked_webhook(owner, clean["webhook_url"]) if clean["webhook_url"] else ""
     kind, job_id = clean["kind"], new_job_id()
     batch = batch_list_key(owner, kind, clean["input"])
     # A batched job's message names its batch list: the worker takes the job and its batchmates.
     return create_with_messages(owner, kind, clean["input"], clean["metadata"], idem, job_id=job_id,
                                 messages=[(kind, [job_id, batch] if batch else [job_id])], batch_list=batch,
-                                progress=initial_progress(kind, clean["input"]))
+                                progress=initial_progress(kind, clean["input"]), webhook_url=webhook_url)
+
+
+def checked_webhook(owner: str, url: str) -> str:
+    """A URL the platform may post to (public, unless AIGC_WEBHOOK_ALLOW_PRIVATE), for an owner who
+    has a signing secret to verify what arrives."""
+    if not get_redis().exists(webhooks.secret_key(owner)):
+        raise InvalidInput("Create your webhook signing secret first (POST /v1/webhooks/secret): every "
+                           "delivery is signed with it", param="webhook_url")
+    return webhooks.check_url(url, get_settings().webhook_allow_private)
 
 
 def create_with_messages(owner: str, kind: str, input: dict, metadata: dict, idem=None, *, job_id: str,
                          messages: list[tuple[str, list]], batch_list: str = "",
-                         progress: dict | None = None) -> tuple[dict, bool]:
+                         progress: dict | None = None, webhook_url: str = "") -> tuple[dict, bool]:
     """Record the job `job_id` (from new_job_id()) and push its task messages, (task name, args)
     each, in one atomic Redis step; (job, created).
 
@@ -76,7 +86,7 @@ def create_with_messages(owner: str, kind: str, input: dict, metadata: dict, ide
     # Routed to each task's queue by the Celery configuration, by task name only.
     built = [task_message(celery, name, args) for name, args in messages]
     return get_store().create(owner, kind, input, metadata, idem, job_id=job_id, messages=built,
-                              batch_list=batch_list, progress=progress)
+                              batch_list=batch_list, progress=progress, webhook_url=webhook_url)
 
 
 def models_for(owner: str, kind: str | None = None) -> list[dict]:

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 
+from core import webhooks
 from core.batches import batch_kind
 from core.job_kinds import KINDS
 from core.clock import Clock, parse_iso
@@ -122,6 +123,7 @@ class Housekeeper(threading.Thread):
                         "held": self.held.tags()}
                 self.store.r.set(self.key, json.dumps(info), px=int(self.ttl_s * 1000))
                 self.give_back_orphans()
+                webhooks.release_due(self.store.r, self.send_task, time.time())
                 reaped = reap_once(self.store, self.send_task, self.storage, self.stale_s, self.clock)
                 if reaped:
                     log.warning("re-enqueued orphaned jobs: %s", reaped)

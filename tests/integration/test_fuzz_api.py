@@ -25,6 +25,8 @@ def fuzzed(make_platform):
         "AIGC_RATE_LIMIT_PER_MINUTE": "0", "AIGC_MAX_OPEN_JOBS": "0",  # the fuzzer is one busy key
         "AIGC_MAX_NEW_TOKENS": "16", "AIGC_MAX_CHOICES": "2", "AIGC_MAX_CAMPAIGN_ROWS": "20",
         "AIGC_MAX_PROMPT_CHARS": "2000", "AIGC_SYNC_TIMEOUT_S": "60",
+        # Webhook URLs are bound to one on loopback (below): allowed here, so none is looked up in DNS.
+        "AIGC_WEBHOOK_ALLOW_PRIVATE": "true",
     })
     p.start_web()
     # Inference and campaign finalizing run; training jobs the fuzzer manages to queue just wait.
@@ -62,9 +64,11 @@ def _config(tmp_path: Path, ids: dict[str, str]) -> Path:
               '"body.model" = { dictionary = "model", probability = 0.7 }',
               '"body.input.model" = { dictionary = "model", probability = 0.7 }',
               '"body.training_file" = { dictionary = "file_id", probability = 0.7 }',
-              '"body.input.training_file" = { dictionary = "file_id", probability = 0.7 }']
+              '"body.input.training_file" = { dictionary = "file_id", probability = 0.7 }',
+              # Every generated webhook URL is this one (nothing listens): no test reaches past 127.0.0.1.
+              '"body.webhook_url" = { dictionary = "webhook", probability = 1.0 }']
     values = {**{n: [v] for n, v in ids.items()}, "artifact": ["output.json", "output.jsonl"],
-              "model": ["builtin:tiny-gpt2", "builtin:ad-writer"]}
+              "model": ["builtin:tiny-gpt2", "builtin:ad-writer"], "webhook": ["http://127.0.0.1:9/hook"]}
     for name, entries in values.items():
         lines += [f"[dictionaries.{name}]", f"values = {json.dumps(entries)}"]
     path = tmp_path / "schemathesis.toml"

@@ -47,6 +47,7 @@ def test_every_route_answers_as_the_spec_says(platform, checker):
     c(anon.get("/readyz"), "GET /readyz")
     c(anon.get("/v1/openapi.json"), "GET /v1/openapi.json")
     c(anon.get("/v1/jobs"), "GET /v1/jobs")  # 401
+    c(api.post("/v1/webhooks/secret"), "POST /v1/webhooks/secret")
 
     # Jobs: a 400 with every error, a real job, its events, cancel, list.
     bad = c(api.post("/v1/jobs", json={"kind": "text.generate", "input": {"prompt": "", "n": 0}}), "POST /v1/jobs")
