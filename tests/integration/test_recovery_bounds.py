@@ -7,6 +7,7 @@ leased anew) with a successor worker already idle, as a deployment with more tha
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -125,8 +126,13 @@ def test_queued_job_whose_message_a_dead_worker_had_taken(make_platform):
     job = api.submit({**QUICK, "model": "slow-gpt2"})
     r = p.redis_client()
     wait_for(lambda: r.hlen("unacked") == 1, 30, "the victim to take the message")
-    time.sleep(3 * INTERVAL_S)  # held by a live worker: nobody gives it back
-    assert r.hlen("unacked") == 1 and _job(api, job["id"])["status"] == "queued"
+    (tag,) = r.hkeys("unacked")
+    # The victim's announcement lists the message as held, so no one gives it back while it lives:
+    # not after twice the grace a delivery gets before it may count as an orphan (2 rounds + 2 s).
+    wait_for(lambda: any(tag in json.loads(r.get(k) or "{}").get("held", [])
+                         for k in r.scan_iter(f"aigc:worker:*:{victim.pid}")), 30, "the victim to list what it holds")
+    time.sleep(2 * (2 * INTERVAL_S + 2))
+    assert r.hkeys("unacked") == [tag] and _job(api, job["id"])["status"] == "queued"
 
     p.start_worker()
     victim.kill9()
