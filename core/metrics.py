@@ -2,7 +2,7 @@
 the web server's /metrics exports for Prometheus (web/metrics_api.py).
 
 Counters and histograms live in two hashes, one field per series: `name|label=value,...` (and, for a
-histogram, `|{bucket index}`, `|sum` and `|count`). The job store's Lua scripts count submissions and
+histogram, `|{bucket index}` and `|sum`; its count is its +Inf bucket). The job store's Lua scripts count submissions and
 endings in the same step as the write (core/jobs.py); workers record durations, queue waits, tokens,
 time to first token and model-cache lookups; gauges (workers, queues, streams) are read at scrape time.
 """
@@ -52,15 +52,14 @@ def count(client, name: str, amount: float = 1, **labels: str) -> None:
 
 
 def observe(client, name: str, value: float, **labels: str) -> None:
-    """One observation of a histogram (on a client or a pipeline): its bucket, sum and count."""
+    """One observation of a histogram (on a client or a pipeline): its bucket and its sum."""
     field = series(name, **labels)
     client.hincrby(HISTOGRAMS_KEY, f"{field}|{bisect_left(HISTOGRAMS[name], value)}", 1)
     client.hincrbyfloat(HISTOGRAMS_KEY, f"{field}|sum", float(value))
-    client.hincrby(HISTOGRAMS_KEY, f"{field}|count", 1)
 
 
 def histograms(raw: dict[str, str]) -> dict[tuple[str, tuple], dict]:
-    """The histograms hash read back: {(name, labels): {"buckets": [(le, cumulative)], "sum", "count"}}."""
+    """The histograms hash read back: {(name, labels): {"buckets": [(le, cumulative)], "sum"}}."""
     out: dict[tuple[str, tuple], dict] = {}
     for field, value in raw.items():
         head, _, part = field.rpartition("|")
@@ -68,11 +67,9 @@ def histograms(raw: dict[str, str]) -> dict[tuple[str, tuple], dict]:
         if name not in HISTOGRAMS:
             continue
         entry = out.setdefault((name, tuple(sorted(labels.items()))),
-                               {"counts": [0] * (len(HISTOGRAMS[name]) + 1), "sum": 0.0, "count": 0})
+                               {"counts": [0] * (len(HISTOGRAMS[name]) + 1), "sum": 0.0})
         if part == "sum":
             entry["sum"] = float(value)
-        elif part == "count":
-            entry["count"] = int(value)
         elif part.isdigit() and int(part) < len(entry["counts"]):
             entry["counts"][int(part)] = int(value)
     for (name, _), entry in out.items():

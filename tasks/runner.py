@@ -325,15 +325,14 @@ def _report_gpu_memory(rt: Runtime, hostname: str) -> None:
         log.warning("could not record GPU memory", exc_info=True)
 
 
-def _record(rt: Runtime, observe, *args) -> None:
-    """Metrics, with those deferred since the last time, in one round trip; best effort: a figure lost
-    to a Redis blink never fails a job."""
+def _flush_metrics(rt: Runtime, *writes) -> None:
+    """The metrics writes deferred since the last flush, and these, in one round trip; best effort: a
+    figure lost to a Redis blink never fails a job."""
     pending, rt.pending_metrics[:] = list(rt.pending_metrics), []
     try:
         pipe = rt.redis.pipeline(transaction=False)
-        for write in pending:
+        for write in (*pending, *writes):
             write(pipe)
-        observe(pipe, *args)
         pipe.execute()
     except Exception:  # noqa: BLE001
         log.warning("could not record metrics", exc_info=True)
@@ -354,7 +353,8 @@ def _finish(task, rt, ended: list[TerminalWrite]) -> Counter:
         # Writes that landed are final; the rest keep their lapsing leases and the reaper re-sends
         # them. The message comes back for the lead, whose record then reaches storage.
         raise task.retry(countdown=5, max_retries=None) from exc
-    _record(rt, metrics.observe_endings, [record for outcome, record in results if outcome == "ok"])
+    ended_ok = [record for outcome, record in results if outcome == "ok"]
+    _flush_metrics(rt, lambda pipe: metrics.observe_endings(pipe, ended_ok))
     for end, (outcome, record) in zip(ended, results):
         if outcome != "ok":
             log.warning("job %s: final write %s was %s", end.job_id, end.status, outcome)
@@ -439,4 +439,4 @@ def run_part(task, job_id: str, part: str, body: Callable[[PartLease], str]) -> 
         beat.done.set()
         lease.release()
         if rt.pending_metrics:  # a chunk's model-cache lookup, say: parts have no terminal write to ride on
-            _record(rt, lambda pipe: None)
+            _flush_metrics(rt)

@@ -133,16 +133,13 @@ class Relay:
                 self.time_to_first_token(firsts)
 
     def time_to_first_token(self, jobs: list[dict]) -> None:
-        """From submission to the first streamed text: what a caller waits before anything shows."""
+        """From submission to the first streamed text: what a caller waits before anything shows.
+        Deferred to the batch's terminal write, so the decoding loop pays no round trip for it."""
         now = time.time()
-        try:
-            pipe = self.store.r.pipeline(transaction=False)
-            for job in jobs:
-                metrics.observe(pipe, "time_to_first_token_seconds",
-                                max(0.0, now - parse_iso(job["created_at"]).timestamp()), kind=job["kind"])
-            pipe.execute()
-        except Exception:  # noqa: BLE001 -- a figure lost to a Redis blink never fails a job
-            pass
+        for job in jobs:
+            wait, kind = max(0.0, now - parse_iso(job["created_at"]).timestamp()), job["kind"]
+            self.ctxs[0].rt.defer_metric(
+                lambda pipe, wait=wait, kind=kind: metrics.observe(pipe, "time_to_first_token_seconds", wait, kind=kind))
 
     def finish(self, ctx: JobContext, result: dict) -> None:
         """The rest of each choice's text (what was held back) before the job's terminal write."""

@@ -40,8 +40,8 @@ def post(url: str, body: str, headers: dict[str, str]) -> int:
         return exc.code
 
 
-@shared_task(name=webhooks.DELIVER_TASK, bind=True, max_retries=None, ignore_result=True)
-def deliver(self, job_id: str, event_type: str, event_id: str, attempt: int) -> str:
+@shared_task(name=webhooks.DELIVER_TASK, ignore_result=True)
+def deliver(job_id: str, event_type: str, event_id: str, attempt: int) -> str:
     rt = get_runtime()
     try:
         job = rt.store.get(job_id)

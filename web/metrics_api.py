@@ -18,11 +18,11 @@ from core.job_kinds import KINDS
 from core.jobs import JobStore
 from core.redisdb import PREFIX, WORKER_PREFIX
 from web.deps import get_redis, get_settings
+from workers.celery_app import QUEUES
 
 bp = Blueprint("metrics", __name__)
 
 NAMESPACE = "aigc"
-QUEUES = ("inference", "training", "default")  # workers/celery_app.QUEUES, without importing Celery here
 
 
 class Unauthorized(AigcError):

@@ -20,6 +20,7 @@ class Runtime:
     def __init__(self, settings: Settings | None = None):
         self.pid = os.getpid()
         self._settings = settings
+        self.pending_metrics: list = []  # metrics writes waiting for the next flush (defer_metric)
 
     @cached_property
     def settings(self) -> Settings:
@@ -50,10 +51,6 @@ class Runtime:
         """A metrics write (a function of a pipeline) sent with the next batch of them, so recording
         costs the job path no round trip of its own (tasks/runner._record flushes them)."""
         self.pending_metrics.append(write)
-
-    @cached_property
-    def pending_metrics(self) -> list:
-        return []
 
     @cached_property
     def device(self) -> str:

@@ -6,6 +6,8 @@ import openai
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.harness import wait_for
+
 
 def scrape(platform) -> dict[tuple, float]:
     """{(sample name, sorted labels): value} of one scrape."""
@@ -30,7 +32,15 @@ def test_counters_histograms_and_gauges_move_as_jobs_run(platform):
                                             messages=[{"role": "user", "content": "Stream"}])
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert api.wait(job["id"])["status"] == "succeeded"
-    after = scrape(platform)
+    # A worker records its figures just after the terminal write a caller can see: scrape until the
+    # last of them have landed (a bounded wait), then check each.
+    def landed():
+        s = scrape(platform)
+        moved = all(value(s, name, **labels) > value(before, name, **labels) for name, labels in (
+            ("aigc_time_to_first_token_seconds_count", {"kind": "text.chat"}),
+            ("aigc_job_duration_seconds_count", {"kind": "text.generate", "status": "succeeded"})))
+        return moved and s
+    after = wait_for(landed, 30, "the workers' figures to reach /metrics")
 
     def grew(name, **labels):
         return value(after, name, **labels) - value(before, name, **labels)
