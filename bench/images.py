@@ -13,6 +13,7 @@ import time
 import torch
 from safetensors.torch import load_file
 
+from bench.device import DEVICE
 from bench.stack import Stack
 from models.dcgan import DCGANConfig, Generator, generate, latent
 from models.image_grid import single_pngs
@@ -41,7 +42,7 @@ def _load_generator(stack: Stack, job_id: str) -> tuple[Generator, list[str]]:
     net = DCGANConfig.from_dict(config)
     g = Generator(net.image_size, net.channels, net.nz, net.ngf, net.num_classes)
     g.load_state_dict(load_file(str(path)))
-    return g.eval(), config["classes"]
+    return g.to(DEVICE).eval(), config["classes"]
 
 
 def _in_process(g: Generator, classes: list[str], requests: int) -> float:

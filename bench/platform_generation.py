@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from bench.device import DEVICE, gpu_autocast, synchronize, to_device
 from bench.stack import Stack
 from models.builtin import byte_level_tokenizer
 from models.text import GenerationParams, TextModel, cpu_native_bf16, generate_batch, load_text_model
@@ -32,7 +33,7 @@ def save_gpt2_small(path: Path) -> TextModel:
     model = GPT2LMHeadModel(config).eval()
     model.save_pretrained(path, safe_serialization=True)
     tok.save_pretrained(path)
-    return TextModel("gpt2-small", model, tok, torch.device("cpu"), 1024)
+    return TextModel("gpt2-small", model.to(DEVICE), tok, DEVICE, 1024)
 
 
 def plain_tokens_per_s(tm: TextModel, prompts: list[str], batch: int) -> float:
@@ -41,8 +42,8 @@ def plain_tokens_per_s(tm: TextModel, prompts: list[str], batch: int) -> float:
     ordered = sorted(prompts, key=len)
     start, tokens = time.perf_counter(), 0
     for i in range(0, len(ordered), batch):
-        enc = tm.tokenizer(ordered[i:i + batch], return_tensors="pt", padding=True)
-        with torch.inference_mode():
+        enc = to_device(tm.tokenizer(ordered[i:i + batch], return_tensors="pt", padding=True))
+        with torch.inference_mode(), gpu_autocast():
             out = tm.model.generate(**enc, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=True,
                                     pad_token_id=tm.tokenizer.pad_token_id)
         tokens += (out.shape[1] - enc["input_ids"].shape[1]) * out.shape[0]
@@ -81,12 +82,16 @@ def platform_tokens_per_s(stack: Stack, prompts: list[str]) -> float:
 
 
 def matmul_flops_per_s(dtype: torch.dtype, n: int = 1024, reps: int = 20) -> float:
-    """Measured matrix-multiply throughput in the platform's dtype: the roofline's ceiling here."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    """Measured matrix-multiply throughput in the platform's dtype on the workers' device: the
+    roofline's ceiling here."""
+    n = n * 8 if DEVICE.type == "cuda" else n  # a GPU needs far bigger products to reach its rate
+    a, b = torch.randn(n, n, dtype=dtype, device=DEVICE), torch.randn(n, n, dtype=dtype, device=DEVICE)
     torch.mm(a, b)
+    synchronize()
     start = time.perf_counter()
     for _ in range(reps):
         torch.mm(a, b)
+    synchronize()
     return 2 * n ** 3 * reps / (time.perf_counter() - start)
 
 
@@ -97,7 +102,7 @@ def run(rounds: int = 2) -> dict:
         params = tm.parameter_count
         prompt_tokens = sum(len(tm.tokenizer(p)["input_ids"]) for p in PROMPTS) / len(PROMPTS)
         serial = plain_tokens_per_s(tm, PROMPTS[:16], batch=1)
-        engine = load_text_model("gpt2-small", "local", path=models_dir / "gpt2-small")
+        engine = load_text_model("gpt2-small", "local", str(DEVICE), path=models_dir / "gpt2-small")
         with Stack(models_dir) as stack:
             _run_campaign(stack, PROMPTS[:4])  # warm-up: the worker loads the model once
             batched = in_engine = platform = 0.0
@@ -106,7 +111,8 @@ def run(rounds: int = 2) -> dict:
                 batched = max(batched, plain_tokens_per_s(tm, PROMPTS, BATCH_SEQUENCES))
                 in_engine = max(in_engine, engine_tokens_per_s(engine, PROMPTS))
                 platform = max(platform, platform_tokens_per_s(stack, PROMPTS))
-    dtype = torch.bfloat16 if cpu_native_bf16() else torch.float32  # as models/text.py autocasts
+    # As models/text.py autocasts: bf16 on a GPU and on a CPU that multiplies it natively.
+    dtype = torch.bfloat16 if DEVICE.type == "cuda" or cpu_native_bf16() else torch.float32
     flops = matmul_flops_per_s(dtype)
     flops_per_token = 2 * params  # one multiply-add per parameter per token (lm head included)
     return {

@@ -14,6 +14,7 @@ import requests
 import torch
 from transformers import TextIteratorStreamer
 
+from bench.device import gpu_autocast, to_device
 from bench.platform_generation import PROMPTS, save_gpt2_small
 from bench.queue_overhead import percentile
 from bench.stack import Stack, children
@@ -43,13 +44,17 @@ class _TimedStreamer(TextIteratorStreamer):
 
 def plain_stream(tm: TextModel, prompt: str, seed: int) -> tuple[float, list[float]]:
     """(time to first token, gaps between tokens) of one `generate` call streaming in process."""
-    enc = tm.tokenizer(prompt, return_tensors="pt")
+    enc = to_device(tm.tokenizer(prompt, return_tensors="pt"))
     streamer = _TimedStreamer(tm.tokenizer)
     torch.manual_seed(seed)
     start = time.perf_counter()
-    worker = threading.Thread(target=lambda: tm.model.generate(
-        **enc, streamer=streamer, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=True,
-        pad_token_id=tm.tokenizer.pad_token_id))
+
+    def generate():
+        # Autocast is per thread: entered in the thread that runs generate.
+        with torch.inference_mode(), gpu_autocast():
+            tm.model.generate(**enc, streamer=streamer, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
+                              do_sample=True, pad_token_id=tm.tokenizer.pad_token_id)
+    worker = threading.Thread(target=generate)
     with torch.inference_mode():
         worker.start()
         for _ in streamer:

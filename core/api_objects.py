@@ -83,6 +83,10 @@ class JobList(Answer):
 
 
 class Event(Answer):
+    """One entry of a job's log. A "status" event with status "running" also says where the attempt
+    runs: `worker` (its Celery host name), `device` ("cuda" or "cpu"), `precision` ("bf16" or
+    "fp32") and on a GPU `accelerator` (its name); campaign chunk events name their worker too."""
+
     seq: int
     type: str
 

@@ -389,15 +389,16 @@ class JobStore:
         return self.claim_batch(job_id, "", 1, ttl_s)[0][0]
 
     def claim_batch(self, lead_id: str | None, batch_list: str, limit: int, ttl_s: float,
-                    continuation=None, worker: str = "") -> list[tuple[Claim, dict | None]]:
+                    continuation=None, placement: dict | None = None) -> list[tuple[Claim, dict | None]]:
         """Claim the lead job and up to `limit` jobs in all from `batch_list`, in one step.
 
         continuation: the (queue, payload) message to push if jobs are left in the list.
-        worker: named in each attempt's "running" event (which worker ran which attempt).
+        placement: added to each attempt's "running" event (which worker ran which attempt, on
+        which device, at which precision).
         Returns (claim, job record or None) per job looked at, the lead first.
         """
         tokens = [secrets.token_hex(8) for _ in range(limit + 1)]
-        running = _event("status", status=RUNNING, **({"worker": worker} if worker else {}))
+        running = _event("status", status=RUNNING, **(placement or {}))
         res = self._claim_batch(
             keys=[batch_list, self.ACTIVE_KEY],
             args=[lead_id or "", limit, int(ttl_s * 1000), now_iso(), PREFIX, running,

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from models.precision import training_autocast
+
 IMAGE_SIZES = (32, 64)
 
 
@@ -110,8 +112,11 @@ class Discriminator(nn.Module):
         if labels is None:
             raise ValueError("a conditional discriminator needs a class index per image")
         features = self.main[:-1](x)
-        pooled = features.sum(dim=(2, 3))
-        return self.main[-1](features).view(-1) + (self.embed(labels) * pooled).sum(dim=1)
+        # The projection in fp32: under bf16 autocast these sums over every position and channel
+        # round the class signal away (a conditional GAN trained so drew the asked digit about half
+        # as often: label fidelity 0.56 against 0.97).
+        pooled = features.float().sum(dim=(2, 3))
+        return self.main[-1](features).float().view(-1) + (self.embed(labels).float() * pooled).sum(dim=1)
 
 
 def weights_init(module: nn.Module) -> None:
@@ -168,7 +173,8 @@ def generate(g: Generator, z: torch.Tensor, labels: torch.Tensor | None = None, 
 
     def part(i: int) -> torch.Tensor:
         y = None if labels is None else labels[i:i + batch].to(device)
-        return g(z[i:i + batch].to(device), y).float().cpu()
+        with training_autocast(device):
+            return g(z[i:i + batch].to(device), y).float().cpu()
     try:
         return torch.cat([part(i) for i in range(0, len(z), batch)])
     finally:

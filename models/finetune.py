@@ -14,6 +14,8 @@ from typing import Callable
 import torch
 from transformers import get_linear_schedule_with_warmup
 
+from models.precision import training_autocast
+
 
 @dataclass(frozen=True, kw_only=True)
 class FinetuneConfig:
@@ -96,8 +98,9 @@ class Trainer:
         for chunk in self.valid_blocks.split(self.cfg.batch_size):
             chunk = chunk.to(self.device)
             mask = torch.ones_like(chunk)  # blocks are never padded
-            losses.append(self.model(input_ids=chunk, attention_mask=mask, labels=chunk).loss.item()
-                          * chunk.shape[0])
+            with training_autocast(self.device):
+                loss = self.model(input_ids=chunk, attention_mask=mask, labels=chunk).loss
+            losses.append(loss.item() * chunk.shape[0])
         self.model.train()
         return sum(losses) / self.valid_blocks.shape[0]
 
@@ -109,7 +112,8 @@ class Trainer:
         for step in range(start_step + 1, self.total_steps + 1):
             # (1) forward and backward on this step's batch
             x = self.batch(step)
-            loss = self.model(input_ids=x, attention_mask=torch.ones_like(x), labels=x).loss
+            with training_autocast(self.device):
+                loss = self.model(input_ids=x, attention_mask=torch.ones_like(x), labels=x).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             # (2) update, then step the schedule

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from models.dcgan import DCGANConfig, build
 from models.diffaugment import augment, parse_policy
+from models.precision import training_autocast
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +69,12 @@ class EpochTrainer:
         # Whole batches only: a last batch of one image would break batch norm's statistics.
         self.steps_per_epoch = len(images) // self.batch
         self.total_steps = self.steps_per_epoch * cfg.epochs
+
+    def forward_precision(self):
+        """bf16 autocast on a GPU, around forward passes and losses only: a backward pass run
+        inside autocast re-casts its own matrix products too, which costs a conditional GAN most of
+        its class signal (label fidelity about 0.55 against 0.95 in fp32)."""
+        return training_autocast(self.device)
 
     def modules(self) -> list[torch.nn.Module]:
         """The nets that train (put in training mode each epoch)."""
@@ -127,25 +134,26 @@ class GanTrainer(EpochTrainer):
         gen = step_generator(cfg.seed, step)
         n = real.shape[0]
         z = torch.randn(n, cfg.net.nz, 1, 1, generator=gen).to(self.device)
-        fake = self.G(z, labels)
-
         real_in = self._aug(real, gen)
         if cfg.r1_gamma > 0:
             real_in = real_in.detach().requires_grad_(True)
-        out_real = self.D(real_in, labels)
-        target_real = torch.full_like(out_real, 1.0 - cfg.label_smoothing)
-        loss_d_real = F.binary_cross_entropy_with_logits(out_real, target_real)
-        out_fake = self.D(self._aug(fake.detach(), gen), labels)
-        loss_d = loss_d_real + F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake))
+        with self.forward_precision():
+            fake = self.G(z, labels)
+            out_real = self.D(real_in, labels)
+            target_real = torch.full_like(out_real, 1.0 - cfg.label_smoothing)
+            loss_d_real = F.binary_cross_entropy_with_logits(out_real, target_real)
+            out_fake = self.D(self._aug(fake.detach(), gen), labels)
+            loss_d = loss_d_real + F.binary_cross_entropy_with_logits(out_fake, torch.zeros_like(out_fake))
         if cfg.r1_gamma > 0:
             (grad,) = torch.autograd.grad(out_real.sum(), real_in, create_graph=True)
-            loss_d = loss_d + cfg.r1_gamma / 2 * grad.pow(2).flatten(1).sum(1).mean()
+            loss_d = loss_d + cfg.r1_gamma / 2 * grad.float().pow(2).flatten(1).sum(1).mean()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
 
-        out = self.D(self._aug(fake, gen), labels)
-        loss_g = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+        with self.forward_precision():
+            out = self.D(self._aug(fake, gen), labels)
+            loss_g = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()

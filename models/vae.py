@@ -81,12 +81,14 @@ class VaeTrainer(EpochTrainer):
 
     def step(self, real: torch.Tensor, step: int, labels: torch.Tensor | None = None) -> dict[str, float]:
         gen = step_generator(self.cfg.seed, step)
-        mu, logvar = self.encoder(real, labels)
-        # The reparameterisation's noise comes from the step's generator: a resumed run repeats it.
-        eps = torch.randn(mu.shape, generator=gen).to(self.device)
-        z = mu + eps * (0.5 * logvar).exp()
-        recon = self.decoder(z.view(*z.shape, 1, 1), labels)
-        rec, kl = vae_losses(real, recon, mu, logvar)
+        with self.forward_precision():
+            mu, logvar = self.encoder(real, labels)
+            # The reparameterisation's noise comes from the step's generator: a resumed run repeats it.
+            eps = torch.randn(mu.shape, generator=gen).to(self.device)
+            z = mu + eps * (0.5 * logvar).exp()
+            recon = self.decoder(z.view(*z.shape, 1, 1), labels)
+        # The losses in fp32 (autocast refuses binary cross-entropy on probabilities).
+        rec, kl = vae_losses(real, recon.float(), mu.float(), logvar.float())
         loss = rec + kl
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -204,7 +204,7 @@ def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler,
     try:
         # Progress stays as submitted (0 of the job's total): no write until there is some.
         claims = store.claim_batch(lead_id, batch_list, limit, settings.lease_ttl_s, continuation,
-                                   worker=getattr(task.request, "hostname", "") or "")
+                                   placement=rt.placement(getattr(task.request, "hostname", "") or ""))
     except TRANSIENT as exc:
         # The script ran whole or not at all; if its reply was lost, the claimed jobs' leases
         # lapse and the reaper re-sends them.

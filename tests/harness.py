@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
 import requests
 
 from core.keys import KeyStore
@@ -105,6 +104,8 @@ class S3Server:
         self.server.start()
 
     def create_bucket(self, name: str) -> None:
+        import boto3
+
         boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
                      aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=name)
 
@@ -146,10 +147,11 @@ class Api:
 
 @dataclass
 class Platform:
-    """One isolated platform: its own Redis, bucket prefix, data dir; workers and web on demand."""
+    """One isolated platform: its own Redis, bucket prefix, data dir; workers and web on demand.
+    Without an S3 server, artifacts go to a local directory (the embedded default `make run` uses)."""
 
     root: Path
-    s3: S3Server
+    s3: S3Server | None
     redis: EmbeddedRedis = None
     env: dict = field(default_factory=dict)
     procs: list = field(default_factory=list)
@@ -159,8 +161,6 @@ class Platform:
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         self.redis = EmbeddedRedis(self.root / "redis")
         self.redis.start()
-        bucket = "aigc-" + self.root.name.lower().replace("_", "-")[-40:].strip("-")
-        self.s3.create_bucket(bucket)
         self.web_port = free_port()
         self.web_url = f"http://127.0.0.1:{self.web_port}"
         self.env = {
@@ -169,11 +169,7 @@ class Platform:
             "AIGC_ENV": "development",
             "AIGC_DATA_DIR": str(self.root / "data"),
             "AIGC_REDIS_URL": self.redis.url,
-            "AIGC_STORAGE_URL": f"s3://{bucket}/artifacts",
-            "AIGC_S3_ENDPOINT_URL": self.s3.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
+            "AIGC_STORAGE_URL": f"file://{self.root / 'artifacts'}",
             "AIGC_SECRET_KEY": "integration-test-secret-key",
             "AIGC_MODELS_DIR": str(self.root / "models"),
             "AIGC_PUBLIC_URL": self.web_url,
@@ -185,6 +181,12 @@ class Platform:
             "HF_HOME": str(self.root / "hf"),
             "HF_HUB_OFFLINE": "1",
         }
+        if self.s3:
+            bucket = "aigc-" + self.root.name.lower().replace("_", "-")[-40:].strip("-")
+            self.s3.create_bucket(bucket)
+            self.env.update({"AIGC_STORAGE_URL": f"s3://{bucket}/artifacts", "AIGC_S3_ENDPOINT_URL": self.s3.endpoint,
+                             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                             "AWS_DEFAULT_REGION": "us-east-1"})
 
     @property
     def bucket(self) -> str:
@@ -225,6 +227,8 @@ class Platform:
         return proc
 
     def s3_client(self):
+        import boto3
+
         return boto3.client("s3", endpoint_url=self.s3.endpoint, region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 

@@ -52,6 +52,19 @@ class Runtime:
         costs the job path no round trip of its own (tasks/runner._record flushes them)."""
         self.pending_metrics.append(write)
 
+    def placement(self, worker: str) -> dict:
+        """Where an attempt runs, for its "running" event: the worker, the device (with the GPU's
+        name) and the precision, so a user can see that a job really ran on the GPU in bf16."""
+        from models.precision import precision_name
+
+        where = {"worker": worker} if worker else {}
+        where.update(device=self.device, precision=precision_name(self.device))
+        if self.device == "cuda":
+            import torch
+
+            where["accelerator"] = torch.cuda.get_device_name()
+        return where
+
     @cached_property
     def device(self) -> str:
         import torch
