@@ -74,20 +74,26 @@ def labels_for(inp: dict, config: dict, n: int) -> tuple[torch.Tensor | None, in
     return torch.full((n,), chosen, dtype=torch.long), chosen
 
 
-def sample(ctx: JobContext) -> dict:
-    inp = ctx.job["input"]
-    gan = load_gan(inp["model"], ctx.job["owner"])
-    config, nz, n = gan.config, gan.config["nz"], inp["n"]
-    labels, chosen = labels_for(inp, config, n)
-    # No progress write here: the bar (0 of n images) was set at submission.
-    images = generate(gan.generator, latent(inp["seed"], n, nz), labels)
+def _size(inp: dict, config: dict) -> int:
     size = int((inp.get("size") or f"{config['image_size']}x").split("x")[0])
     if f"{size}x{size}" not in size_choices(config["image_size"]):  # a model validation knew no size of
         raise InvalidInput(f"input.size must be one of {size_choices(config['image_size'])}", param="input.size")
+    return size
+
+
+def sample(ctx: JobContext, drawn: tuple[LoadedGan, torch.Tensor, list[bytes]] | None = None) -> dict:
+    """drawn: this job's model, images and their PNGs, made with its batchmates' (_draw_together)."""
+    inp = ctx.job["input"]
+    gan = drawn[0] if drawn else load_gan(inp["model"], ctx.job["owner"])
+    config, nz, n = gan.config, gan.config["nz"], inp["n"]
+    labels, chosen = labels_for(inp, config, n)
+    size = _size(inp, config)
+    # No progress write here: the bar (0 of n images) was set at submission.
+    images = drawn[1] if drawn else generate(gan.generator, latent(inp["seed"], n, nz), labels)
     if inp.get("image_files"):
         # The images API's path: each image once, as its own file (the pages show these); no
         # grid or zip of the same pixels, which cost as much again as the files.
-        for i, png in enumerate(single_pngs(images, size), start=1):
+        for i, png in enumerate(drawn[2] if drawn else single_pngs(images, size), start=1):
             ctx.put_artifact(image_file_name(i), png, "image/png")
     else:
         # Every class in turn: a grid as wide as the class list shows one class per column. The
@@ -121,12 +127,50 @@ def sample(ctx: JobContext) -> dict:
 
 
 
+def _draw_together(ctxs: list[JobContext]) -> dict[str, tuple[LoadedGan, torch.Tensor, list[bytes]]]:
+    """The images API's jobs of a batch (each image stored as its own file) that share a model and a
+    size: one generator pass and one encoding pass over all their images, which costs a fifth less
+    per image than a job at a time (4 requests of 16 digits at 256 px). Each job keeps its own
+    latents, so its images are the ones it would get alone (the generator runs in eval mode). A job
+    that cannot be prepared here is left to sample(), which reports its own error."""
+    groups: dict[tuple, list] = {}
+    for ctx in ctxs:
+        inp = ctx.job["input"]
+        if not inp.get("image_files") or inp.get("interpolate"):
+            continue
+        try:
+            gan = load_gan(inp["model"], ctx.job["owner"])
+            labels, _ = labels_for(inp, gan.config, inp["n"])
+            size = _size(inp, gan.config)
+        except TRANSIENT:
+            raise
+        except Exception:  # noqa: BLE001 -- sample() raises it again as this job's own ending
+            continue
+        groups.setdefault((id(gan), size), []).append((ctx, gan, labels))
+    drawn: dict = {}
+    for (_, size), members in groups.items():
+        if len(members) < 2:
+            continue
+        gan = members[0][1]
+        z = torch.cat([latent(c.job["input"]["seed"], c.job["input"]["n"], gan.config["nz"]) for c, _, _ in members])
+        labels = None if members[0][2] is None else torch.cat([lab for _, _, lab in members])
+        images = generate(gan.generator, z, labels)
+        pngs = single_pngs(images, size)
+        at = 0
+        for ctx, _, _ in members:
+            n = ctx.job["input"]["n"]
+            drawn[ctx.id] = (gan, images[at:at + n], pngs[at:at + n])
+            at += n
+    return drawn
+
+
 def sample_many(ctxs: list[JobContext]) -> dict:
     """Each job of a batch in turn; one job's failure is its own, never its batchmates'."""
     outcomes: dict = {}
+    drawn = _draw_together(ctxs) if len(ctxs) > 1 else {}
     for ctx in ctxs:
         try:
-            outcomes[ctx.id] = sample(ctx)
+            outcomes[ctx.id] = sample(ctx, drawn.get(ctx.id))
         except TRANSIENT:
             raise  # Redis or storage away: the whole batch comes back, as a single job would
         except Exception as exc:  # noqa: BLE001 -- the runner turns each into that job's own ending

@@ -76,13 +76,28 @@ def follow(store: JobStore, job_id: str, block_ms: int = BLOCK_MS) -> Iterator[U
 
 def wait_for_end(store: JobStore, job_id: str, queued_timeout_s: float) -> dict:
     """The job once terminal; or as it stands if it is still queued after `queued_timeout_s`. A job
-    that has started is waited for to its end: a client that gave up now would retry and run it twice."""
+    that has started is waited for to its end: a client that gave up now would retry and run it twice.
+
+    Leaner than follow(), which a synchronous answer does not need: no text is relayed, so the
+    record is read again only when the stream says the job ended (its status event is written in
+    the same step as the record) or after a quiet interval (a stream that expired or was trimmed).
+    A short job costs three reads instead of seven."""
     deadline = time.monotonic() + queued_timeout_s
-    job: dict = {}
-    for update in follow(store, job_id):
-        job = update.job or job
-        if job.get("status") == QUEUED and time.monotonic() > deadline:
+    job = store.get(job_id)
+    after, status = "0-0", job["status"]
+    while status not in TERMINAL:
+        if status == QUEUED and time.monotonic() > deadline:
             break
+        entries = store.follow(job_id, after, BLOCK_MS)
+        for entry_id, kind, value in entries:
+            after = entry_id
+            if kind == "e":
+                event = json.loads(value)
+                if event.get("type") == "status":
+                    status = event.get("status", status)
+        if status in TERMINAL or not entries:
+            job = store.get(job_id)
+            status = job["status"]
     return job
 
 

@@ -151,3 +151,40 @@ def test_a_conditional_vae_trains_with_its_own_curves_and_samples_by_prompt(alic
     assert [d.revised_prompt for d in resp.data] == ["8"] * 3
     refused = alice.post("/v1/jobs", json={"kind": "gan.train", "input": {**VAE, "diffaugment": "color"}})
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "input.diffaugment"
+
+
+def test_queued_image_requests_are_drawn_together_yet_each_gets_its_own_images(make_platform):
+    """Jobs queued for one model run as one batch (one generator pass, one encoding pass): each keeps
+    the images its seed gives alone; a job whose model went away while it waited fails, by itself."""
+    p = make_platform("images-batched")
+    p.start_web()
+    api = p.api(p.create_key("batcher"))
+    tiny = {**CONDITIONAL, "nz": 8, "ngf": 8, "ndf": 8, "epochs": 1, "max_images": 256}
+    trainer = p.start_worker()
+    models = []
+    for seed in (1, 2):
+        done = api.wait(api.submit({**tiny, "seed": seed}, kind="gan.train")["id"], timeout_s=120)
+        assert done["status"] == "succeeded", done["error"]
+        models.append(done["output"]["model"])
+    trainer.stop()
+
+    def ask(model, seed):
+        return api.submit({"model": model, "prompt": "7", "n": 4, "seed": seed, "size": "256x256",
+                           "image_files": True}, kind="gan.sample")["id"]
+
+    def images(job_id):
+        return [api.get(f"/v1/jobs/{job_id}/artifacts/image-{i:03d}.png", allow_redirects=True).content
+                for i in range(1, 5)]
+    queued = [ask(models[0], seed) for seed in (5, 6, 7)]
+    orphan = ask(models[1], 5)
+    assert api.delete(f"/v1/models/{models[1]}").status_code == 200
+    worker = p.start_worker()
+    ended = [api.wait(job_id, timeout_s=60) for job_id in queued + [orphan]]
+    assert [j["status"] for j in ended] == ["succeeded"] * 3 + ["failed"], [j["error"] for j in ended]
+    assert ended[3]["error"]["code"] == "model_not_found"
+    assert "running 3 job(s)" in worker.log_tail(20_000)  # one batch per model
+    for job_id, seed in zip(queued, (5, 6, 7)):
+        alone = api.wait(ask(models[0], seed), timeout_s=60)
+        assert alone["status"] == "succeeded"
+        assert images(alone["id"]) == images(job_id)
+    assert images(queued[0]) != images(queued[1])
