@@ -56,3 +56,16 @@ def alice(platform):
 @pytest.fixture(scope="session")
 def bob(platform):
     return platform.api(platform.create_key("bob"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by Playwright (the browser tests skip where it is missing)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.integration.pages import CHROMIUM, LAUNCH_ARGS
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        yield b
+        b.close()

@@ -7,22 +7,10 @@ import os
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+from tests.integration.pages import HAVE_CHROMIUM, sign_in
+
 pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-                                 reason="Debian chromium is not installed (make test installs it)")]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
+              pytest.mark.skipif(not HAVE_CHROMIUM, reason="Debian chromium is not installed (make test installs it)")]
 
 
 @pytest.fixture
@@ -34,16 +22,8 @@ def page(browser, platform):
     context.close()
 
 
-def _sign_in(page, key):
-    page.goto("/")
-    assert "/login" in page.url
-    page.fill("#api_key", key)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/jobs")
-
-
 def test_sign_in_submit_and_watch_a_job_finish(page, platform):
-    _sign_in(page, platform.create_key("browser-user"))
+    sign_in(page, platform.create_key("browser-user"))
     requested = []
     page.on("request", lambda r: requested.append(r.url))
     page.click("text=New generation")
@@ -86,7 +66,7 @@ def test_sign_in_submit_and_watch_a_job_finish(page, platform):
 
 
 def test_form_errors_name_the_field(page, platform):
-    _sign_in(page, platform.create_key("browser-user-2"))
+    sign_in(page, platform.create_key("browser-user-2"))
     page.goto("/jobs/new")
     page.fill("#prompt", "hello")
     page.fill("#max_new_tokens", "0")
@@ -111,7 +91,7 @@ def test_a_finetune_job_page_draws_the_loss_curves(page, platform):
     upload = api.upload(corpus_bytes(100)).json()
     job = api.submit({"base_model": "builtin:tiny-gpt2", "training_file": upload["id"],
                       "hyperparameters": {**HP, "max_steps": 20}}, kind="text.finetune")
-    _sign_in(page, key)
+    sign_in(page, key)
     page.goto(f"/jobs/{job['id']}")
     page.wait_for_selector("#status.status-succeeded", timeout=120_000)
     page.wait_for_selector("#loss svg path.train-line", state="attached")
@@ -126,7 +106,7 @@ def test_campaign_page_previews_runs_and_offers_downloads(page, platform, tmp_pa
     sheet = tmp_path / "products.csv"
     sheet.write_text("product,audience\n绿茶,学生\nRunning shoes,\"runners, walkers\"\nLamp,readers\n",
                      encoding="utf-8")
-    _sign_in(page, platform.create_key("browser-marketer"))
+    sign_in(page, platform.create_key("browser-marketer"))
     page.click("text=Campaigns")
     page.set_input_files("#file", str(sheet))
     page.fill("#template", "Ad for {product} aimed at {audience}:")
@@ -156,7 +136,7 @@ def test_campaign_page_previews_runs_and_offers_downloads(page, platform, tmp_pa
 
 
 def test_gan_training_form_gallery_and_sampling_form(page, platform):
-    _sign_in(page, platform.create_key("gan-browser"))
+    sign_in(page, platform.create_key("gan-browser"))
     page.click("text=GAN")
     assert page.input_value("#dataset") == "builtin:digits"
     # A bad number is a 400 on the page, naming the field, and nothing is submitted.
@@ -211,7 +191,7 @@ def test_gan_training_form_gallery_and_sampling_form(page, platform):
 def test_chat_page_streams_stops_and_carries_the_conversation(page, platform):
     key = platform.create_key("chatter")
     api = platform.api(key)
-    _sign_in(page, key)
+    sign_in(page, key)
     page.click("text=Chat")
     page.click("text=Model and settings")
     page.select_option("#model", "slow-gpt2")
@@ -263,7 +243,7 @@ def test_chat_page_streams_stops_and_carries_the_conversation(page, platform):
 
 
 def test_images_page_prompt_class_picker_and_full_size_viewer(page, platform):
-    _sign_in(page, platform.create_key("images-browser"))
+    sign_in(page, platform.create_key("images-browser"))
     page.click("nav >> text=Images")
     assert "No conditional image model yet" in page.inner_text("main")
     page.click("main >> text=Train one")
@@ -327,7 +307,7 @@ def test_cancel_asks_first(browser, make_platform):
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:
-        _sign_in(page, key)
+        sign_in(page, key)
         page.goto(f"/jobs/{job['id']}")
         page.wait_for_load_state("load")
         asked = []

@@ -45,8 +45,11 @@
     $("status").className = "status status-" + c.status;
     const rc = c.request_counts;
     const done = rc.completed + rc.failed;
-    $("bar").style.width = (rc.total ? 100 * done / rc.total : 0).toFixed(1) + "%";
+    const pct = rc.total ? 100 * done / rc.total : 0;
+    $("bar").style.width = pct.toFixed(1) + "%";
     $("counts").textContent = `${done} / ${rc.total} rows · ${rc.completed} completed · ${rc.failed} failed`;
+    $("progress").setAttribute("aria-valuenow", String(Math.round(pct)));
+    $("progress").setAttribute("aria-valuetext", $("counts").textContent);
     const links = $("artifacts");
     links.replaceChildren();
     for (const a of c.artifacts || []) {

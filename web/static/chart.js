@@ -3,9 +3,17 @@
 window.drawLossChart = function (svg, series) {
   "use strict";
   const hasRight = series.some((s) => s.right && s.points.length);
-  const W = 600, H = 220, L = 44, R = hasRight ? 44 : 10, T = 10, B = 26;
   const all = series.flatMap((s) => s.points);
   if (!all.length) return false;
+  // The drawing is as wide as its box (one unit a pixel), so labels keep their size on a phone
+  // instead of shrinking with the chart. The box is measured visible: a hidden one has no width.
+  const figure = svg.closest("figure");
+  const wasHidden = figure ? figure.hidden : false;
+  if (figure) figure.hidden = false;
+  const box = Math.round(svg.getBoundingClientRect().width);
+  if (figure) figure.hidden = wasHidden;
+  const W = Math.min(1200, Math.max(300, box || 600)), H = 220, L = 44, R = hasRight ? 44 : 10, T = 10, B = 26;
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const maxStep = Math.max(1, ...all.map((p) => p.step));
   const range = (pts) => {
     const lo = Math.min(...pts.map((p) => p.value)), hi = Math.max(...pts.map((p) => p.value));
