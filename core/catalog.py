@@ -26,6 +26,10 @@ BUILTIN_TEXT_MODELS = {
     "builtin:tiny-gpt2": "tiny GPT-2, untrained, for tests that need speed: its text is noise until fine-tuned",
 }
 
+# Their context windows in tokens (a unit test keeps these in step with the models themselves).
+BUILTIN_CONTEXT_TOKENS = {DEFAULT_TEXT_MODEL: 512, "builtin:tiny-gpt2": 1024}
+_CONTEXT_KEYS = ("n_positions", "max_position_embeddings", "n_ctx", "seq_length")
+
 FINE_TUNED_PREFIX = "ft:"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
@@ -108,6 +112,33 @@ def resolve_text_model(name, settings: Settings, param: str = "input.model",
         f"Unknown model {name!r}: not built in, not under AIGC_MODELS_DIR, not in the Hugging Face "
         "cache (set AIGC_ALLOW_HUB_DOWNLOADS=true to fetch Hub models)",
         param=param, code="model_not_found")
+
+
+def context_tokens(name: str, settings: Settings) -> int | None:
+    """A text model's context window, where the web can read it without loading the model: the
+    built-ins, directories under AIGC_MODELS_DIR and cached Hub configs. None where it cannot
+    (fine-tunes, models only the workers have): the worker then refuses what does not fit."""
+    if name in BUILTIN_CONTEXT_TOKENS:
+        return BUILTIN_CONTEXT_TOKENS[name]
+    config = None
+    local = _local_dir(settings, name) if _NAME_RE.match(name) and ".." not in name else None
+    if local is not None:
+        config = local / "config.json"
+    elif _NAME_RE.match(name) and ".." not in name:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(name, "config.json", cache_dir=hub_cache_dir())
+        config = Path(found) if isinstance(found, str) else None
+    if config is None:
+        return None
+    try:
+        values = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return None
+    sizes = [values.get(k) for k in _CONTEXT_KEYS]
+    # A multimodal config keeps the text model's settings in a section of their own.
+    sizes += [(values.get("text_config") or {}).get(k) for k in _CONTEXT_KEYS]
+    return next((int(v) for v in sizes if isinstance(v, int) and v > 0), None)
 
 
 def local_model_path(settings: Settings, name: str) -> Path:

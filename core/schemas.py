@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 
-from core.catalog import resolve_text_model
+from core.catalog import context_tokens, resolve_text_model
 from core.errors import InvalidInput
 from core.shapes import Lookups, NO_LOOKUPS, Shape, check, collect, context, refuse, reraise
 
@@ -103,6 +103,20 @@ class Sampling(Shape):
         return self
 
 
+def _new_tokens_fit(shape: "Sampling", info):
+    """max_new_tokens below the model's context window (the prompt needs a token at least): refused
+    at submission, not after the job waited in the queue."""
+    settings, _ = context(info)
+    new_tokens = getattr(shape, "max_new_tokens", None)
+    if settings is None or new_tokens is None or not isinstance(getattr(shape, "model", None), str):
+        return shape
+    window = context_tokens(shape.model, settings)
+    if window and new_tokens >= window:
+        raise refuse("invalid_input", f"must be less than {window}, the context window of {shape.model} "
+                                      "(the prompt needs room too)", relative=True, field="max_new_tokens")
+    return shape
+
+
 class TextGenerateInput(Sampling):
     """input of a text.generate job."""
 
@@ -112,6 +126,8 @@ class TextGenerateInput(Sampling):
     seed: Seed | None = Field(None, description="same seed, same text")
     stream: bool = Field(False, description="relay the text as it is written (token deltas on the job's live "
                                             "stream)")
+
+    _fits_the_model = model_validator(mode="after")(_new_tokens_fit)
 
 
 class CampaignGeneration(Sampling):
@@ -153,6 +169,8 @@ class TextChatInput(Sampling):
     stream: bool = Field(False, description="relay the reply's text as it is written (token deltas on the "
                                             "job's live stream)")
     user: Annotated[str, Field(max_length=256)] | None = Field(None, description="the caller's end user, kept")
+
+    _fits_the_model = model_validator(mode="after")(_new_tokens_fit)
 
 
 _SUFFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -220,6 +238,16 @@ class CampaignCreate(Shape):
     def _one_source(self):
         if (self.input_file is None) == (self.rows is None):
             raise refuse("invalid_input", "Give exactly one of input_file and rows")
+        return self
+
+    @model_validator(mode="after")
+    def _rows_fit_the_model(self, info):
+        settings, _ = context(info)
+        window = context_tokens(self.model, settings) if settings is not None else None
+        if window and self.generation.max_new_tokens >= window:
+            raise refuse("invalid_input", f"must be less than {window}, the context window of {self.model} "
+                                          "(each row's prompt needs room too)", relative=True,
+                         field="generation.max_new_tokens")
         return self
 
 

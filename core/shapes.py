@@ -42,10 +42,12 @@ class Shape(BaseModel):
         return data
 
 
-def refuse(code: str, message: str, relative: bool = False) -> PydanticCustomError:
+def refuse(code: str, message: str, relative: bool = False, field: str | None = None) -> PydanticCustomError:
     """An error raised inside a validator; `code` becomes the API error's code. A relative
-    message ("must be <= 8") is put after the field's name."""
-    return PydanticCustomError(code, "{message}", {"message": message, "relative": relative})
+    message ("must be <= 8") is put after the field's name. field: the field a whole-shape check
+    blames (a model validator's error otherwise names the shape)."""
+    ctx = {"message": message, "relative": relative, **({"field": field} if field else {})}
+    return PydanticCustomError(code, "{message}", ctx)
 
 
 def reraise(exc: AigcError) -> PydanticCustomError:
@@ -114,7 +116,8 @@ def errors_of(exc: ValidationError, prefix: str = "") -> list[dict]:
     """Every problem, in field order: [{"param", "message", "code"}]."""
     out = []
     for err in exc.errors(include_url=False):
-        param = param_of(prefix, err["loc"])
+        blamed = (err.get("ctx") or {}).get("field")
+        param = param_of(prefix, tuple(err["loc"]) + ((blamed,) if blamed else ()))
         code = err["type"] if err["type"] in _PLATFORM_CODES else "invalid_input"
         out.append({"param": param, "message": _message(err, param), "code": code})
     return out

@@ -6,7 +6,7 @@ import re
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
 
-from core.catalog import DEFAULT_TEXT_MODEL
+from core.catalog import DEFAULT_TEXT_MODEL, context_tokens
 from core.schemas import TextGenerateInput
 from core.shapes import defaults
 from core.errors import InvalidInput, Unauthorized
@@ -15,7 +15,8 @@ from core.jobs import STATUSES, TERMINAL
 from core.keys import key_digest
 from web.auth import login_required, session_owner
 from web.csrf import check_csrf, csrf_token
-from web.deps import get_keys, get_store
+from web.deps import get_keys, get_settings, get_store
+from web.form_fields import in_words, number_bounds
 from web.live import event_stream_response
 from web.request_input import form_numbers, int_arg
 from web.service import artifact_response, job_view, models_for, submit_job
@@ -98,6 +99,13 @@ def job_summary(job: dict) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
+# The form's number fields: (name, label, step); their min and max come from the declared limits.
+NUMBER_FIELDS = [("max_new_tokens", "Max new tokens", "1"), ("temperature", "Temperature", "0.05"),
+                 ("top_p", "Top p", "0.05"), ("top_k", "Top k", "1"), ("n", "Choices (n)", "1"),
+                 ("seed", "Seed (optional)", "1")]
+FORM_LABELS = {"input.model": "Model", "input.prompt": "Prompt", "input.stop": "Stop sequences",
+               **{f"input.{name}": label for name, label, _ in NUMBER_FIELDS}}
+
 # What the form shows before a user types: the declared defaults of text.generate's input.
 _FORM_DEFAULTS = {**{k: "" if v is None else str(v) for k, v in defaults(TextGenerateInput).items()},
                   "stop": "", "prompt": "", "model": DEFAULT_TEXT_MODEL}
@@ -124,8 +132,13 @@ def new_job():
             error = exc
         else:
             return redirect(url_for("ui.job_page", job_id=job["id"]))
-    models = models_for(g.ui_owner, "text")
-    return render_template("new_job.html", values=values, error=error, models=models), 400 if error else 200
+    settings = get_settings()
+    # Each model's context window, where the web can read it: the page caps max_new_tokens below it.
+    models = [{**m, "context": context_tokens(m["id"], settings)} for m in models_for(g.ui_owner, "text")]
+    bounds = number_bounds(TextGenerateInput, settings, {name: step for name, _, step in NUMBER_FIELDS})
+    return render_template("new_job.html", values=values, error=error, models=models, fields=NUMBER_FIELDS,
+                           bounds=bounds, in_words=lambda message: in_words(message, FORM_LABELS)), \
+        400 if error else 200
 
 
 @bp.get("/jobs/<job_id>")

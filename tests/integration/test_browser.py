@@ -68,11 +68,18 @@ def test_sign_in_submit_and_watch_a_job_finish(page, platform):
 def test_form_errors_name_the_field(page, platform):
     sign_in(page, platform.create_key("browser-user-2"))
     page.goto("/jobs/new")
+    # The inputs carry the declared limits; max new tokens also stays below the model's context.
+    assert page.get_attribute("#temperature", "max") == "2" and page.get_attribute("#n", "min") == "1"
+    page.select_option("#model", "builtin:ad-writer")
+    assert page.get_attribute("#max_new_tokens", "max") == "511"  # its context is 512 tokens
     page.fill("#prompt", "hello")
     page.fill("#max_new_tokens", "0")
+    page.fill("#temperature", "5")
     page.click("#generate-form button[type=submit]")
-    error = page.locator(".field-error")
-    assert "input.max_new_tokens" in error.inner_text()
+    # Every problem at once, in words, each beside its field.
+    assert page.inner_text("#max_new_tokens-error") == "Max new tokens must be at least 1"
+    assert page.inner_text("#temperature-error") == "Temperature must be at most 2"
+    assert page.get_attribute("#temperature", "aria-invalid") == "true"
     assert page.input_value("#prompt") == "hello"  # what was typed is kept
 
 

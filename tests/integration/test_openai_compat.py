@@ -68,6 +68,11 @@ def test_errors_come_back_as_openai_errors(client):
     with pytest.raises(openai.BadRequestError) as exc:
         client.completions.create(model="builtin:tiny-gpt2", prompt="x", max_tokens=0)
     assert exc.value.body["param"] == "max_tokens"
+    # More than the model's context leaves: refused at once, not after the job waited in the queue.
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.chat.completions.create(model="builtin:ad-writer", max_completion_tokens=600,
+                                       messages=[{"role": "user", "content": "an ad for tea"}])
+    assert exc.value.body["param"] == "max_completion_tokens" and "context window" in exc.value.body["message"]
     with pytest.raises(openai.BadRequestError):
         client.completions.create(model="no-such-model", prompt="x")
     with pytest.raises(openai.AuthenticationError):

@@ -32,6 +32,9 @@ def _without(name):
     (_body(max_new_tokens=0), "input.max_new_tokens"),
     (_body(max_new_tokens=-5), "input.max_new_tokens"),
     (_body(max_new_tokens=10**6), "input.max_new_tokens"),
+    (_body(max_new_tokens=1024), "input.max_new_tokens"),  # within AIGC_MAX_NEW_TOKENS, not the model's 1024
+    ({"kind": "text.chat", "input": {"model": "builtin:ad-writer", "max_new_tokens": 512,
+                                     "messages": [{"role": "user", "content": "hi"}]}}, "input.max_new_tokens"),
     (_body(max_new_tokens="8"), "input.max_new_tokens"),
     (_body(max_new_tokens=True), "input.max_new_tokens"),
     (_body(temperature=-0.1), "input.temperature"),

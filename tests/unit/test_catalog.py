@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from huggingface_hub import constants
 
-from core.catalog import (BUILTIN_TEXT_MODELS, DEFAULT_TEXT_MODEL, ModelRef, list_text_models, local_model_path,
-                          resolve_text_model)
+from core.catalog import (BUILTIN_CONTEXT_TOKENS, BUILTIN_TEXT_MODELS, DEFAULT_TEXT_MODEL, ModelRef, context_tokens,
+                          list_text_models, local_model_path, resolve_text_model)
 from core.errors import InvalidInput
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,6 +58,21 @@ def test_builtin_names_match_what_models_builtin_builds():
 
     assert set(BUILTIN_TEXT_MODELS) == set(BUILTIN_CONFIGS) | {ad_writer.NAME}
     assert DEFAULT_TEXT_MODEL == ad_writer.NAME
+    # The web's copy of their context windows, which it checks max_new_tokens against.
+    ad_config = json.loads((REPO / "models" / "ad_writer" / "weights" / "config.json").read_text())
+    assert BUILTIN_CONTEXT_TOKENS == {ad_writer.NAME: ad_config["n_positions"],
+                                      **{k: v["n_positions"] for k, v in BUILTIN_CONFIGS.items()}}
+
+
+def test_context_windows_come_from_the_config_the_web_can_read(settings, hub_cache):
+    path = add_local_model(settings, "long-gpt")
+    (path / "config.json").write_text(json.dumps({"max_position_embeddings": 4096}))
+    repo = add_hub_model(hub_cache, "org/vlm")
+    (repo / "snapshots" / ("0" * 40) / "config.json").write_text(json.dumps({"text_config": {"n_positions": 2048}}))
+    assert context_tokens("long-gpt", settings) == 4096
+    assert context_tokens("org/vlm", settings) == 2048
+    assert context_tokens("builtin:tiny-gpt2", settings) == 1024
+    assert context_tokens("ft:builtin:tiny-gpt2:alice:ads:abc", settings) is None  # the worker checks those
 
 
 def test_local_directory_resolves_and_is_listed(settings, hub_cache):
