@@ -75,6 +75,11 @@ class WebhookSecret(Answer):
     created_at: int
 
 
+class WebhookDefaultUrl(Answer):
+    object: Literal["webhook.default"]
+    url: str | None = Field(description="where jobs that name no webhook_url post their events; null: nowhere")
+
+
 class JobList(Answer):
     object: Literal["list"]
     data: list[Job]

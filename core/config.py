@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     max_streams_per_key: int = Field(64, ge=0, description="streaming responses open at once per key")
     max_open_jobs: int = Field(1000, ge=0, description="queued and running jobs per owner")
     webhook_allow_private: bool = Field(False, description="let webhook URLs reach loopback or private addresses")
+    webhook_progress_every_s: float = Field(15, gt=0, description="at most one job.progress webhook per job this often")
     log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line")
     metrics_token: str = Field("", repr=False, description="bearer token a Prometheus scrape of /metrics must send ('' = open)")
     allow_hub_downloads: bool = Field(False, description="fetch Hugging Face ids that are not cached")

@@ -262,6 +262,12 @@ class JobCreate(Shape):
                           "signed with your secret (POST /v1/webhooks/secret)")
 
 
+class WebhookDefault(Shape):
+    """PUT /v1/webhooks/default: where every job of yours that names no webhook_url posts its events."""
+
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+
+
 def campaign_create(body: Any, settings, lookups: Lookups = NO_LOOKUPS) -> dict:
     return check(CampaignCreate, body, "", settings, lookups)
 

@@ -1,7 +1,7 @@
 """Webhooks as Standard Webhooks sign them (what OpenAI and Replicate send): the owner's `whsec_` secret,
 the checks on a job's `webhook_url`, the event payload and headers, and the retry schedule.
 
-A job names a URL; each event (job.started, job.progress at most every PROGRESS_EVERY_S, and
+A job names a URL; each event (job.started, job.progress at most every AIGC_WEBHOOK_PROGRESS_EVERY_S, and
 job.succeeded / failed / canceled) is a `webhook.deliver` task on the default queue
 (tasks/webhooks.py), so delivery never holds up the job. A failed attempt is scheduled again in a
 Redis sorted set that the workers' housekeeping releases when due: about a day of tries.
@@ -26,13 +26,17 @@ DELIVER_TASK = "webhook.deliver"
 DUE_KEY = f"{PREFIX}webhooks:due"  # sorted set: delivery (JSON) -> when it is due (epoch s)
 # Pauses after each failed attempt (Standard Webhooks' schedule): about 27 hours of tries in all.
 RETRY_SCHEDULE_S = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
-PROGRESS_EVERY_S = 15
 TIMEOUT_S = 10
 TERMINAL_EVENTS = {"succeeded": "job.succeeded", "failed": "job.failed", "canceled": "job.canceled"}
 
 
 def secret_key(owner: str) -> str:
     return f"{PREFIX}webhook_secret:{owner}"
+
+
+def default_url_key(owner: str) -> str:
+    """The owner's default webhook URL, for every job of theirs that names none."""
+    return f"{PREFIX}webhook_url:{owner}"
 
 
 def new_secret() -> str:

@@ -100,7 +100,7 @@ class JobContext:
         if self.rt.store.update(self.id, self.token, event=event, progress=progress) == "fenced":
             raise LeaseLost("lease lost while writing progress")
         self._last_write = now
-        if self.job.get("webhook_url") and now - self._last_webhook >= webhooks.PROGRESS_EVERY_S:
+        if self.job.get("webhook_url") and now - self._last_webhook >= self.rt.settings.webhook_progress_every_s:
             from celery import current_app
 
             webhooks.notify(current_app.send_task, self.job, "job.progress")

@@ -16,15 +16,15 @@ from core.job_kinds import KINDS, submittable
 from core.jobs import STATUSES
 from core.openai_image_schemas import ImageGenerationRequest
 from core.openai_schemas import ChatCompletionRequest, CompletionRequest
-from core.schemas import CampaignCreate, JobCreate
+from core.schemas import CampaignCreate, JobCreate, WebhookDefault
 
 _REF = "#/components/schemas/{model}"
-_INPUTS = [JobCreate, CampaignCreate, CompletionRequest, ChatCompletionRequest, ImageGenerationRequest,
+_INPUTS = [JobCreate, CampaignCreate, CompletionRequest, ChatCompletionRequest, ImageGenerationRequest, WebhookDefault,
            *(k.input for k in submittable().values())]
 _ANSWERS = [obj.Error, obj.Job, obj.JobList, obj.Event, obj.EventList, obj.Model, obj.ModelList, obj.Deleted, obj.File,
             obj.FileList, obj.Campaign, obj.CampaignList, obj.Completion, obj.CompletionChunk, obj.ChatCompletion,
             obj.ChatCompletionChunk, obj.Batch, obj.BatchList, obj.Health, obj.Ready, obj.ImagesResponse,
-            obj.WebhookSecret]
+            obj.WebhookSecret, obj.WebhookDefaultUrl]
 _FILE = {"description": "The file"}
 _PRESIGNED = {"description": "A short-lived presigned URL"}
 
@@ -105,6 +105,11 @@ ROUTES = (
     Route("post", "/v1/batches/{batch_id}/cancel", "Cancel a batch", (200, obj.Batch)),
     Route("post", "/v1/webhooks/secret", "Make (or replace) your webhook signing secret; shown once",
           (201, obj.WebhookSecret), (401,)),
+    Route("get", "/v1/webhooks/default", "Your default webhook URL (null: none)", (200, obj.WebhookDefaultUrl),
+          (401,)),
+    Route("put", "/v1/webhooks/default", "Set the URL that every job of yours naming no webhook_url posts its "
+          "events to", (200, obj.WebhookDefaultUrl), (400, 401, 413), body=WebhookDefault),
+    Route("delete", "/v1/webhooks/default", "Remove your default webhook URL", (200, obj.WebhookDefaultUrl), (401,)),
     Route("get", "/v1/storage/{token}", "Signed, expiring download from the local store", (200, None),
           errors=(404,), public=True),
 )

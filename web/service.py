@@ -64,13 +64,13 @@ def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[di
                                 progress=initial_progress(kind, clean["input"]), webhook_url=webhook_url)
 
 
-def checked_webhook(owner: str, url: str) -> str:
+def checked_webhook(owner: str, url: str, param: str = "webhook_url") -> str:
     """A URL the platform may post to (public, unless AIGC_WEBHOOK_ALLOW_PRIVATE), for an owner who
     has a signing secret to verify what arrives."""
     if not get_redis().exists(webhooks.secret_key(owner)):
         raise InvalidInput("Create your webhook signing secret first (POST /v1/webhooks/secret): every "
-                           "delivery is signed with it", param="webhook_url")
-    return webhooks.check_url(url, get_settings().webhook_allow_private)
+                           "delivery is signed with it", param=param)
+    return webhooks.check_url(url, get_settings().webhook_allow_private, param)
 
 
 def create_with_messages(owner: str, kind: str, input: dict, metadata: dict, idem=None, *, job_id: str,
@@ -82,6 +82,9 @@ def create_with_messages(owner: str, kind: str, input: dict, metadata: dict, ide
     With Redis unreachable nothing is written (and the app's handler answers 503).
     """
     check_open_jobs(owner)
+    # A job that names no webhook posts to the owner's default, if any (checked when it was set;
+    # each delivery checks it again).
+    webhook_url = webhook_url or get_redis().get(webhooks.default_url_key(owner)) or ""
     celery = get_celery()
     # Routed to each task's queue by the Celery configuration, by task name only.
     built = [task_message(celery, name, args) for name, args in messages]

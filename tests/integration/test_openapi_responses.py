@@ -48,6 +48,9 @@ def test_every_route_answers_as_the_spec_says(platform, checker):
     c(anon.get("/v1/openapi.json"), "GET /v1/openapi.json")
     c(anon.get("/v1/jobs"), "GET /v1/jobs")  # 401
     c(api.post("/v1/webhooks/secret"), "POST /v1/webhooks/secret")
+    c(api.get("/v1/webhooks/default"), "GET /v1/webhooks/default")
+    c(api.put("/v1/webhooks/default", json={"url": "ftp://example.com/hook"}), "PUT /v1/webhooks/default")  # 400
+    c(api.delete("/v1/webhooks/default"), "DELETE /v1/webhooks/default")
 
     # Jobs: a 400 with every error, a real job, its events, cancel, list.
     bad = c(api.post("/v1/jobs", json={"kind": "text.generate", "input": {"prompt": "", "n": 0}}), "POST /v1/jobs")

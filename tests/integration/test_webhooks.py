@@ -41,6 +41,7 @@ def receiver():
 def hooked(make_platform):
     p = make_platform("webhooks")
     p.env["AIGC_WEBHOOK_ALLOW_PRIVATE"] = "true"  # the receiver is on 127.0.0.1
+    p.env["AIGC_WEBHOOK_PROGRESS_EVERY_S"] = "0.5"  # progress events within a job of seconds
     p.start_web()
     p.start_worker()
     return p
@@ -100,6 +101,51 @@ def test_a_failing_receiver_is_tried_again(hooked, receiver):
     assert len(failed) == 1 and failed[0]["status"] == 500 and failed[0]["retrying"]
     again = [a for a in attempts if a["webhook_id"] == failed[0]["webhook_id"] and a["delivered"]]
     assert again and again[0]["attempt"] == 2  # the same event (same webhook-id), its second attempt
+
+
+def test_progress_comes_throttled_and_a_job_canceled_in_the_queue_says_so(hooked, receiver):
+    Receiver.got, Receiver.answers = [], []
+    api = hooked.api(hooked.create_key("watcher"))
+    assert api.post("/v1/webhooks/secret").status_code == 201
+    # The worker runs one job at a time: the slow one runs while the second waits in the queue.
+    slow = api.post("/v1/jobs", json={"kind": "text.generate", "webhook_url": receiver, "input": {
+        "model": "slow-gpt2", "prompt": "Once", "max_new_tokens": 300, "seed": 1}}).json()
+    api.wait(slow["id"], until=("running",))
+    queued = api.post("/v1/jobs", json={"kind": "text.generate", "webhook_url": receiver, "input": {
+        "model": "builtin:tiny-gpt2", "prompt": "Never", "max_new_tokens": 4}}).json()
+    assert api.post(f"/v1/jobs/{queued['id']}/cancel").json()["status"] == "canceled"
+    assert api.wait(slow["id"], timeout_s=120)["status"] == "succeeded"
+
+    def ended_both():
+        return (any(e["type"] == "job.succeeded" for e in _events(Receiver.got, slow["id"]))
+                and _events(Receiver.got, queued["id"]))
+    wait_for(ended_both, 60, "the slow job's end and the canceled job's webhooks")
+    assert [e["type"] for e in _events(Receiver.got, queued["id"])] == ["job.canceled"]  # it never started
+    kinds = [e["type"] for e in _events(Receiver.got, slow["id"])]
+    assert kinds[0] == "job.started" and kinds[-1] == "job.succeeded" and "job.progress" in kinds
+    shown = [e["data"]["progress"]["completed"] for e in _events(Receiver.got, slow["id"]) if e["type"] == "job.progress"]
+    assert shown == sorted(shown) and shown[-1] > 0
+
+
+def test_a_default_url_serves_every_job_that_names_none(hooked, receiver):
+    Receiver.got, Receiver.answers = [], []
+    api = hooked.api(hooked.create_key("defaulter"))
+    refused = api.put("/v1/webhooks/default", json={"url": receiver})
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "url"  # no secret yet
+    assert api.post("/v1/webhooks/secret").status_code == 201
+    assert api.get("/v1/webhooks/default").json() == {"object": "webhook.default", "url": None}
+    bad = api.put("/v1/webhooks/default", json={"url": "ftp://example.com/x"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "url"
+    assert api.put("/v1/webhooks/default", json={"url": receiver}).json()["url"] == receiver
+    assert api.get("/v1/webhooks/default").json()["url"] == receiver
+
+    job = api.submit({"model": "builtin:tiny-gpt2", "prompt": "Default", "max_new_tokens": 4})
+    assert job["webhook_url"] == receiver
+    assert api.wait(job["id"])["status"] == "succeeded"
+    wait_for(lambda: any(e["type"] == "job.succeeded" for e in _events(Receiver.got, job["id"])), 60,
+             "the default URL's job.succeeded")
+    assert api.delete("/v1/webhooks/default").json()["url"] is None
+    assert api.submit({"model": "builtin:tiny-gpt2", "prompt": "None", "max_new_tokens": 4})["webhook_url"] is None
 
 
 def test_private_urls_are_refused_by_default(platform):
