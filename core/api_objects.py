@@ -67,6 +67,8 @@ class Job(Answer):
     started_at: str | None = Field(json_schema_extra={"format": "date-time"})
     finished_at: str | None = Field(json_schema_extra={"format": "date-time"})
     webhook_url: str | None = Field(None, description="where the job's events are posted, signed (Standard Webhooks)")
+    queue_position: int | None = Field(None, description="while queued: 1 is the next job its queue's workers "
+                                                         "take (by submission time, every owner's); else null")
 
 
 class WebhookSecret(Answer):

@@ -56,7 +56,9 @@ end
 # KEYS: [1] the job hash, [2] the owner's index (sorted set), [3] the job's event list,
 #       [4] the idempotency key ('' for none), [5] the batch list ('' for none), [6] the set of batch lists,
 #       [7] the owner's open jobs (a set: queued or running, for the per-owner limit),
-#       [8] the metrics counters (core/metrics.py: jobs_submitted_total by kind).
+#       [8] the metrics counters (core/metrics.py: jobs_submitted_total by kind),
+#       [9] the queue's waiting line (a sorted set by submission time, '' for none; the job's
+#           `queued_in` field names it, and it leaves the line when claimed or ended).
 # ARGV: [1] the idempotency value "{job id} {body hash}", [2] its lifetime (s), [3] the index score
 #       (creation time, epoch s), [4] the first event (JSON), [5] the job id, [6] M, the number of
 #       task messages, [7 .. 6+2M] their (queue, payload) pairs, then the record's (field, value) pairs.
@@ -73,6 +75,7 @@ for i = 7 + 2 * messages, #ARGV, 2 do
   if ARGV[i] == 'kind' then redis.call('HINCRBY', KEYS[8], 'jobs_submitted_total|kind=' .. ARGV[i + 1], 1) end
 end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
+if KEYS[9] ~= '' then redis.call('ZADD', KEYS[9], ARGV[3], ARGV[5]) end
 redis.call('SADD', KEYS[7], ARGV[5])
 redis.call('RPUSH', KEYS[3], ARGV[4])
 local wake = true
@@ -107,6 +110,10 @@ if ARGV[2] ~= '' then
   for s in string.gmatch(ARGV[3], '[^,]+') do if s == st then allowed = true end end
   if not allowed then return {'denied', st} end
   redis.call('HSET', KEYS[1], 'status', ARGV[2])
+  local line = redis.call('HGET', KEYS[1], 'queued_in')
+  if line and line ~= '' and ARGV[2] ~= 'queued' then
+    redis.call('ZREM', line, string.sub(KEYS[1], string.len(ARGV[6]) + 1))
+  end
   if not terminal and (ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'canceled') then
     local kind = redis.call('HGET', KEYS[1], 'kind') or ''
     redis.call('HINCRBY', string.sub(ARGV[6], 1, -5) .. 'metrics',
@@ -172,6 +179,8 @@ for i, id in ipairs(ids) do
     if st == 'queued' then
       redis.call('HSET', jk, 'status', 'running', 'started_at', ARGV[4])
       st = 'running'
+      local line = redis.call('HGET', jk, 'queued_in')
+      if line and line ~= '' then redis.call('ZREM', line, id) end
     end
     redis.call('HSET', jk, 'updated_at', ARGV[4])
     redis.call('SADD', KEYS[2], id)
@@ -295,7 +304,7 @@ class JobStore:
     def create(self, owner: str, kind: str, input: dict, metadata: dict | None = None,
                idempotency: tuple[str, str] | None = None, job_id: str | None = None,
                messages=(), batch_list: str = "", progress: dict | None = None,
-               webhook_url: str = "") -> tuple[dict, bool]:
+               webhook_url: str = "", queue: str = "") -> tuple[dict, bool]:
         """Write a queued job and push its task messages; with (key, body_hash) the same pair
         returns the first job (and pushes nothing).
 
@@ -303,7 +312,8 @@ class JobStore:
         it first with new_job_id(). messages: the task messages to push, (queue, payload) pairs
         (workers.task_messages). batch_list: the list of queued jobs that one worker may run
         together (the messages then wake a worker only if the list was empty). progress: the bar a
-        queued job shows (its total known at submission), else empty.
+        queued job shows (its total known at submission), else empty. queue: the Celery queue the job
+        waits in; the job joins that queue's waiting line, which gives its queue_position.
         Returns (job, created). A reused key with another body is a Conflict.
         """
         job_id = job_id or new_job_id()
@@ -315,7 +325,7 @@ class JobStore:
             "artifacts": "[]", "metadata": json.dumps(metadata or {}), "checkpoint": "null",
             "attempts": 0, "epoch": 0, "cancel_requested": 0,
             "created_at": now, "started_at": "", "finished_at": "", "updated_at": now,
-            "webhook_url": webhook_url,
+            "webhook_url": webhook_url, "queued_in": self.line_key(queue) if queue else "",
         }
         idem_key = self.idempotency_key(owner, idempotency[0]) if idempotency else ""
         fields = [x for pair in record.items() for x in pair]
@@ -323,7 +333,7 @@ class JobStore:
         # One atomic step: a key never points at a job that is not written yet.
         res = self._create(
             keys=[self.job_key(job_id), self.owner_key(owner), self.events_key(job_id), idem_key, batch_list,
-                  BATCH_LISTS_KEY, self.open_key(owner), COUNTERS_KEY],
+                  BATCH_LISTS_KEY, self.open_key(owner), COUNTERS_KEY, record["queued_in"]],
             args=[f"{job_id} {idempotency[1]}" if idempotency else "", 24 * 3600, time.time(),
                   _event("status", status=QUEUED), job_id, len(messages), *pushes, *fields])
         if res[0] == "exists":
@@ -333,6 +343,19 @@ class JobStore:
                                param="Idempotency-Key", code="idempotency_key_reused")
             return self.get(existing_id, owner), False
         return self._decode(record), True
+
+    @staticmethod
+    def line_key(queue: str) -> str:
+        """A queue's waiting line: its queued jobs by submission time, every owner's."""
+        return f"{PREFIX}line:{queue}"
+
+    def queue_position(self, job: dict) -> int | None:
+        """1 for the next job its queue's workers take (by submission time; jobs run together in a
+        batch may start sooner), None once it is not queued."""
+        if job["status"] != QUEUED or not job.get("queued_in"):
+            return None
+        rank = self.r.zrank(job["queued_in"], job["id"])
+        return None if rank is None else rank + 1
 
     @staticmethod
     def idempotency_key(owner: str, key: str) -> str:

@@ -14,7 +14,7 @@ from core.clock import unix_seconds
 from core.errors import InvalidInput, NotFound
 from core.catalog import list_text_models, published_text_models
 from core.batches import batch_list_key
-from core.job_kinds import initial_progress
+from core.job_kinds import KINDS, initial_progress
 from core.jobs import new_job_id, public_job
 from core.registry import public_model
 from core.storage import LocalStorage, artifact_key
@@ -89,7 +89,8 @@ def create_with_messages(owner: str, kind: str, input: dict, metadata: dict, ide
     # Routed to each task's queue by the Celery configuration, by task name only.
     built = [task_message(celery, name, args) for name, args in messages]
     return get_store().create(owner, kind, input, metadata, idem, job_id=job_id, messages=built,
-                              batch_list=batch_list, progress=progress, webhook_url=webhook_url)
+                              batch_list=batch_list, progress=progress, webhook_url=webhook_url,
+                              queue=KINDS[kind].queue if kind in KINDS else "")
 
 
 def models_for(owner: str, kind: str | None = None) -> list[dict]:
@@ -121,8 +122,9 @@ def find_model(owner: str, model_id: str) -> dict:
 
 
 def job_view(job: dict) -> dict:
-    """The public job with a download URL on each artifact."""
+    """The public job with a download URL on each artifact and, while it waits, its place in line."""
     view = public_job(job)
+    view["queue_position"] = get_store().queue_position(job)
     view["artifacts"] = [
         dict(a, url=url_for("api.get_artifact", job_id=job["id"], name=a["name"], _external=True))
         for a in job["artifacts"] or []

@@ -190,3 +190,27 @@ def test_queued_jobs_with_the_same_settings_run_as_one_batch_each_with_its_own_r
     assert alone["started_at"] != ok[2]["started_at"]
     assert alone["output"]["choices"] == ok[2]["output"]["choices"]
     assert ok[0]["output"]["choices"] != ok[1]["output"]["choices"]
+
+
+def test_a_queued_job_knows_its_place_in_line(make_platform):
+    p = make_platform("jobs-in-line")
+    p.start_web()
+    alice, bob = p.api(p.create_key("alice")), p.api(p.create_key("bob"))
+    quick = {"model": "builtin:tiny-gpt2", "max_new_tokens": 2}
+    # No worker yet: every job waits, in submission order across owners; each queue has its own line.
+    first = alice.submit({**quick, "prompt": "one"})
+    second = bob.submit({**quick, "prompt": "two"})
+    third = alice.submit({**quick, "prompt": "three", "temperature": 0.5})
+    trainer = alice.submit({"dataset": "builtin:digits", "nz": 8, "ngf": 4, "ndf": 4, "batch_size": 32,
+                            "max_images": 64, "epochs": 1}, kind="gan.train")
+    place = lambda api, job: api.get(f"/v1/jobs/{job['id']}").json()["queue_position"]  # noqa: E731
+    assert [place(alice, first), place(bob, second), place(alice, third)] == [1, 2, 3]
+    assert place(alice, trainer) == 1  # the training queue's line
+    assert first["queue_position"] == 1  # the submission's answer says it too
+    alice.post(f"/v1/jobs/{first['id']}/cancel")
+    assert [place(bob, second), place(alice, third)] == [1, 2]
+    p.start_worker()
+    for api, job in ((bob, second), (alice, third), (alice, trainer)):
+        done = api.wait(job["id"], timeout_s=120)
+        assert done["status"] == "succeeded" and done["queue_position"] is None
+    assert p.redis_client().zcard("aigc:line:inference") == 0 and p.redis_client().zcard("aigc:line:training") == 0

@@ -20,6 +20,10 @@
     $("progress").setAttribute("aria-valuetext", text || job.status);
     if (p.eta_s != null && !TERMINAL.includes(job.status)) text += ` · about ${Math.ceil(p.eta_s)} s left`;
     if (job.attempts > 1) text += ` · attempt ${job.attempts}`;
+    if (job.status === "queued" && job.queue_position) {  // refreshed by the page's 5 s tick while it waits
+      const place = job.queue_position === 1 ? "Next in line" : `Number ${job.queue_position} in line`;
+      text = text ? `${place} · ${text}` : place;
+    }
     $("progress-text").textContent = text;
     if (job.error) {
       $("error").hidden = false;
