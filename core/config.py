@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     model_cache_size: int = Field(2, ge=1, description="loaded models kept per worker process")
     torch_threads: int = Field(0, ge=0, description="0 = CPUs divided by worker concurrency")
     worker_concurrency: int = Field(1, ge=1, description="processes per worker")
+    task_events: bool = Field(True, description="workers send Celery task events (what Flower shows)")
     generate_batch_jobs: int = Field(16, ge=1, description="queued text.generate (or gan.sample) jobs run as one batch")
     presign_ttl_s: int = Field(300, ge=10, description="lifetime of artifact download links")
     # Per-caller limits (0 turns one off): a 429 with Retry-After beyond them.

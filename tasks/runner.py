@@ -32,6 +32,7 @@ from core.errors import AigcError, HandedOver, JobCanceled, LeaseLost
 from core.jobs import CANCELED, CANCELING, FAILED, SUCCEEDED, TerminalWrite, archive_job, archive_record
 from core.redisdb import draining_key
 from core.storage import artifact_key, job_json_key
+from workers import task_events
 from workers.runtime import Runtime, get_runtime
 from workers.task_messages import task_message
 
@@ -234,9 +235,16 @@ def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler,
     # Jobs with nothing to run end now, before their leases could lapse during the others' run.
     counts = _finish(task, rt, ended)
     if ctxs:
+        started, clock = time.time(), time.monotonic()
         with logs.about_jobs([ctx.job for ctx in ctxs]):
             log.info("running %d job(s), attempt %s", len(ctxs), ",".join(str(c.job["attempts"]) for c in ctxs))
-            counts.update(_finish(task, rt, _run(task, ctxs, handler)))
+            writes = _run(task, ctxs, handler)
+            counts.update(_finish(task, rt, writes))
+        # Jobs that came with no message of their own show in Flower through an event of their own.
+        riders = {ctx.id: ctx.job for ctx in ctxs if ctx.id != lead_id}
+        ran = time.monotonic() - clock
+        task_events.batchmates_ended(task, [(riders[w.job_id], w.status, started, ran) for w in writes
+                                            if w.job_id in riders])
         _report_gpu_memory(rt, getattr(task.request, "hostname", "") or "worker")
     for claim, _ in claims:
         if claim.outcome == "missing":

@@ -45,7 +45,8 @@ def make_celery(settings: Settings, worker: bool = False) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_concurrency=settings.worker_concurrency,
         worker_hijack_root_logger=False,
-        worker_send_task_events=False,
+        # Flower lists every job as a task (workers/task_events.py covers jobs that ride in a batch).
+        worker_send_task_events=settings.task_events,
         task_send_sent_event=False,
         broker_pool_limit=10,
     )

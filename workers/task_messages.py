@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from celery import Celery
 
 from workers.celery_app import TASK_ROUTES
+from workers.task_events import task_name
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ def task_message(app: Celery, name: str, args: list) -> TaskMessage:
     """The message `app.send_task(name, args=args)` would publish, routed by the app's TASK_ROUTES."""
     queue = TASK_ROUTES.get(name, {}).get("queue", app.conf.task_default_queue)
     task_id = str(uuid.uuid4())
-    msg = app.amqp.as_task_v2(task_id, name, args=args, kwargs={})
+    # Shown as the task's name in Flower and the worker's log: which job the message carries.
+    shadow = task_name(name, args[0] if args and isinstance(args[0], str) else None)
+    msg = app.amqp.as_task_v2(task_id, name, args=args, kwargs={}, shadow=shadow)
     body = json.dumps(msg.body)
     envelope = {
         "body": base64.b64encode(body.encode()).decode(),

@@ -21,7 +21,7 @@ def app(redis_server, tmp_path) -> Celery:
 
 
 def test_a_built_message_matches_send_task_field_by_field(app, redis_client):
-    app.send_task("text.generate", args=["job_1", "batch-key"])
+    app.send_task("text.generate", args=["job_1", "batch-key"], shadow="text.generate job_1")
     [sent] = [json.loads(m) for m in redis_client.lrange("inference", 0, -1)]
     built = task_message(app, "text.generate", ["job_1", "batch-key"])
     ours = json.loads(built.payload)
