@@ -75,7 +75,8 @@ def test_duplicate_delivery_under_a_short_visibility_timeout_leaves_one_trainer(
     assert done["status"] == "succeeded", done["error"]
 
     logs = first.log_tail(10**7) + second.log_tail(10**7)
-    received = re.findall(r"Task text\.finetune\[[0-9a-f-]+\] received", logs)
+    # Worker log lines name the task "text.finetune {job id}" (workers/task_messages.py).
+    received = re.findall(rf"Task text\.finetune {job['id']}\[[0-9a-f-]+\] received", logs)
     assert len(received) >= 2, "the test did not produce a duplicate delivery"
     assert done["attempts"] == 1  # only one delivery ever claimed the job
     events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
