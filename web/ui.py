@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
 
 from core.catalog import DEFAULT_TEXT_MODEL, context_tokens
+from core.clock import parse_iso
 from core.schemas import TextGenerateInput
 from core.shapes import defaults
 from core.errors import InvalidInput, Unauthorized
@@ -71,8 +73,17 @@ def jobs_list():
         kind = status = None  # a hand-edited link: the whole list rather than an error page
     jobs, cursor = get_store().list(g.ui_owner, kind, status, limit=50, after=request.args.get("after") or None)
     return render_template("jobs.html", jobs=jobs, cursor=cursor, kind=kind or "", status=status or "",
-                           kinds=sorted(KINDS), statuses=STATUSES, summary=job_summary,
+                           kinds=sorted(KINDS), statuses=STATUSES, summary=job_summary, age=age,
                            active=any(j["status"] not in TERMINAL for j in jobs))
+
+
+def age(created_at: str, now: datetime | None = None) -> str:
+    """How long ago, as a person reads a list: "12 s ago", "3 min ago", "2 h ago", "4 d ago"."""
+    seconds = max(0, int(((now or datetime.now(timezone.utc)) - parse_iso(created_at)).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
 
 
 def job_summary(job: dict) -> str:

@@ -62,7 +62,8 @@ def test_sign_in_submit_and_watch_a_job_finish(page, platform):
     api_job = platform.api(platform.create_key("browser-api")).get(f"/v1/jobs/{job_id}")
     assert api_job.status_code == 404  # another owner's key does not see it
     page.click("text=My jobs")
-    assert job_id in page.inner_text("table.jobs")
+    listed = page.inner_text("table.jobs")
+    assert job_id in listed and " ago" in listed  # the Age column reads as a person would say it
 
 
 def test_form_errors_name_the_field(page, platform):

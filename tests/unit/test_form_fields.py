@@ -25,3 +25,4 @@ def test_errors_read_as_words_under_the_forms_labels():
     assert in_words("input.stop[0] must not be empty", labels) == "Stop sequences[0] must not be empty"
     assert in_words("input.max_new_tokens must be less than 512, the context window of builtin:ad-writer", labels) \
         == "Max new tokens must be less than 512, the context window of builtin:ad-writer"
+
