@@ -120,11 +120,13 @@ def context_tokens(name: str, settings: Settings) -> int | None:
     (fine-tunes, models only the workers have): the worker then refuses what does not fit."""
     if name in BUILTIN_CONTEXT_TOKENS:
         return BUILTIN_CONTEXT_TOKENS[name]
+    if not _NAME_RE.match(name) or ".." in name:
+        return None
     config = None
-    local = _local_dir(settings, name) if _NAME_RE.match(name) and ".." not in name else None
+    local = _local_dir(settings, name)
     if local is not None:
         config = local / "config.json"
-    elif _NAME_RE.match(name) and ".." not in name:
+    else:
         from huggingface_hub import try_to_load_from_cache
 
         found = try_to_load_from_cache(name, "config.json", cache_dir=hub_cache_dir())

@@ -103,17 +103,20 @@ class Sampling(Shape):
         return self
 
 
-def _new_tokens_fit(shape: "Sampling", info):
+def _check_window(model: str, new_tokens: int | None, info, field: str, prompt: str) -> None:
     """max_new_tokens below the model's context window (the prompt needs a token at least): refused
     at submission, not after the job waited in the queue."""
     settings, _ = context(info)
-    new_tokens = getattr(shape, "max_new_tokens", None)
-    if settings is None or new_tokens is None or not isinstance(getattr(shape, "model", None), str):
-        return shape
-    window = context_tokens(shape.model, settings)
+    if settings is None or new_tokens is None:
+        return
+    window = context_tokens(model, settings)
     if window and new_tokens >= window:
-        raise refuse("invalid_input", f"must be less than {window}, the context window of {shape.model} "
-                                      "(the prompt needs room too)", relative=True, field="max_new_tokens")
+        raise refuse("invalid_input", f"must be less than {window}, the context window of {model} "
+                                      f"({prompt} needs room too)", relative=True, field=field)
+
+
+def _new_tokens_fit(shape: "Sampling", info):
+    _check_window(shape.model, shape.max_new_tokens, info, "max_new_tokens", "the prompt")
     return shape
 
 
@@ -242,12 +245,8 @@ class CampaignCreate(Shape):
 
     @model_validator(mode="after")
     def _rows_fit_the_model(self, info):
-        settings, _ = context(info)
-        window = context_tokens(self.model, settings) if settings is not None else None
-        if window and self.generation.max_new_tokens >= window:
-            raise refuse("invalid_input", f"must be less than {window}, the context window of {self.model} "
-                                          "(each row's prompt needs room too)", relative=True,
-                         field="generation.max_new_tokens")
+        _check_window(self.model, self.generation.max_new_tokens, info, "generation.max_new_tokens",
+                      "each row's prompt")
         return self
 
 
