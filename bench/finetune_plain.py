@@ -68,8 +68,8 @@ class _Blocks(torch.utils.data.Dataset):
         return self.blocks.shape[0]
 
     def __getitem__(self, i: int) -> dict:
-        x = self.blocks[i]
-        return {"input_ids": x, "attention_mask": torch.ones_like(x), "labels": x}
+        x, labels = self.blocks[i]  # (2, T): the input ids and their labels
+        return {"input_ids": x, "attention_mask": torch.ones_like(x), "labels": labels}
 
 
 class _StepClock(TrainerCallback):

@@ -312,3 +312,84 @@ class ImagesResponse(Answer):
     data: list[GeneratedImage]
     output_format: Literal["png"]
     size: str
+
+
+class FineTuningError(Answer):
+    code: str
+    message: str
+    param: str | None
+
+
+class FineTuningHyperparameters(Answer):
+    n_epochs: int
+    batch_size: int
+    learning_rate_multiplier: float
+
+
+class FineTuningJob(Answer):
+    """OpenAI's fine_tuning.job over a text.finetune job (the same id in /v1/jobs). A paused job reads
+    `queued` (OpenAI's statuses have no paused) with `paused: true`."""
+
+    id: str
+    object: Literal["fine_tuning.job"]
+    created_at: int
+    error: FineTuningError | None
+    fine_tuned_model: str | None
+    finished_at: int | None
+    hyperparameters: FineTuningHyperparameters
+    model: str
+    organization_id: str
+    result_files: list[str]
+    seed: int
+    status: Literal["validating_files", "queued", "running", "succeeded", "failed", "cancelled"]
+    trained_tokens: int | None
+    training_file: str
+    validation_file: str | None
+    estimated_finish: int | None
+    integrations: list[Any]
+    metadata: dict[str, str] | None
+    method: dict[str, Any]
+    paused: bool = Field(description="paused: resume it with POST .../resume")
+    lora: dict[str, Any] | None = Field(description="the adapter's settings when it trains one (known once it "
+                                                    "runs, or when asked for)")
+    progress: Progress | None
+
+
+class FineTuningJobList(Answer):
+    object: Literal["list"]
+    data: list[FineTuningJob]
+    has_more: bool
+
+
+class FineTuningEvent(Answer):
+    id: str
+    object: Literal["fine_tuning.job.event"]
+    created_at: int
+    level: Literal["info", "warn", "error"]
+    message: str
+    type: Literal["message", "metrics"]
+    data: dict[str, Any] | None
+
+
+class FineTuningEventList(Answer):
+    object: Literal["list"]
+    data: list[FineTuningEvent]
+    has_more: bool
+
+
+class FineTuningCheckpoint(Answer):
+    id: str
+    object: Literal["fine_tuning.job.checkpoint"]
+    created_at: int
+    fine_tuned_model_checkpoint: str = Field(description="a model id, usable once the job has succeeded")
+    fine_tuning_job_id: str
+    metrics: dict[str, float]
+    step_number: int
+
+
+class FineTuningCheckpointList(Answer):
+    object: Literal["list"]
+    data: list[FineTuningCheckpoint]
+    has_more: bool
+    first_id: str | None
+    last_id: str | None

@@ -14,17 +14,18 @@ _LIST_PREFIX = f"{PREFIX}batch:"
 OWNED_MODEL_PREFIXES = ("ft:", "gan:", "vae:")
 
 
-def batch_list_key(owner: str, kind: str, input: dict) -> str:
+def batch_list_key(owner: str, kind: str, input: dict, model_group: str | None = None) -> str:
     """The Redis list of queued jobs batchable with this one, or '' for a kind that is not batched.
 
     Built-in and hub models are shared by every owner; a model trained here (ft:, gan:, vae:) is
-    its owner's alone.
+    its owner's alone. model_group: what stands for the model in the key (a LoRA adapter's base:
+    the owner's adapters of one base run in one batch, each row with its own adapter).
     """
     # The kind's registry entry names what must match (for generation: all but prompt and seed).
     shared_settings = KINDS[kind].batch_on if kind in KINDS else ()
     if not shared_settings:
         return ""
-    shared = [input.get(name) for name in shared_settings]
+    shared = [model_group if name == "model" and model_group else input.get(name) for name in shared_settings]
     scope = owner if str(input.get("model", "")).startswith(OWNED_MODEL_PREFIXES) else ""
     digest = hashlib.sha256(json.dumps([kind, scope, shared]).encode()).hexdigest()[:24]
     return f"{_LIST_PREFIX}{kind}:{digest}"

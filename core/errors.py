@@ -92,3 +92,8 @@ class LeaseLost(AigcError):
     """Raised inside a running job when another worker now owns it: stop writing at once."""
 
     code = "lease_lost"
+
+
+class JobPaused(HandedOver):
+    """Raised inside a running job whose pause was requested, once the job has checkpointed: the
+    runner marks it paused and gives its lease back; a resume queues it again."""

@@ -3,31 +3,10 @@
 from __future__ import annotations
 
 from core.errors import InvalidInput
-from core.textfiles import decode_text, first_line, jsonl_objects, text_lines
+from core.finetune_data import parse_finetune
+from core.textfiles import decode_text, jsonl_objects
 
 FINE_TUNE = "fine-tune"
-
-
-def parse_finetune(data: bytes) -> list[dict]:
-    """Examples from UTF-8 plain text (one per non-blank line) or JSONL of {"text"} or
-    {"prompt", "completion"} objects."""
-    text = decode_text(data)
-    first = first_line(text)
-    if first is None:
-        raise InvalidInput("The file has no text", param="file")
-    if not first.lstrip().startswith("{"):
-        return [{"text": line} for line in text_lines(text) if line.strip()]
-    return [_example(obj, number) for number, obj in jsonl_objects(text)]
-
-
-def _example(obj, number: int) -> dict:
-    if isinstance(obj, dict) and set(obj) >= {"text"} and isinstance(obj["text"], str) and obj["text"].strip():
-        return {"text": obj["text"]}
-    if (isinstance(obj, dict) and {"prompt", "completion"} <= set(obj)
-            and all(isinstance(obj[k], str) for k in ("prompt", "completion")) and obj["completion"].strip()):
-        return {"prompt": obj["prompt"], "completion": obj["completion"]}
-    raise InvalidInput(f'line {number}: expected {{"text": "..."}} or {{"prompt": "...", "completion": "..."}}',
-                       param="file")
 
 
 def check_campaign(data: bytes) -> None:

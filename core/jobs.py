@@ -18,16 +18,21 @@ from core.redisdb import PREFIX
 
 QUEUED, RUNNING, CANCELING = "queued", "running", "canceling"
 SUCCEEDED, FAILED, CANCELED = "succeeded", "failed", "canceled"
+# A job that can checkpoint at any step (a fine-tune) may be paused: it keeps its last checkpoint,
+# holds no worker, lease or queue place, and goes back to the queue when resumed.
+PAUSED = "paused"
 TERMINAL = (SUCCEEDED, FAILED, CANCELED)
-STATUSES = (QUEUED, RUNNING, CANCELING) + TERMINAL
+STATUSES = (QUEUED, RUNNING, CANCELING, PAUSED) + TERMINAL
 
 # Which statuses each status may be entered from; terminal statuses are never left.
 ALLOWED_FROM = {
+    QUEUED: (PAUSED,),  # resumed (a new job is created queued)
     RUNNING: (QUEUED, RUNNING),
     CANCELING: (QUEUED, RUNNING),  # a queued campaign cancels through its finalizer
+    PAUSED: (QUEUED, RUNNING),
     SUCCEEDED: (RUNNING, CANCELING),
-    FAILED: (QUEUED, RUNNING, CANCELING),
-    CANCELED: (QUEUED, RUNNING, CANCELING),
+    FAILED: (QUEUED, RUNNING, CANCELING, PAUSED),
+    CANCELED: (QUEUED, RUNNING, CANCELING, PAUSED),
 }
 
 _JSON_FIELDS = ("input", "output", "error", "progress", "artifacts", "metadata", "checkpoint")
@@ -171,6 +176,8 @@ for i, id in ipairs(ids) do
     table.insert(out, {id, 'missing'})
   elseif st == 'succeeded' or st == 'failed' or st == 'canceled' then
     table.insert(out, {id, 'terminal', st})
+  elseif st == 'paused' then
+    table.insert(out, {id, 'paused', st})
   elseif not redis.call('SET', ARGV[5] .. 'lease:' .. id, ARGV[8 + i], 'NX', 'PX', ARGV[3]) then
     table.insert(out, {id, 'busy', st})
   else
@@ -221,6 +228,30 @@ return 1
 # for a missing, terminal or cancel-requested job, or a part leased meanwhile; else the lease is
 # taken (SET NX PX), a queued job becomes running (with its status event) and the job joins the
 # active set KEYS[3], all in one step. Returns started | busy | terminal | canceled | missing.
+# Resume a paused job: back in its queue's waiting line and its owner's open jobs, its task message
+# pushed, in one step; a running job whose pause was requested but not yet taken just loses the
+# request. KEYS: [1] the job hash, [2] its event list, [3] the owner's open jobs.
+# ARGV: [1] now (ISO 8601), [2] the status event (JSON), [3] the score in the waiting line (epoch s),
+#       [4] the task message's queue, [5] its payload. Returns 'resumed' | 'unpaused' | the status.
+_RESUME_LUA = _LIVE_LUA + """
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return 'missing' end
+if st == 'running' and redis.call('HGET', KEYS[1], 'pause_requested') == '1' then
+  redis.call('HSET', KEYS[1], 'pause_requested', '0')
+  return 'unpaused'
+end
+if st ~= 'paused' then return st end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'pause_requested', '0', 'updated_at', ARGV[1])
+local line = redis.call('HGET', KEYS[1], 'queued_in')
+local id = redis.call('HGET', KEYS[1], 'id')
+if line and line ~= '' then redis.call('ZADD', line, ARGV[3], id) end
+redis.call('SADD', KEYS[3], id)
+redis.call('RPUSH', KEYS[2], ARGV[2])
+live(KEYS[1], ARGV[2])
+redis.call('LPUSH', ARGV[4], ARGV[5])
+return 'resumed'
+"""
+
 _START_PART_LUA = _LIVE_LUA + """
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return 'missing' end
@@ -245,7 +276,7 @@ def new_job_id(prefix: str = "job_") -> str:
 class Claim:
     """The outcome of trying to start an attempt on a job."""
 
-    outcome: str  # claimed | busy | terminal | missing
+    outcome: str  # claimed | busy | terminal | paused | missing
     status: str = ""
     attempts: int = 0
     token: str = ""
@@ -275,6 +306,7 @@ class JobStore:
         self._renew = client.register_script(_RENEW_LUA)
         self._release = client.register_script(_RELEASE_LUA)
         self._start_part = client.register_script(_START_PART_LUA)
+        self._resume = client.register_script(_RESUME_LUA)
 
     # -- keys ---------------------------------------------------------------------------
     @staticmethod
@@ -471,14 +503,16 @@ class JobStore:
                 out.append((list_key, head))
         return out
 
-    def renew_many(self, leases: list[tuple[str, str]], ttl_s: float) -> list[tuple[bool, bool]]:
-        """Renew several leases and read their cancel flags in one round trip: (renewed, cancel) each."""
+    def renew_many(self, leases: list[tuple[str, str]], ttl_s: float) -> list[tuple[bool, bool, bool]]:
+        """Renew several leases and read their cancel and pause flags in one round trip:
+        (renewed, cancel, pause) each."""
         pipe = self.r.pipeline(transaction=False)
         for job_id, token in leases:
             self._renew(keys=[self.lease_key(job_id)], args=[token, int(ttl_s * 1000)], client=pipe)
-            pipe.hget(self.job_key(job_id), "cancel_requested")
+            pipe.hmget(self.job_key(job_id), "cancel_requested", "pause_requested")
         replies = pipe.execute()
-        return [(bool(replies[i]), replies[i + 1] == "1") for i in range(0, len(replies), 2)]
+        return [(bool(replies[i]), replies[i + 1][0] == "1", replies[i + 1][1] == "1")
+                for i in range(0, len(replies), 2)]
 
     def release(self, job_id: str, token: str, refund_attempt: bool = False) -> None:
         self._release(keys=[self.lease_key(job_id), self.job_key(job_id)], args=[token, int(refund_attempt)])
@@ -551,11 +585,35 @@ class JobStore:
         return out
 
     def request_cancel(self, job_id: str) -> dict:
-        """Queued jobs are canceled at once; running ones get the flag their loop checks."""
-        outcome, _ = self.transition(job_id, CANCELED, only_from=(QUEUED,), cancel_requested=1)
+        """Queued and paused jobs are canceled at once; running ones get the flag their loop checks."""
+        outcome, _ = self.transition(job_id, CANCELED, only_from=(QUEUED, PAUSED), cancel_requested=1)
         if outcome != "ok":
             self.transition(job_id, CANCELING, only_from=(RUNNING,), cancel_requested=1)
         return self.get(job_id)
+
+    def request_pause(self, job_id: str) -> dict:
+        """A queued job is paused at once (its message, when taken, claims nothing); a running one
+        gets the flag its worker acts on at its next step: checkpoint, then paused."""
+        outcome, _ = self._write(job_id, {"updated_at": now_iso()}, status=PAUSED, allowed=(QUEUED,),
+                                 event=_event("status", status=PAUSED), terminal=True)
+        if outcome != "ok":
+            self.update(job_id, pause_requested=1)
+        return self.get(job_id)
+
+    def pause_running(self, job_id: str, token: str, step: int | None = None) -> str:
+        """The worker's side of a pause, fenced by its lease: paused, lease dropped, out of the
+        active set and its owner's open jobs (the job holds nothing while it waits)."""
+        event = _event("status", status=PAUSED, **({"step": step} if step is not None else {}))
+        return self._write(job_id, {"updated_at": now_iso(), "pause_requested": 0}, token=token, status=PAUSED,
+                           allowed=(RUNNING,), event=event, terminal=True)[0]
+
+    def resume(self, job_id: str, message) -> str:
+        """Back to the queue with `message` (a workers.task_messages message): resumed; a pending
+        pause of a running job withdrawn: unpaused; else the status that cannot be resumed."""
+        owner = self.r.hget(self.job_key(job_id), "owner") or ""
+        return self._resume(keys=[self.job_key(job_id), self.events_key(job_id), self.open_key(owner)],
+                            args=[now_iso(), _event("status", status=QUEUED, resumed=True), time.time(),
+                                  message.queue, message.payload])
 
     def active_ids(self) -> list[str]:
         return sorted(self.r.smembers(self.ACTIVE_KEY))
@@ -633,6 +691,7 @@ class JobStore:
         for name in ("attempts", "epoch"):
             job[name] = int(raw.get(name) or 0)
         job["cancel_requested"] = str(raw.get("cancel_requested")) == "1"
+        job["pause_requested"] = str(raw.get("pause_requested")) == "1"
         for name in ("started_at", "finished_at", "webhook_url"):
             job[name] = raw.get(name) or None
         return job

@@ -185,8 +185,20 @@ def _suffix(value: str) -> str:
     return value
 
 
+class LoraSettings(Shape):
+    """A LoRA adapter's shape (models/lora.py): only these low-rank matrices train and are stored."""
+
+    r: Annotated[int, Field(ge=1, le=256, description="the adapter's rank")] = 8
+    alpha: Annotated[float, Field(gt=0, le=4096, allow_inf_nan=False, description="scale: alpha / r")] = 16
+    dropout: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.05
+    target_modules: Annotated[list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.]{1,100}$")]],
+                              Field(min_length=1, max_length=32)] | None = Field(
+        None, description="module names to adapt; default: the model's attention projections")
+
+
 class FinetuneHyperparameters(Shape):
-    """How a text.finetune job trains; models.finetune.FinetuneConfig takes these values as they are."""
+    """How a text.finetune job trains; models.finetune.FinetuneConfig takes these values as they are
+    (all but `lora`, which says what trains)."""
 
     epochs: Annotated[int, Field(ge=1, le=100)] = 3
     max_steps: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(None, description="overrides epochs when set")
@@ -197,6 +209,9 @@ class FinetuneHyperparameters(Shape):
     seed: Seed = 0
     eval_every: Annotated[int, Field(ge=1, le=100_000)] = 50
     checkpoint_every: Annotated[int, Field(ge=1, le=100_000)] = 100
+    lora: LoraSettings | bool | None = Field(
+        None, description="train a LoRA adapter (an object of its settings, or true for the defaults) or, "
+                          "with false, every weight; unset: an adapter for bases over 50M parameters")
 
 
 class TextFinetuneInput(Shape):

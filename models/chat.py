@@ -32,3 +32,11 @@ def chat_stops(tokenizer) -> tuple[str, ...]:
     """Stop strings a chat needs besides the caller's: ChatML's end of turn where the model has no
     template of its own (its end-of-turn is then text, not a token generation stops on)."""
     return () if has_own_template(tokenizer) else (CHATML_END,)
+
+
+def render_chat(tokenizer, messages: list[dict], add_generation_prompt: bool) -> str:
+    """A conversation as the model reads it (the same template as chat_prompt), for training."""
+    template = None if has_own_template(tokenizer) else CHATML_TEMPLATE
+    turns = [{"role": m["role"], "content": m["content"]} for m in messages]
+    return tokenizer.apply_chat_template(turns, chat_template=template, tokenize=False,
+                                         add_generation_prompt=add_generation_prompt)

@@ -36,24 +36,99 @@ class FinetuneConfig:
     max_valid_blocks: int = 64  # evaluation cost stays bounded however big the data
 
 
+IGNORE = -100  # a label the loss skips
+
+
 def example_text(example: dict, eos: str) -> str:
     if "text" in example:
         return example["text"] + eos
     return example["prompt"] + example["completion"] + eos
 
 
-def build_blocks(tokenizer, examples: list[dict], block_size: int) -> torch.Tensor:
-    """Concatenate every example (each ending in end-of-text) and cut into (N, block_size)."""
+def chat_segments(tokenizer, messages: list[dict]) -> list[tuple[str, bool]]:
+    """A conversation as (text, trained) pieces whose concatenation is the rendered conversation:
+    each assistant turn of weight 1, its end-of-turn marker included (so the model learns to stop),
+    is trained; everything else is context only."""
+    from models.chat import render_chat
+
+    full = render_chat(tokenizer, messages, add_generation_prompt=False)
+    pieces, done = [], 0
+    for k, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        start = len(render_chat(tokenizer, messages[:k], add_generation_prompt=True)) if k else 0
+        end = len(render_chat(tokenizer, messages[:k + 1], add_generation_prompt=False))
+        if not (done <= start <= end <= len(full)) or full[start:end].find(message["content"]) < 0:
+            # A template whose prefixes are not prefixes of the whole (it rewrites earlier turns):
+            # the turn's content, found in order, is what is trained.
+            start = full.find(message["content"], done)
+            end = start + len(message["content"])
+        if start < done:
+            continue
+        pieces.append((full[done:start], False))
+        pieces.append((full[start:end], bool(message.get("weight", 1))))
+        done = end
+    pieces.append((full[done:], False))
+    return [(text, trained) for text, trained in pieces if text]
+
+
+def example_tokens(tokenizer, example: dict) -> tuple[list[int], list[int]]:
+    """(input ids, labels) of one example, ending in end-of-text; a label of IGNORE is not trained.
+    Text and prompt/completion examples train on every token; chat examples on assistant turns."""
     eos = tokenizer.eos_token or ""
+    if "messages" not in example:
+        ids = tokenizer(example_text(example, eos))["input_ids"]
+        return ids, list(ids)
+    ids, labels = [], []
+    for text, trained in chat_segments(tokenizer, example["messages"]) + [(eos, False)]:
+        piece = tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        ids += piece
+        labels += piece if trained else [IGNORE] * len(piece)
+    return ids, labels
+
+
+class ExampleTooLong(ValueError):
+    def __init__(self, line: int | None, tokens: int, context: int):
+        super().__init__(f"line {line}: {tokens} tokens, more than the model's context of {context}")
+        self.line, self.tokens, self.context = line, tokens, context
+
+
+def build_blocks(tokenizer, examples: list[dict], block_size: int, context: int | None = None) -> torch.Tensor:
+    """Concatenate every example (each ending in end-of-text) and cut into (N, 2, block_size):
+    [:, 0] the input ids, [:, 1] the labels. context: the most tokens one example may have
+    (ExampleTooLong names the first longer one by its line)."""
     ids: list[int] = []
+    labels: list[int] = []
     for example in examples:
-        ids += tokenizer(example_text(example, eos))["input_ids"]
+        x, y = example_tokens(tokenizer, example)
+        if context is not None and len(x) > context:
+            raise ExampleTooLong(example.get("line"), len(x), context)
+        ids += x
+        labels += y
     n = len(ids) // block_size
     if n == 0:
         # Too little text for one block: repeat it rather than refuse a tiny file.
-        ids = ids * (block_size // max(1, len(ids)) + 1)
+        times = block_size // max(1, len(ids)) + 1
+        ids, labels = ids * times, labels * times
         n = 1
-    return torch.tensor(ids[: n * block_size], dtype=torch.long).view(n, block_size)  # (N, T)
+    both = torch.tensor([ids[: n * block_size], labels[: n * block_size]], dtype=torch.long)  # (2, N*T)
+    return both.view(2, n, block_size).transpose(0, 1).contiguous()  # (N, 2, T)
+
+
+def trained_tokens(blocks: torch.Tensor) -> int:
+    """Tokens in these blocks that the loss counts."""
+    return int(blocks[:, 1, 1:].ne(IGNORE).sum())
+
+
+def lm_loss(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """Mean next-token loss over the labelled tokens of a (B, 2, T) batch; zero (with a gradient)
+    where a batch has none, where the model's own loss would be NaN."""
+    x, y = batch[:, 0], batch[:, 1]
+    logits = model(input_ids=x, attention_mask=torch.ones_like(x)).logits[:, :-1]  # (B, T-1, V)
+    target = y[:, 1:]
+    total = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                              ignore_index=IGNORE, reduction="sum")
+    return total / target.ne(IGNORE).sum().clamp(min=1)
 
 
 def split_blocks(blocks: torch.Tensor, seed: int, fraction: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,8 +150,10 @@ class Trainer:
         self.train_blocks, self.valid_blocks = train, valid[: cfg.max_valid_blocks]
         self.steps_per_epoch = math.ceil(train.shape[0] / cfg.batch_size)
         self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
-        decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-        no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+        # Only what trains: a LoRA run's frozen base has no optimizer state at all.
+        params = [p for p in model.parameters() if p.requires_grad]
+        decay = [p for p in params if p.dim() >= 2]
+        no_decay = [p for p in params if p.dim() < 2]
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=cfg.learning_rate)
@@ -84,25 +161,29 @@ class Trainer:
             self.optimizer, min(cfg.warmup_steps, self.total_steps), self.total_steps)
 
     def batch(self, step: int) -> torch.Tensor:
-        """Batch number `step` (1-based): a fresh permutation per epoch, seeded by epoch."""
+        """Batch number `step` (1-based), (B, 2, T): a fresh permutation per epoch, seeded by epoch."""
         epoch, i = divmod(step - 1, self.steps_per_epoch)
         gen = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
         perm = torch.randperm(self.train_blocks.shape[0], generator=gen)
         idx = perm[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size]
-        return self.train_blocks[idx].to(self.device)  # (B, T)
+        return self.train_blocks[idx].to(self.device)  # (B, 2, T)
 
     @torch.no_grad()
     def evaluate(self) -> float:
         self.model.eval()
-        losses = []
+        total, counted = 0.0, 0
         for chunk in self.valid_blocks.split(self.cfg.batch_size):
             chunk = chunk.to(self.device)
-            mask = torch.ones_like(chunk)  # blocks are never padded
             with training_autocast(self.device):
-                loss = self.model(input_ids=chunk, attention_mask=mask, labels=chunk).loss
-            losses.append(loss.item() * chunk.shape[0])
+                loss = lm_loss(self.model, chunk)
+            n = trained_tokens(chunk)
+            total, counted = total + loss.item() * n, counted + n
         self.model.train()
-        return sum(losses) / self.valid_blocks.shape[0]
+        return total / max(1, counted)
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.cfg.batch_size * self.train_blocks.shape[2]
 
     def run(self, start_step: int, on_step: Callable[[int, float], None],
             on_eval: Callable[[int, float], None], on_checkpoint: Callable[[int], None]) -> float:
@@ -113,9 +194,9 @@ class Trainer:
             # (1) forward and backward on this step's batch
             x = self.batch(step)
             with training_autocast(self.device):
-                loss = self.model(input_ids=x, attention_mask=torch.ones_like(x), labels=x).loss
+                loss = lm_loss(self.model, x)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], 1.0)
             # (2) update, then step the schedule
             self.optimizer.step()
             self.scheduler.step()

@@ -40,6 +40,8 @@ class TextModel:
     tokenizer: object
     device: torch.device
     max_positions: int
+    adapter: str | None = None  # the LoRA adapter every row uses (models/lora.py), None: the base
+    adapters: object | None = None  # the base's AdapterSet, once an adapter was loaded over it
 
     @cached_property
     def parameter_count(self) -> int:
@@ -287,10 +289,12 @@ def check_prompt_fits(tm: TextModel, prompt_tokens: int, max_new_tokens: int) ->
 
 def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
                    on_step: Callable[[int, int], None] | None = None, seeds: list[int] | None = None,
-                   on_tokens: Callable[[list[int]], None] | None = None) -> list[dict]:
+                   on_tokens: Callable[[list[int]], None] | None = None,
+                   adapters: list[str | None] | None = None) -> list[dict]:
     """Generate `params.n` completions for each prompt in one batched call.
 
     seeds: one per prompt (separate jobs sharing a call); else every row samples from `params.seed`.
+    adapters: the LoRA adapter of each prompt (None: the base); default: tm.adapter for all.
     on_tokens: each step's new token of every row (row p * sequences_per_prompt + i is prompt p's
     i-th sequence), as soon as it is drawn: what a streamed reply is made of.
 
@@ -320,7 +324,8 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
     hook = _StepHook(prompt_len, params.max_new_tokens, tok, tuple(params.stop), on_step, on_tokens)
     with torch.random.fork_rng(devices=[tm.device] if tm.device.type == "cuda" else []):
         _seed(tm.device, params.seed)
-        with torch.inference_mode(), _autocast(tm.device, rows), _cpu_threads(tm, rows):
+        with torch.inference_mode(), _autocast(tm.device, rows), _cpu_threads(tm, rows), \
+                _adapter_rows(tm, adapters, per_prompt, len(prompts)):
             out = tm.model.generate(**inputs, stopping_criteria=StoppingCriteriaList([hook]), **kwargs)
     if on_step:
         on_step(params.max_new_tokens, params.max_new_tokens)
@@ -336,17 +341,27 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
     return results
 
 
+def _adapter_rows(tm: TextModel, adapters: list[str | None] | None, per_prompt: int, prompts: int):
+    """Each row's adapter for the call, where any row has one; else nothing to set."""
+    adapters = adapters if adapters is not None else [tm.adapter] * prompts
+    if tm.adapters is None or not any(adapters):
+        return contextlib.nullcontext()
+    return tm.adapters.rows([a for a in adapters for _ in range(per_prompt)])
+
+
 RowResult = dict | PromptTooLong | None
 
 
 def generate_rows(tm: TextModel, prompts: list[str], params: GenerationParams, seeds: list[int] | None = None,
                   max_sequences: int | None = None,
                   on_step: Callable[[list[int], int, int], None] | None = None,
-                  on_tokens: Callable[[list[int], list[int]], None] | None = None) -> list[RowResult]:
+                  on_tokens: Callable[[list[int], list[int]], None] | None = None,
+                  adapters: list[str | None] | None = None) -> list[RowResult]:
     """Generate for many prompts in as few batched calls as the KV-cache budget allows, in their order.
 
     A prompt that does not fit the model's context alone gets its PromptTooLong; the others still run.
     seeds: one per prompt (each samples from its own generator); else each call samples from params.seed.
+    adapters: the LoRA adapter of each prompt (None: the base); default: tm.adapter for all.
     max_sequences: sequences (prompts x samples) per call at most; None: every prompt in one call where
     the cache allows. on_step(prompt indices of the call, done, total) each step; raising StopCall
     abandons that call only. on_tokens(prompt indices of the call, each row's new token) each step.
@@ -366,7 +381,8 @@ def generate_rows(tm: TextModel, prompts: list[str], params: GenerationParams, s
         tokens = partial(on_tokens, call) if on_tokens else None
         try:
             out = generate_batch(tm, [prompts[i] for i in call], params, on_step=hook, on_tokens=tokens,
-                                 seeds=None if seeds is None else [seeds[i] for i in call])
+                                 seeds=None if seeds is None else [seeds[i] for i in call],
+                                 adapters=None if adapters is None else [adapters[i] for i in call])
         except StopCall:
             continue
         for i, result in zip(call, out):

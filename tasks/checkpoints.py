@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
 from core.errors import LeaseLost
+from core.finetune_names import checkpoint_entry
 from core.registry import ModelRegistry, model_prefix
 from core.storage_dirs import download_dir, upload_dir
 from tasks.runner import JobContext
+
+
+# What a checkpoint holds only to resume training (optimizer, schedule, random state): dropped when
+# the checkpoint becomes a model.
+TRAINING_STATE_FILES = ("training_state.pt",)
 
 
 def checkpoints_dir(job_id: str) -> str:
@@ -33,22 +40,30 @@ def delete_prefix(storage, prefix: str | None) -> None:
         storage.delete(obj.key)
 
 
-def save_checkpoint(ctx: JobContext, step: int, write: Callable[[Path], None], **extra) -> dict:
-    """Upload what `write(dir)` puts in a directory, then commit the pointer; the previous
-    checkpoint is deleted only once the new one is current."""
+def save_checkpoint(ctx: JobContext, step: int, write: Callable[[Path], None], keep: int = 1,
+                    metrics: dict | None = None, **extra) -> dict:
+    """Upload what `write(dir)` puts in a directory, then commit the pointer; checkpoints older than
+    the last `keep` are deleted only once the new one is current. The pointer lists the kept ones
+    ({step, prefix, manifest, metrics}, oldest first) under "kept"."""
     rt = ctx.rt
     prefix = checkpoint_prefix(ctx.id, ctx.job["epoch"], step)
     with tempfile.TemporaryDirectory() as tmp:
         write(Path(tmp))
         manifest = upload_dir(rt.storage, Path(tmp), prefix)
-    previous = (ctx.job.get("checkpoint") or {}).get("prefix")
-    pointer = {"step": step, "prefix": prefix, "manifest": manifest, **extra}
+    before = ctx.job.get("checkpoint") or {}
+    earlier = [c for c in before.get("kept") or ([checkpoint_entry(before)] if before else []) if c["step"] < step]
+    entry = {"step": step, "prefix": prefix, "manifest": manifest, "metrics": metrics or {},
+             "created_at": int(time.time())}
+    kept = (earlier + [entry])[-keep:]
+    pointer = {**entry, **extra, "kept": kept}
     if rt.store.update(ctx.id, ctx.token, checkpoint=pointer,
                        event={"type": "log", "message": f"checkpoint at step {step}"}) != "ok":
         raise LeaseLost("lease lost before the checkpoint could be committed")
     ctx.job["checkpoint"] = pointer
-    if previous != prefix:
-        delete_prefix(rt.storage, previous)
+    still = {c["prefix"] for c in kept}
+    for old in [before] + (before.get("kept") or []) if before else []:
+        if old.get("prefix") and old["prefix"] not in still:
+            delete_prefix(rt.storage, old["prefix"])
     return pointer
 
 
@@ -73,7 +88,7 @@ def publish_model(ctx: JobContext, write: Callable[[Path], None]) -> tuple[str, 
 
 
 def register_model(ctx: JobContext, model_id: str, kind: str, base: str, prefix: str, manifest: dict,
-                   output: dict, info: dict | None = None) -> dict:
+                   output: dict, info: dict | None = None, checkpoints: list[tuple[str, dict, dict]] = ()) -> dict:
     """Write the job's metrics.json (its output), then register the model: last, and only while
     still the lease holder; the model becomes usable when the job's succeeded status is written
     right after the task returns. The model supersedes the job's checkpoints, which are deleted.
@@ -82,8 +97,16 @@ def register_model(ctx: JobContext, model_id: str, kind: str, base: str, prefix:
     ctx.check()
     if ctx.rt.store.update(ctx.id, ctx.token) != "ok":
         raise LeaseLost("lease lost before the model could be registered")
-    ModelRegistry(ctx.rt.redis).add(model_id, ctx.job["owner"], kind, base, ctx.id, prefix, manifest, info)
-    # Every checkpoint of the job goes, not only the committed one: a worker killed mid-upload
+    registry = ModelRegistry(ctx.rt.redis)
+    registry.add(model_id, ctx.job["owner"], kind, base, ctx.id, prefix, manifest, info)
+    kept = {}
+    for ckpt_id, ckpt, ckpt_info in checkpoints:
+        weights = {name: meta for name, meta in ckpt["manifest"].items() if name not in TRAINING_STATE_FILES}
+        registry.add(ckpt_id, ctx.job["owner"], kind, base, ctx.id, ckpt["prefix"], weights, ckpt_info)
+        kept[ckpt["prefix"]] = set(weights)
+    # Every other checkpoint of the job goes, not only the committed one: a worker killed mid-upload
     # leaves a directory that no pointer ever named.
-    delete_prefix(ctx.rt.storage, checkpoints_dir(ctx.id))
+    for obj in ctx.rt.storage.list(checkpoints_dir(ctx.id)):
+        if not any(obj.key.startswith(p + "/") and obj.key[len(p) + 1:] in names for p, names in kept.items()):
+            ctx.rt.storage.delete(obj.key)
     return output

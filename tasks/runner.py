@@ -28,7 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core import logs, metrics, webhooks
-from core.errors import AigcError, HandedOver, JobCanceled, LeaseLost
+from core.errors import AigcError, HandedOver, JobCanceled, JobPaused, LeaseLost
 from core.jobs import CANCELED, CANCELING, FAILED, SUCCEEDED, TerminalWrite, archive_job, archive_record
 from core.redisdb import draining_key
 from core.storage import artifact_key, job_json_key
@@ -56,6 +56,7 @@ class JobContext:
         # Set by the heartbeat when this worker is shutting down; a body that can checkpoint at any
         # step says so (can_hand_over) and then stops at its next check with HandedOver.
         self.draining = threading.Event()
+        self.pausing = threading.Event()  # set by the heartbeat when a pause is requested
         self.can_hand_over = False
         # A resumed attempt keeps what earlier attempts published (same names, same keys).
         self.artifacts: list[dict] = list(job.get("artifacts") or [])
@@ -74,6 +75,8 @@ class JobContext:
             raise LeaseLost("lease lost: another worker owns this job")
         if self.canceled.is_set():
             raise JobCanceled("canceled by request")
+        if self.can_hand_over and self.pausing.is_set():
+            raise JobPaused(f"job {self.id}: paused by request")
         if self.can_hand_over and self.draining.is_set():
             raise HandedOver(f"job {self.id}: the worker is shutting down")
 
@@ -166,11 +169,13 @@ class Heartbeat(threading.Thread):
             except Exception:  # Redis blinked: the lease outlives a short outage, keep beating
                 log.warning("job %s: heartbeat failed, retrying", live[0].id, exc_info=True)
                 continue
-            for ctx, (renewed, cancel) in zip(live, states):
+            for ctx, (renewed, cancel, *pause) in zip(live, states):
                 if not renewed:
                     ctx.lease_lost.set()
                 elif cancel:
                     ctx.canceled.set()
+                elif pause and pause[0]:
+                    ctx.pausing.set()
             try:
                 if self.drain_key and store.r.exists(self.drain_key):
                     for ctx in live:
@@ -178,8 +183,9 @@ class Heartbeat(threading.Thread):
             except Exception:  # noqa: BLE001 -- the next beat looks again
                 pass
 
-    def renew(self, store, live: list) -> list[tuple[bool, bool]]:
-        """Compare-and-renew each lease and read each cancel flag: (renewed, cancel) per context."""
+    def renew(self, store, live: list) -> list[tuple[bool, ...]]:
+        """Compare-and-renew each lease and read each cancel and pause flag: (renewed, cancel, pause)
+        per context."""
         return store.renew_many([(c.id, c.token) for c in live], self.ttl_s)
 
 
@@ -267,6 +273,15 @@ def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[TerminalWr
     beat.start()
     try:
         outcomes = handler(ctxs)
+    except JobPaused as paused:
+        # The body checkpointed; the job waits, holding nothing, until it is resumed.
+        for ctx in ctxs:
+            step = (ctx.job.get("checkpoint") or {}).get("step")
+            if rt.store.pause_running(ctx.id, ctx.token, step) == "ok":
+                log.info("job %s paused at step %s", ctx.id, step)
+            else:
+                log.warning("job %s: %s, but the pause could not be written (lease lost)", ctx.id, paused)
+        return []
     except HandedOver:
         # The body checkpointed; the job goes back to the queue for another worker to resume.
         for ctx in ctxs:

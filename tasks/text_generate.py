@@ -19,7 +19,7 @@ from core.text_checks import encodable, unencodable_message
 from models.text import (GenerationParams, PromptTooLong, StopCall, TextModel, generate_rows,
                          sequences_per_prompt)
 from models.text_stream import TextStream
-from tasks.model_loading import load_cached
+from tasks.model_loading import load_for_rows
 from tasks.runner import TRANSIENT, JobContext, Outcome, run_batch
 from workers.runtime import get_runtime
 
@@ -48,7 +48,9 @@ PLAIN = Reply()
 def generate_many(ctxs: list[JobContext], reply: Reply = PLAIN) -> dict[str, Outcome]:
     """Jobs that share model and settings (core/batches.py); each keeps its own prompt and seed."""
     first = ctxs[0].job["input"]
-    model = load_cached(first["model"], ctxs[0].job["owner"])
+    # One model, or adapters of one base (core/batches.py): each row runs with its job's adapter.
+    model, adapter_of = load_for_rows([ctx.job["input"]["model"] for ctx in ctxs], ctxs[0].job["owner"])
+    adapters = {ctx.id: key for ctx, key in zip(ctxs, adapter_of)}
     outcomes: dict[str, Outcome] = {}
     prompts = _prompts(ctxs, model, reply, outcomes)
     ctxs = [ctx for ctx in ctxs if ctx.id in prompts]
@@ -64,7 +66,8 @@ def generate_many(ctxs: list[JobContext], reply: Reply = PLAIN) -> dict[str, Out
     relay = Relay(ctxs, model, params)
     # Each prompt must fit on its own: one too long fails its job, not its batchmates.
     results = generate_rows(model, [prompts[ctx.id] for ctx in ctxs], params, seeds=seeds,
-                            on_step=_progress(ctxs, outcomes), on_tokens=relay.on_tokens if relay.streams else None)
+                            on_step=_progress(ctxs, outcomes), on_tokens=relay.on_tokens if relay.streams else None,
+                            adapters=[adapters[ctx.id] for ctx in ctxs])
     for ctx, seed, result in zip(ctxs, seeds, results):
         if ctx.id in outcomes or result is None:
             continue  # canceled or lost during its call (the outcome says which)

@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.extensions["aigc_settings"] = settings
 
     from web import (api, campaigns_api, campaigns_ui, chat_ui, errors, files_api, gan_ui, metrics_api, openai_api,
-                     openai_batches, openai_images, images_ui, system, ui, webhooks_api)
+                     openai_batches, openai_finetuning, openai_images, images_ui, system, ui, webhooks_api)
 
     errors.register(app)
     # Log lines about a job say which (core/logs.py); AIGC_LOG_FORMAT=json makes each a JSON object.
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.register_blueprint(campaigns_api.bp)
     app.register_blueprint(openai_api.bp)
     app.register_blueprint(openai_batches.bp)
+    app.register_blueprint(openai_finetuning.bp)
     app.register_blueprint(openai_images.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(campaigns_ui.bp)

@@ -15,16 +15,19 @@ from core import api_objects as obj
 from core.job_kinds import KINDS, submittable
 from core.jobs import STATUSES
 from core.openai_image_schemas import ImageGenerationRequest
+from core.openai_finetune_schemas import FineTuningJobCreate
 from core.openai_schemas import ChatCompletionRequest, CompletionRequest
 from core.schemas import CampaignCreate, JobCreate, WebhookDefault
 
 _REF = "#/components/schemas/{model}"
 _INPUTS = [JobCreate, CampaignCreate, CompletionRequest, ChatCompletionRequest, ImageGenerationRequest, WebhookDefault,
+           FineTuningJobCreate,
            *(k.input for k in submittable().values())]
 _ANSWERS = [obj.Error, obj.Job, obj.JobList, obj.Event, obj.EventList, obj.Model, obj.ModelList, obj.Deleted, obj.File,
             obj.FileList, obj.Campaign, obj.CampaignList, obj.Completion, obj.CompletionChunk, obj.ChatCompletion,
             obj.ChatCompletionChunk, obj.Batch, obj.BatchList, obj.Health, obj.Ready, obj.ImagesResponse,
-            obj.WebhookSecret, obj.WebhookDefaultUrl]
+            obj.WebhookSecret, obj.WebhookDefaultUrl, obj.FineTuningJob, obj.FineTuningJobList, obj.FineTuningEventList,
+            obj.FineTuningCheckpointList]
 _FILE = {"description": "The file"}
 _PRESIGNED = {"description": "A short-lived presigned URL"}
 
@@ -103,6 +106,24 @@ ROUTES = (
     Route("get", "/v1/batches", "My batches", (200, obj.BatchList), (401,), query={"after": {"type": "string"}}),
     Route("get", "/v1/batches/{batch_id}", "One batch", (200, obj.Batch)),
     Route("post", "/v1/batches/{batch_id}/cancel", "Cancel a batch", (200, obj.Batch)),
+    Route("post", "/v1/fine_tuning/jobs", "OpenAI-compatible fine-tuning: queue a text.finetune job (full or LoRA) "
+          "on a fine-tune file", (200, obj.FineTuningJob), (400, 401, 409, 413, 503), body=FineTuningJobCreate,
+          headers={"Idempotency-Key": "the same key and body return the same job"}),
+    Route("get", "/v1/fine_tuning/jobs", "My fine-tuning jobs, newest first", (200, obj.FineTuningJobList), (400, 401),
+          query={"after": {"type": "string"}, "limit": {"type": "integer", "minimum": 1, "maximum": 100}}),
+    Route("get", "/v1/fine_tuning/jobs/{job_id}", "One fine-tuning job", (200, obj.FineTuningJob)),
+    Route("post", "/v1/fine_tuning/jobs/{job_id}/cancel", "Cancel a fine-tuning job", (200, obj.FineTuningJob),
+          (400, 401, 404)),
+    Route("post", "/v1/fine_tuning/jobs/{job_id}/pause", "Pause: checkpoint and free the worker",
+          (200, obj.FineTuningJob), (400, 401, 404)),
+    Route("post", "/v1/fine_tuning/jobs/{job_id}/resume", "Resume a paused job from its last checkpoint",
+          (200, obj.FineTuningJob), (400, 401, 404, 429)),
+    Route("get", "/v1/fine_tuning/jobs/{job_id}/events", "The job's events, newest first",
+          (200, obj.FineTuningEventList), (400, 401, 404),
+          query={"after": {"type": "string"}, "limit": {"type": "integer", "minimum": 1, "maximum": 1000}}),
+    Route("get", "/v1/fine_tuning/jobs/{job_id}/checkpoints", "The job's kept checkpoints, newest first; each a "
+          "model once the job has succeeded", (200, obj.FineTuningCheckpointList), (400, 401, 404),
+          query={"after": {"type": "string"}, "limit": {"type": "integer", "minimum": 1, "maximum": 100}}),
     Route("post", "/v1/webhooks/secret", "Make (or replace) your webhook signing secret; shown once",
           (201, obj.WebhookSecret), (401,)),
     Route("get", "/v1/webhooks/default", "Your default webhook URL (null: none)", (200, obj.WebhookDefaultUrl),

@@ -46,7 +46,7 @@ def owner_lookups(owner: str) -> Lookups:
                    image_model=image_model, published=lambda: published_text_models(get_redis()))
 
 
-def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[dict, bool]:
+def submit_job(owner: str, body, idempotency_key: str | None = None, id_prefix: str = "job_") -> tuple[dict, bool]:
     """Validate, record and enqueue a job; (job, created). Invalid input enqueues nothing."""
     clean = schemas.job_create(body, get_settings(), owner_lookups(owner))
     idem = None
@@ -56,12 +56,23 @@ def submit_job(owner: str, body, idempotency_key: str | None = None) -> tuple[di
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         idem = (idempotency_key, digest)
     webhook_url = checked_webhook(owner, clean["webhook_url"]) if clean["webhook_url"] else ""
-    kind, job_id = clean["kind"], new_job_id()
-    batch = batch_list_key(owner, kind, clean["input"])
+    kind, job_id = clean["kind"], new_job_id(id_prefix)
+    batch = batch_list_key(owner, kind, clean["input"], adapter_group(owner, clean["input"].get("model")))
     # A batched job's message names its batch list: the worker takes the job and its batchmates.
     return create_with_messages(owner, kind, clean["input"], clean["metadata"], idem, job_id=job_id,
                                 messages=[(kind, [job_id, batch] if batch else [job_id])], batch_list=batch,
                                 progress=initial_progress(kind, clean["input"]), webhook_url=webhook_url)
+
+
+def adapter_group(owner: str, model) -> str | None:
+    """For a LoRA fine-tune, the batching group of its base's adapters; None for any other model."""
+    if not isinstance(model, str) or not model.startswith("ft:"):
+        return None
+    try:
+        record = get_registry().get(model, owner)
+    except NotFound:
+        return None
+    return f"adapters-of:{record['base']}" if record["info"].get("adapter") else None
 
 
 def checked_webhook(owner: str, url: str, param: str = "webhook_url") -> str:

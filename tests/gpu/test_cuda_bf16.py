@@ -54,7 +54,8 @@ def test_finetune_runs_on_cuda_in_bf16_keeps_fp32_weights_and_learns(tmp_path):
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_layer=2, n_embd=64, n_head=4, n_positions=64)).cuda()
     # A repeating pattern: a model that learns at all gets its loss far below the untrained ln(64).
-    blocks = (torch.arange(32 * 32).view(32, 32) % 16) + 3
+    ids = (torch.arange(32 * 32).view(32, 32) % 16) + 3
+    blocks = torch.stack([ids, ids], dim=1)  # (N, 2, T): ids and labels, every token trained
     cfg = FinetuneConfig(epochs=1, max_steps=60, batch_size=8, learning_rate=3e-3, block_size=32, warmup_steps=2,
                          seed=1, eval_every=30, checkpoint_every=1000)
     trainer = Trainer(model, cfg, blocks, blocks[:8], torch.device("cuda"))

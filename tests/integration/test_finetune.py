@@ -46,10 +46,11 @@ def test_upload_limits_and_formats(platform, alice):
     # Its own connection: gunicorn closes a connection whose request body it did not read.
     big = platform.api(alice.http.headers["Authorization"].split()[1]).upload(b"x" * (1100 << 10))
     assert big.status_code == 413 and big.json()["error"]["param"] == "file"
-    plain = alice.upload("第一行广告\nsecond line\n".encode(), filename="ads.txt")
+    text = "第一行广告\nsecond line\n" * 5  # ten examples, the least a fine-tune file may have
+    plain = alice.upload(text.encode(), filename="ads.txt")
     assert plain.status_code == 201
     body = plain.json()
-    assert body["purpose"] == "fine-tune" and body["bytes"] == len("第一行广告\nsecond line\n".encode())
+    assert body["purpose"] == "fine-tune" and body["bytes"] == len(text.encode())
     assert body["filename"] == "ads.txt" and body["id"].startswith("file_")
     assert alice.get(f"/v1/files/{body['id']}").json() == body
     assert alice.delete(f"/v1/files/{body['id']}").json()["deleted"] is True

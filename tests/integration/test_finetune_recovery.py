@@ -1,4 +1,4 @@
-"""A fine-tune survives kill -9 (resumes from its checkpoint) and duplicate delivery (one trainer)."""
+"""A fine-tune survives kill -9 (a LoRA run resumes from its checkpoint) and duplicate delivery (one trainer)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ def _start_finetune(api, **hp) -> dict:
                        "suffix": "crash", "hyperparameters": {**HP, **hp}}, kind="text.finetune")
 
 
-def test_kill_9_mid_training_resumes_from_the_checkpoint(make_platform):
+def test_kill_9_mid_lora_training_resumes_from_the_checkpoint(make_platform):
     p = make_platform("ft-crash")
     p.start_web()
     victim = p.start_worker()
     api = p.api(p.create_key("fran"))
-    job = _start_finetune(api, max_steps=120, checkpoint_every=20, eval_every=20)
+    job = _start_finetune(api, max_steps=120, checkpoint_every=20, eval_every=20, learning_rate=2e-2,
+                          lora={"r": 4, "alpha": 8})
 
     def past_a_checkpoint():
         j = api.get(f"/v1/jobs/{job['id']}").json()
@@ -44,12 +45,16 @@ def test_kill_9_mid_training_resumes_from_the_checkpoint(make_platform):
     assert points and len(points) == len(set(points)), sorted(points)
     assert {n for n, _ in points} == {"train_loss", "valid_loss"} and (("train_loss", 120) in points)
 
-    # Exactly one final model: one registry entry, one set of weights.
-    models = [m for m in api.get("/v1/models").json()["data"] if m["id"].startswith("ft:")]
-    assert [m["id"] for m in models] == [out["model"]]
-    weights = [k for k in p.stored_keys("models/") if k.endswith("model.safetensors")]
-    assert weights == [f"artifacts/models/{job['id']}/e2/model.safetensors"]  # written by attempt 2
-    assert p.stored_keys(f"jobs/{job['id']}/checkpoints/") == []  # superseded by the model
+    # Exactly one final model, an adapter (one registry entry, one set of weights), and the last
+    # three checkpoints as models of their own, without their training state.
+    assert out["method"] == "lora" and out["lora"]["r"] == 4
+    models = sorted(m["id"] for m in api.get("/v1/models").json()["data"] if m["id"].startswith("ft:"))
+    assert models == sorted([out["model"]] + [f"{out['model']}:ckpt-step-{s}" for s in (80, 100, 120)])
+    weights = [k for k in p.stored_keys("models/") if k.endswith(".safetensors")]
+    assert weights == [f"artifacts/models/{job['id']}/e2/adapter_model.safetensors"]  # written by attempt 2
+    kept = p.stored_keys(f"jobs/{job['id']}/checkpoints/")
+    assert sorted({k.rsplit("/", 2)[-2].rsplit("-", 1)[-1] for k in kept}) == ["000080", "000100", "000120"]
+    assert not any(k.endswith("training_state.pt") for k in kept)
 
     # The fine-tuned model generates on a worker process that never trained it.
     successor.stop()
@@ -62,6 +67,9 @@ def test_duplicate_delivery_under_a_short_visibility_timeout_leaves_one_trainer(
     p = make_platform("ft-dup")
     # Redis hands the running task to another worker after 5 s; the lease must turn it away.
     p.env["AIGC_VISIBILITY_TIMEOUT_S"] = "5"
+    # The lease must outlive a heartbeat or two missed on a busy machine (it is renewed every
+    # second): with the harness's 3 s, a slow beat let the duplicate claim a lapsed lease.
+    p.env["AIGC_LEASE_TTL_S"] = "10"
     p.start_web()
     first = p.start_worker()
     api = p.api(p.create_key("gus"))

@@ -107,6 +107,22 @@ def test_every_route_answers_as_the_spec_says(platform, checker):
     c(api.get("/v1/batches"), "GET /v1/batches")
     c(api.post(f"/v1/batches/{batch['id']}/cancel"), "POST /v1/batches/{batch_id}/cancel")
 
+    # OpenAI's fine-tuning API: a job paused while queued, resumed, then cancelled.
+    lines = b"\n".join(b'{"text": "Fresh tea, calm mornings."}' for _ in range(10))
+    train = c(api.upload(lines, purpose="fine-tune"), "POST /v1/files").json()["id"]
+    c(api.post("/v1/fine_tuning/jobs", json={"model": "builtin:tiny-gpt2", "training_file": train,
+                                             "hyperparameters": {"n_epochs": 0}}), "POST /v1/fine_tuning/jobs")  # 400
+    ft = c(api.post("/v1/fine_tuning/jobs", json={"model": "builtin:tiny-gpt2", "training_file": train,
+                                                  "hyperparameters": {"n_epochs": "auto", "max_steps": 100_000}}),
+           "POST /v1/fine_tuning/jobs").json()
+    c(api.post(f"/v1/fine_tuning/jobs/{ft['id']}/pause"), "POST /v1/fine_tuning/jobs/{job_id}/pause")
+    c(api.post(f"/v1/fine_tuning/jobs/{ft['id']}/resume"), "POST /v1/fine_tuning/jobs/{job_id}/resume")
+    c(api.get(f"/v1/fine_tuning/jobs/{ft['id']}"), "GET /v1/fine_tuning/jobs/{job_id}")
+    c(api.get("/v1/fine_tuning/jobs", params={"limit": 2}), "GET /v1/fine_tuning/jobs")
+    c(api.get(f"/v1/fine_tuning/jobs/{ft['id']}/events"), "GET /v1/fine_tuning/jobs/{job_id}/events")
+    c(api.get(f"/v1/fine_tuning/jobs/{ft['id']}/checkpoints"), "GET /v1/fine_tuning/jobs/{job_id}/checkpoints")
+    c(api.post(f"/v1/fine_tuning/jobs/{ft['id']}/cancel"), "POST /v1/fine_tuning/jobs/{job_id}/cancel")
+
     # Images: a tiny conditional model (so GET /v1/models shows its `image` info), then OpenAI's route.
     gan = api.post("/v1/jobs", json={"kind": "gan.train", "input": {
         "dataset": "builtin:digits", "conditional": True, "nz": 8, "ngf": 4, "ndf": 4, "batch_size": 32,

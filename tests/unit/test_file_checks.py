@@ -46,9 +46,10 @@ def make_tar(members: dict[str, bytes], mode="w:gz", link: tuple[str, str] | Non
 # -- fine-tune --------------------------------------------------------------------------------
 
 def test_finetune_plain_text_and_jsonl():
-    assert parse_finetune("\ufeff第一行\n\nsecond\n".encode()) == [{"text": "第一行"}, {"text": "second"}]
-    jsonl = b'{"text": "a", "lang": "en"}\n{"prompt": "p", "completion": "c"}\n'
-    assert parse_finetune(jsonl) == [{"text": "a"}, {"prompt": "p", "completion": "c"}]
+    text = "\ufeff第一行\n\nsecond\n" + "more\n" * 8
+    assert parse_finetune(text.encode())[:2] == [{"text": "第一行", "line": 1}, {"text": "second", "line": 3}]
+    jsonl = b'{"text": "a", "lang": "en"}\n{"prompt": "p", "completion": "c"}\n' + b'{"text": "x"}\n' * 8
+    assert parse_finetune(jsonl)[:2] == [{"text": "a", "line": 1}, {"prompt": "p", "completion": "c", "line": 2}]
 
 
 # -- campaign ---------------------------------------------------------------------------------
@@ -146,5 +147,6 @@ def test_entry_count_is_refused_before_the_directory_is_parsed(monkeypatch):
 
 def test_jsonl_lines_split_on_newlines_only():
     line = json.dumps({"text": "a\u2028b\x85c"}, ensure_ascii=False)
-    assert parse_finetune((line + "\n" + line + "\r\n").encode()) == [{"text": "a\u2028b\x85c"}] * 2
+    examples = parse_finetune(((line + "\n") * 5 + (line + "\r\n") * 5).encode())
+    assert [e["text"] for e in examples] == ["a\u2028b\x85c"] * 10
     check_campaign((line + "\n").encode())

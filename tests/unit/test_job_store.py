@@ -163,8 +163,8 @@ def test_release_and_renew_with_a_wrong_token_do_nothing(store):
     job, token = running_job(store)
     store.release(job["id"], "not-the-token")
     assert store.lease_alive(job["id"])
-    assert store.renew_many([(job["id"], "not-the-token")], 30) == [(False, False)]
-    assert store.renew_many([(job["id"], token)], 30) == [(True, False)]
+    assert store.renew_many([(job["id"], "not-the-token")], 30) == [(False, False, False)]
+    assert store.renew_many([(job["id"], token)], 30) == [(True, False, False)]
 
 
 def test_claim_on_terminal_job_is_terminal(store):
@@ -232,9 +232,9 @@ def test_cancel_of_a_running_job_sets_canceling_and_the_flag(store):
 
 def test_cancel_of_a_running_job_raises_the_flag_the_loop_checks(store):
     job, token = running_job(store)
-    assert store.renew_many([(job["id"], token)], 30) == [(True, False)]
+    assert store.renew_many([(job["id"], token)], 30) == [(True, False, False)]
     store.request_cancel(job["id"])
-    assert store.renew_many([(job["id"], token)], 30) == [(True, True)]  # the heartbeat's read
+    assert store.renew_many([(job["id"], token)], 30) == [(True, True, False)]  # the heartbeat's read
 
 
 def test_cancel_of_a_finished_job_changes_nothing(store):
