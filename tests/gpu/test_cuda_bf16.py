@@ -112,11 +112,15 @@ def test_the_platforms_workers_run_every_kind_on_cuda_in_bf16(platform):
     api = platform.api(platform.create_key("gpu"))
     gen = api.submit({"model": "builtin:ad-writer", "prompt": "Product: trail shoes. Audience: runners. Ad:",
                       "max_new_tokens": 48, "temperature": 0.8, "seed": 1})
-    lines = "\n".join(json.dumps({"text": f"Ad {i}: light trail shoes for runners who go far."}) for i in range(64))
+    # A LoRA adapter trained on chat data: the adapter path (peft) and the loss mask on CUDA.
+    lines = "\n".join(json.dumps({"messages": [{"role": "user", "content": f"An ad for trail shoes, take {i}"},
+                                               {"role": "assistant", "content": "Light trail shoes for runners "
+                                                                                "who go far."}]}) for i in range(64))
     training_file = api.upload(lines.encode()).json()
     tune = api.submit({"base_model": "builtin:tiny-gpt2", "training_file": training_file["id"],
-                       "hyperparameters": {"max_steps": 20, "batch_size": 8, "block_size": 32, "learning_rate": 3e-3,
-                                           "warmup_steps": 2, "eval_every": 10, "checkpoint_every": 10, "seed": 1}},
+                       "hyperparameters": {"max_steps": 20, "batch_size": 8, "block_size": 32, "learning_rate": 1e-2,
+                                           "warmup_steps": 2, "eval_every": 10, "checkpoint_every": 10, "seed": 1,
+                                           "lora": {"r": 4}}},
                       kind="text.finetune")
     gan = api.submit({"dataset": "builtin:digits", "conditional": True, "image_size": 32, "nz": 32, "ngf": 16,
                       "ndf": 16, "batch_size": 32, "epochs": 6, "lr": 1e-3, "ema_decay": 0.9, "seed": 3},
@@ -126,6 +130,11 @@ def test_the_platforms_workers_run_every_kind_on_cuda_in_bf16(platform):
     for name, job in jobs.items():
         assert job["status"] == "succeeded", (name, job["error"])
     assert jobs["generate"]["output"]["choices"][0]["text"].strip()
+    assert jobs["finetune"]["output"]["method"] == "lora"
+    adapter_chat = api.submit({"model": jobs["finetune"]["output"]["model"], "max_new_tokens": 16, "seed": 1,
+                               "messages": [{"role": "user", "content": "An ad for trail shoes"}]}, kind="text.chat")
+    jobs["adapter chat"] = api.wait(adapter_chat["id"], timeout_s=120)
+    assert jobs["adapter chat"]["status"] == "succeeded", jobs["adapter chat"]["error"]
 
     # Chat, streamed through the OpenAI-compatible route, and images from a prompt.
     resp = api.post("/v1/chat/completions", json={"model": "builtin:ad-writer", "stream": True, "max_tokens": 32,
@@ -150,3 +159,24 @@ def test_the_platforms_workers_run_every_kind_on_cuda_in_bf16(platform):
         return [line for line in text.splitlines()
                 if line.startswith("aigc_gpu_memory_bytes{") and float(line.rsplit(" ", 1)[1]) > 0]
     assert wait_for(gpu_memory_reported, 30, "a worker's GPU memory in /metrics")
+
+
+def test_adapters_serve_a_mixed_batch_on_cuda_in_bf16(tmp_path):
+    from models.lora import AdapterSet, save_adapter, with_lora
+
+    tm = load_text_model("m", "local", "cuda", save_model_dir(tmp_path / "m", n_layer=2, n_embd=64))
+    adapters = AdapterSet(tm.model)
+    for name in ("a", "b"):
+        copy = load_text_model("m", "local", "cuda", tmp_path / "m").model
+        peft_model = with_lora(copy, {"r": 4, "alpha": 8, "dropout": 0.0})
+        for pname, p in peft_model.named_parameters():
+            if "lora_B" in pname:
+                torch.nn.init.normal_(p, std=0.2)
+        save_adapter(peft_model, tmp_path / name)
+        adapters.add(name, tmp_path / name)
+    tm.adapters = adapters
+    params = GenerationParams(max_new_tokens=8, temperature=0.0, top_p=1.0, top_k=0, n=1, seed=1, stop=())
+    with output_dtypes(tm.model) as seen:
+        out = generate_batch(tm, ["Hello", "Hello", "Hello"], params, adapters=["a", "b", None])
+    assert seen == {torch.bfloat16}
+    assert all(r["completion_tokens"] == 8 for r in out)

@@ -154,3 +154,13 @@ def test_the_least_recently_used_adapter_leaves_a_full_set():
     adapters.touch("a")
     adapters.add("c", dirs[2])
     assert "b" not in adapters and "a" in adapters and "c" in adapters
+
+
+def test_lora_is_the_default_above_fifty_million_parameters_and_can_be_chosen_either_way():
+    from tasks.text_finetune import lora_settings
+
+    assert lora_settings(None, 10_000_000) is None
+    assert lora_settings(None, 124_000_000) == {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": None}
+    assert lora_settings(False, 124_000_000) is None
+    assert lora_settings(True, 1_000)["r"] == 8
+    assert lora_settings({"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["c_attn"]}, 1_000)["r"] == 4
