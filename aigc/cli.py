@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 
 from core.catalog import DEFAULT_TEXT_MODEL
@@ -112,16 +113,23 @@ def _read_body(path: str) -> dict:
         raise SystemExit(f"Not valid JSON in {path}: {exc}") from None
 
 
+def _api_client():
+    """The API client `submit`, `status`, `files` and `finetune` use: AIGC_API_URL with AIGC_API_KEY."""
+    from aigc.client import Client
+
+    settings = Settings.from_env()
+    return Client(settings.api_url, settings.api_key)
+
+
 def _print_result(job: dict) -> int:
     print(json.dumps(job, indent=2, ensure_ascii=False))
     return 0 if job["status"] == "succeeded" else 1
 
 
 def cmd_submit(args) -> int:
-    from aigc.client import Client, watch
+    from aigc.client import watch
 
-    settings = Settings.from_env()
-    client = Client(settings.api_url, settings.api_key)
+    client = _api_client()
     job = client.submit(_read_body(args.file))
     print(job["id"], file=sys.stderr)
     if args.watch:
@@ -131,13 +139,50 @@ def cmd_submit(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from aigc.client import Client, watch
+    from aigc.client import watch
 
-    settings = Settings.from_env()
-    client = Client(settings.api_url, settings.api_key)
+    client = _api_client()
     if args.watch:
         return _print_result(watch(client, args.id))
     print(json.dumps(client.get(args.id), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_files(args) -> int:
+    from aigc import finetune
+
+    client = _api_client()
+    if args.files_cmd == "upload":
+        print(finetune.upload(client, args.path, args.purpose)["id"])
+    else:
+        query = f"?purpose={urllib.parse.quote(args.purpose)}" if args.purpose else ""
+        for f in client.request("GET", f"/v1/files{query}")["data"]:
+            print(f"{f['id']}  {f['purpose']:<10} {f['bytes']:>10}  {f['filename']}")
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    from aigc import finetune
+
+    client = _api_client()
+    if args.ft_cmd == "create":
+        print(finetune.create(client, finetune.create_body(args))["id"])
+    elif args.ft_cmd == "list":
+        for job in finetune.list_jobs(client, args.limit):
+            print(finetune.job_line(job))
+    elif args.ft_cmd == "get":
+        print(json.dumps(client.request("GET", f"{finetune.JOBS}/{args.id}"), indent=2, ensure_ascii=False))
+    elif args.ft_cmd == "events":
+        if args.follow:
+            return 0 if finetune.follow(client, args.id)["status"] == "succeeded" else 1
+        for event in finetune.new_events(client, args.id, set()):
+            print(finetune.event_line(event))
+    elif args.ft_cmd == "checkpoints":
+        for c in client.request("GET", f"{finetune.JOBS}/{args.id}/checkpoints?limit=100")["data"]:
+            metrics = "  ".join(f"{k}={v}" for k, v in c["metrics"].items() if k != "step")
+            print(f"step {c['step_number']:>6}  {c['fine_tuned_model_checkpoint']}  {metrics}")
+    else:  # pause, resume, cancel
+        print(finetune.job_line(client.request("POST", f"{finetune.JOBS}/{args.id}/{args.ft_cmd}")))
     return 0
 
 
@@ -212,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("id")
     status.add_argument("--watch", action="store_true", help="show a progress bar until the job ends")
     status.set_defaults(func=cmd_status)
+    add_finetune_parsers(sub)
+
     chat = sub.add_parser("chat", help="chat with a model in the terminal, replies streamed as they are written")
     chat.add_argument("model", nargs="?", default=DEFAULT_TEXT_MODEL)
     chat.add_argument("--system", default="", help="the system prompt (also /system TEXT while chatting)")
@@ -232,6 +279,50 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="default: the package's weights, replaced")
     tb.set_defaults(func=cmd_train_builtin)
     return p
+
+
+def add_finetune_parsers(sub) -> None:
+    """`aigc files ...` and `aigc finetune ...` (OpenAI's fine-tuning API, over HTTP)."""
+    from core.schemas import FinetuneHyperparameters, LoraSettings
+
+    hp, lora = FinetuneHyperparameters(), LoraSettings()  # the defaults the help names
+    files = sub.add_parser("files", help="upload and list files (training data for fine-tunes, sheets, ...)")
+    fsub = files.add_subparsers(dest="files_cmd", required=True)
+    fu = fsub.add_parser("upload", help="upload a file; prints its id")
+    fu.add_argument("path")
+    fu.add_argument("--purpose", default="fine-tune", help="fine-tune (default), campaign, gan-dataset or batch")
+    fl = fsub.add_parser("list")
+    fl.add_argument("--purpose", default=None)
+    files.set_defaults(func=cmd_files)
+
+    ft = sub.add_parser("finetune", help="start, list, follow, pause, resume and cancel fine-tuning jobs")
+    tsub = ft.add_subparsers(dest="ft_cmd", required=True)
+    fc = tsub.add_parser("create", help="start a fine-tune; prints its job id (unset settings: the defaults)")
+    fc.add_argument("--model", required=True, help="the base: any text model you may name")
+    fc.add_argument("--training-file", required=True, help="a file id (aigc files upload PATH)")
+    fc.add_argument("--validation-file", default=None, help="default: a held-out 10%% of the training file")
+    fc.add_argument("--epochs", type=int, default=None, help=f"default {hp.epochs}")
+    fc.add_argument("--batch-size", type=int, default=None, help=f"default {hp.batch_size}")
+    fc.add_argument("--learning-rate-multiplier", type=float, default=None,
+                    help=f"times the base learning rate {hp.learning_rate} (default 1)")
+    fc.add_argument("--max-steps", type=int, default=None, help="overrides epochs")
+    method = fc.add_mutually_exclusive_group()
+    method.add_argument("--lora-r", type=int, default=None,
+                        help=f"a LoRA adapter of this rank (default: one of rank {lora.r} for bases over 50M "
+                             "parameters, else every weight)")
+    method.add_argument("--full", action="store_true", help="train every weight (no adapter)")
+    fc.add_argument("--suffix", default=None, help="in the model's name")
+    fc.add_argument("--seed", type=int, default=None)
+    fl = tsub.add_parser("list", help="newest first")
+    fl.add_argument("--limit", type=int, default=20)
+    for name, text in (("get", "the job as JSON"), ("checkpoints", "its kept checkpoints, newest first"),
+                       ("pause", "checkpoint and wait"), ("resume", "continue from the last checkpoint"),
+                       ("cancel", "stop, keeping the last checkpoint")):
+        tsub.add_parser(name, help=text).add_argument("id")
+    fe = tsub.add_parser("events", help="the job's events, oldest first")
+    fe.add_argument("id")
+    fe.add_argument("--follow", action="store_true", help="keep printing them, with a progress bar, until the job ends")
+    ft.set_defaults(func=cmd_finetune)
 
 
 def main(argv: list[str] | None = None) -> int:

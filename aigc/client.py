@@ -9,8 +9,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from typing import Callable
 
-from core.jobs import TERMINAL
+from core.jobs import PAUSED, TERMINAL
 
 
 class ApiError(Exception):
@@ -98,7 +99,7 @@ def progress_line(job: dict, columns: int = 80) -> str:
     parts = [f"{frac * 100:5.1f}%"]
     if total:
         parts.append(f"{done}/{total} {p.get('unit') or ''}".strip())
-    if p.get("eta_s") is not None and job["status"] not in TERMINAL:
+    if p.get("eta_s") is not None and job["status"] not in (*TERMINAL, PAUSED):  # a paused job has no ETA
         parts.append(f"eta {p['eta_s']:.0f}s")
     parts.append(job["status"])
     tail = "  ".join(parts)
@@ -110,13 +111,21 @@ def progress_line(job: dict, columns: int = 80) -> str:
 
 
 def watch(client: Client, job_id: str, interval_s: float = 1.0, timeout_s: float = 24 * 3600,
-          out=sys.stderr) -> dict:
-    """Poll until the job is terminal, redrawing one progress line (a line per change off a TTY)."""
+          out=sys.stderr, above: Callable[[dict], list[str]] | None = None, above_out=sys.stdout) -> dict:
+    """Poll until the job is terminal, redrawing one progress line (a line per change off a TTY).
+    above: lines to print on `above_out` at each poll (a fine-tune's new events), over the bar."""
     tty = out.isatty()
     last = ""
     deadline = time.monotonic() + timeout_s
     while True:
         job = client.get(job_id)
+        lines = above(job) if above else []
+        if lines and tty and last:
+            out.write("\r\033[K")  # the bar's line goes to the lines; it is drawn again below them
+            out.flush()
+            last = ""
+        for text in lines:
+            print(text, file=above_out, flush=True)
         line = progress_line(job, shutil.get_terminal_size().columns if tty else 80)
         if line != last:
             out.write(("\r\033[K" + line) if tty else line + "\n")

@@ -27,7 +27,8 @@ class JobKind:
     batch_on: tuple[str, ...] = ()
     # The progress bar known at submission: (unit, input field holding the total).
     progress: tuple[str, str] | None = None
-    page: str = "generic"  # how web/static/job.js shows the output: generic | text | gan.train | gan.sample
+    # How web/static/job.js shows the output: generic | text | text.finetune | gan.train | gan.sample.
+    page: str = "generic"
     # Further Celery tasks of this kind and their queues (a campaign's chunks and finalize).
     extra_tasks: dict[str, str] = field(default_factory=dict)
     # On a lost worker the reaper re-sends the kind's task with the job id; a kind with its own
@@ -47,7 +48,7 @@ KINDS: dict[str, JobKind] = {k.name: k for k in (
             summary="Write the assistant's next turn of a conversation (POST /v1/chat/completions)",
             batch_on=_GENERATION_SETTINGS, progress=("tokens", "max_new_tokens"), page="text"),
     JobKind("text.finetune", "training", "tasks.text_finetune", TextFinetuneInput,
-            summary="Fine-tune a text model on an uploaded file"),
+            summary="Fine-tune a text model on an uploaded file", page="text.finetune"),
     JobKind("gan.train", "training", "tasks.gan_train", GanTrainInput,
             summary="Train an image model (a DCGAN or a VAE, conditional or not) on a dataset", page="gan.train"),
     # Sampling jobs of one model share a task run (one claim, one heartbeat, one finishing round

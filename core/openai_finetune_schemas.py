@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from core.schemas import FinetuneHyperparameters, LoraSettings, Metadata, Seed
+from core.schemas import FinetuneHyperparameters, LoraChoice, Metadata, Seed
 from core.shapes import Shape
 
 DEFAULTS = FinetuneHyperparameters()
@@ -41,7 +41,7 @@ class SupervisedHyperparameters(Shape):
     warmup_steps: int | None = None
     eval_every: int | None = None
     checkpoint_every: int | None = None
-    lora: LoraSettings | bool | None = Field(
+    lora: LoraChoice = Field(
         None, description="a LoRA adapter (its settings, or true) or, with false, every weight; "
                           "unset: an adapter for bases over 50M parameters")
 

@@ -188,12 +188,22 @@ def _suffix(value: str) -> str:
 class LoraSettings(Shape):
     """A LoRA adapter's shape (models/lora.py): only these low-rank matrices train and are stored."""
 
+    enabled: bool = Field(True, description="false: train every weight instead (what `\"lora\": false` means)")
     r: Annotated[int, Field(ge=1, le=256, description="the adapter's rank")] = 8
     alpha: Annotated[float, Field(gt=0, le=4096, allow_inf_nan=False, description="scale: alpha / r")] = 16
     dropout: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.05
     target_modules: Annotated[list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.]{1,100}$")]],
                               Field(min_length=1, max_length=32)] | None = Field(
         None, description="module names to adapt; default: the model's attention projections")
+
+
+def _lora_flag(value: Any) -> Any:
+    # true / false are shorthands for the object: one type, so an error names the field itself
+    # (a union would name the member it tried, "lora.LoraSettings.r").
+    return {} if value is True else {"enabled": False} if value is False else value
+
+
+LoraChoice = Annotated[LoraSettings | None, BeforeValidator(_lora_flag)]
 
 
 class FinetuneHyperparameters(Shape):
@@ -209,7 +219,7 @@ class FinetuneHyperparameters(Shape):
     seed: Seed = 0
     eval_every: Annotated[int, Field(ge=1, le=100_000)] = 50
     checkpoint_every: Annotated[int, Field(ge=1, le=100_000)] = 100
-    lora: LoraSettings | bool | None = Field(
+    lora: LoraChoice = Field(
         None, description="train a LoRA adapter (an object of its settings, or true for the defaults) or, "
                           "with false, every weight; unset: an adapter for bases over 50M parameters")
 

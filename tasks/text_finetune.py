@@ -37,10 +37,12 @@ RESULTS_PURPOSE = "fine-tune-results"
 
 def lora_settings(requested, parameters: int) -> dict | None:
     """The adapter to train, or None for every weight: as asked, else LoRA above the size threshold."""
-    if requested is False or (requested is None and parameters <= lora_models.LORA_BY_DEFAULT_ABOVE):
+    if requested is None and parameters <= lora_models.LORA_BY_DEFAULT_ABOVE:
         return None
-    defaults = LoraSettings().model_dump()
-    return {**defaults, **(requested if isinstance(requested, dict) else {})}
+    chosen = {**LoraSettings().model_dump(), **(requested or {})}
+    if not chosen.pop("enabled"):
+        return None
+    return chosen
 
 
 def _examples(ctx: JobContext, file_id: str | None, param: str) -> list[dict] | None:

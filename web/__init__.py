@@ -26,8 +26,8 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.json.sort_keys = False  # keep fields in the order the API documents
     app.extensions["aigc_settings"] = settings
 
-    from web import (api, campaigns_api, campaigns_ui, chat_ui, errors, files_api, gan_ui, metrics_api, openai_api,
-                     openai_batches, openai_finetuning, openai_images, images_ui, system, ui, webhooks_api)
+    from web import (api, campaigns_api, campaigns_ui, chat_ui, errors, files_api, finetune_ui, gan_ui, metrics_api,
+                     openai_api, openai_batches, openai_finetuning, openai_images, images_ui, system, ui, webhooks_api)
 
     errors.register(app)
     # Log lines about a job say which (core/logs.py); AIGC_LOG_FORMAT=json makes each a JSON object.
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.register_blueprint(ui.bp)
     app.register_blueprint(campaigns_ui.bp)
     app.register_blueprint(chat_ui.bp)
+    app.register_blueprint(finetune_ui.bp)
     app.register_blueprint(gan_ui.bp)
     app.register_blueprint(images_ui.bp)
     return app

@@ -26,8 +26,12 @@ DEFAULT_MODEL = DEFAULT_TEXT_MODEL
 @bp.get("")
 @login_required
 def index():
+    """The chat; `?model=` picks the model (a fine-tune's page links here with its model), where the
+    owner may name it."""
     models = models_for(g.ui_owner, "text")
-    default = DEFAULT_MODEL if any(m["id"] == DEFAULT_MODEL for m in models) else (models[0]["id"] if models else "")
+    ids = [m["id"] for m in models]
+    asked = request.args.get("model", "")
+    default = asked if asked in ids else DEFAULT_MODEL if DEFAULT_MODEL in ids else (ids[0] if ids else "")
     return render_template("chat.html", models=models, default_model=default, values=defaults(TextChatInput))
 
 

@@ -18,7 +18,8 @@ _BOUND_RE = re.compile(r"must be (>=|<=|>|<) (-?\d+(?:\.\d+)?)")
 
 def number_bounds(shape: type[BaseModel], settings: Settings, steps: dict[str, str]) -> dict[str, dict]:
     """{field: {"min", "max"}} from the shape's declared limits and the server's caps, for the fields
-    in `steps` (name -> the input's step). An exclusive bound becomes the nearest allowed step."""
+    in `steps` (name -> the input's step). An exclusive bound becomes the nearest allowed step; with
+    step "any" there is none, and that side is left open (the server still refuses the bound itself)."""
     caps = {"max_new_tokens": settings.max_new_tokens, "n": settings.max_choices}
     out = {}
     for name, step in steps.items():
@@ -26,11 +27,11 @@ def number_bounds(shape: type[BaseModel], settings: Settings, steps: dict[str, s
         for rule in _rules(shape.model_fields[name]):
             if getattr(rule, "ge", None) is not None:
                 lo = rule.ge
-            if getattr(rule, "gt", None) is not None:
+            if getattr(rule, "gt", None) is not None and step != "any":
                 lo = rule.gt + float(step)
             if getattr(rule, "le", None) is not None:
                 hi = rule.le
-            if getattr(rule, "lt", None) is not None:
+            if getattr(rule, "lt", None) is not None and step != "any":
                 hi = rule.lt - float(step)
         if name in caps:
             hi = caps[name] if hi is None else min(hi, caps[name])

@@ -36,7 +36,8 @@ def fine_tuning_job(job: dict) -> dict:
     if job["status"] == RUNNING and progress.get("eta_s") is not None:
         estimated = int(time.time() + progress["eta_s"])
     error = job.get("error")
-    lora = out.get("lora") or (hp["lora"] if isinstance(hp.get("lora"), dict) else None)
+    asked = hp.get("lora") if isinstance(hp.get("lora"), dict) and hp["lora"].get("enabled") else None
+    lora = out.get("lora") or ({k: v for k, v in asked.items() if k != "enabled"} if asked else None)
     hyper = {"n_epochs": hp["epochs"], "batch_size": hp["batch_size"],
              "learning_rate_multiplier": round(hp["learning_rate"] / DEFAULTS.learning_rate, 6)}
     return {

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.integration.pages import HAVE_CHROMIUM, sign_in
+from tests.integration.pages import HAVE_CHROMIUM, serious_axe_violations, sign_in
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not HAVE_CHROMIUM, reason="Debian chromium is not installed (make test installs it)")]
@@ -91,23 +91,110 @@ def test_wrong_key_is_refused(page):
     assert "Invalid API key" in page.inner_text(".error")
 
 
-def test_a_finetune_job_page_draws_the_loss_curves(page, platform):
-    from tests.integration.test_finetune import HP, corpus_bytes
+def test_finetune_form_job_page_checkpoints_and_chat_link(page, browser, platform):
+    """The fine-tune form: defaults from the declared shape, problems beside their fields, then a
+    LoRA run on an upload whose page draws the curves, lists the checkpoints and links to a chat."""
+    from core.schemas import FinetuneHyperparameters, LoraSettings
+    from tests.integration.test_finetune import corpus_bytes
 
-    key = platform.create_key("browser-trainer")
-    api = platform.api(key)
-    upload = api.upload(corpus_bytes(100)).json()
-    job = api.submit({"base_model": "builtin:tiny-gpt2", "training_file": upload["id"],
-                      "hyperparameters": {**HP, "max_steps": 20}}, kind="text.finetune")
-    sign_in(page, key)
-    page.goto(f"/jobs/{job['id']}")
+    sign_in(page, platform.create_key("browser-trainer"))
+    page.click("nav >> text=Fine-tune")
+    page.wait_for_url("**/finetune/new")
+    page.wait_for_load_state("load")
+    hp = FinetuneHyperparameters()
+    assert [page.input_value(f"#{n}") for n in ("epochs", "batch_size", "learning_rate", "lora_r")] == \
+        [str(hp.epochs), str(hp.batch_size), str(hp.learning_rate), str(LoraSettings().r)]
+    assert page.is_hidden("#lora-rank")
+    page.select_option("#method", "lora")
+    page.wait_for_selector("#lora-rank", state="visible")
+
+    # A file over the upload limit (1 MiB here) is refused beside its field before it is sent.
+    page.set_input_files("#training_upload", files=[{"name": "big.txt", "mimeType": "text/plain",
+                                                     "buffer": b"an ad\n" * 200_000}])
+    page.click("#finetune-form button[type=submit]")
+    assert "limited to 1.0 MiB" in page.inner_text("#training_upload-error")
+    assert page.url.endswith("/finetune/new")
+
+    # Every problem at once, in words, beside its field; nothing is made.
+    page.set_input_files("#training_upload", files=[{"name": "few.txt", "mimeType": "text/plain",
+                                                     "buffer": b"one ad\ntwo ads\n"}])
+    page.fill("#epochs", "0")
+    page.fill("#lora_r", "0")
+    page.click("#finetune-form button[type=submit]")
+    assert "at least 10" in page.inner_text("#training_upload-error")
+    assert page.inner_text("#epochs-error") == "Epochs must be at least 1"
+    assert page.inner_text("#lora_r-error") == "LoRA rank must be at least 1"
+    assert page.get_attribute("#epochs", "aria-invalid") == "true"
+    assert page.input_value("#method") == "lora"  # what was chosen is kept
+
+    page.select_option("#base_model", "builtin:tiny-gpt2")
+    page.set_input_files("#training_upload", files=[{"name": "ads.jsonl", "mimeType": "application/jsonl",
+                                                     "buffer": corpus_bytes(100)}])
+    page.click("#advanced summary")
+    for name, value in {"epochs": "1", "lora_r": "4", "batch_size": "8", "learning_rate": "0.003",
+                        "max_steps": "20", "block_size": "64", "eval_every": "10", "checkpoint_every": "10",
+                        "warmup_steps": "2", "suffix": "browser"}.items():
+        page.fill(f"#{name}", value)
+    page.click("#finetune-form button[type=submit]")
+    page.wait_for_url("**/jobs/ftjob-*")
     page.wait_for_selector("#status.status-succeeded", timeout=120_000)
     page.wait_for_selector("#loss svg path.train-line", state="attached")
-    assert page.locator("#loss").is_visible()
     assert page.locator("#loss circle.valid-dot").count() == 3  # steps 0, 10 and 20
-    assert "validation loss" in page.inner_text("#usage")
+    usage = page.inner_text("#usage")
+    assert "(LoRA)" in usage and "20 steps" in usage and "validation loss" in usage
+    page.wait_for_selector("#checkpoints:not([hidden]) a")
+    rows = page.locator("#checkpoint-rows tr").all_inner_texts()
+    assert rows and rows[0].split()[0] == "20", rows  # newest first
+    assert page.locator("#checkpoint-rows a").first.inner_text().endswith(":ckpt-step-20")
+    assert page.locator("#pause-form:visible, #resume-form:visible, #cancel-form").count() == 0  # it ended
     if os.environ.get("AIGC_SCREENSHOTS"):
         page.screenshot(path=os.path.join(os.environ["AIGC_SCREENSHOTS"], "finetune.png"), full_page=True)
+    _fits_a_phone_and_passes_axe(browser, platform, page, page.url)
+    model = page.request.get(page.url + ".json").json()["output"]["model"]
+    assert model.startswith("ft:builtin:tiny-gpt2:browser:")
+    page.click("#chat-link")
+    page.wait_for_url("**/chat?model=*")
+    assert page.input_value("#model") == model  # the chat starts with the fine-tuned model chosen
+
+
+def _fits_a_phone_and_passes_axe(browser, platform, signed_in, url: str) -> None:
+    """The page at a phone's width in a context that may inject axe-core (past the page's CSP)."""
+    context = browser.new_context(base_url=platform.web_url, viewport={"width": 390, "height": 844},
+                                  bypass_csp=True, storage_state=signed_in.context.storage_state())
+    try:
+        phone = context.new_page()
+        phone.goto(url)
+        phone.wait_for_selector("#checkpoints:not([hidden])")
+        assert phone.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+        assert serious_axe_violations(phone) == []
+    finally:
+        context.close()
+
+
+def test_finetune_page_pauses_and_resumes(page, platform):
+    from tests.integration.test_finetune import HP, corpus_bytes
+
+    key = platform.create_key("browser-pauser")
+    api = platform.api(key)
+    upload = api.upload(corpus_bytes(100)).json()
+    # Long enough never to end on its own; no evaluation or checkpoint but the pause's own.
+    job = api.submit({"base_model": "builtin:tiny-gpt2", "training_file": upload["id"], "hyperparameters": {
+        **HP, "max_steps": 100_000, "eval_every": 100_000, "checkpoint_every": 100_000}}, kind="text.finetune")
+    try:
+        sign_in(page, key)
+        page.goto(f"/jobs/{job['id']}")
+        page.wait_for_selector("#status.status-running", timeout=60_000)
+        page.click("#pause-form button")
+        page.wait_for_selector("#status.status-paused", timeout=60_000)
+        page.wait_for_selector("#resume-form:not([hidden])")
+        assert page.is_hidden("#pause-form") and page.is_visible("#cancel-form")
+        page.click("#resume-form button")
+        page.wait_for_selector("#status.status-running", timeout=60_000)
+        assert page.is_visible("#pause-form") and page.is_hidden("#resume-form")
+        assert api.get(f"/v1/jobs/{job['id']}").json()["checkpoint"]["step"] >= 1  # paused at a checkpoint
+    finally:
+        api.post(f"/v1/jobs/{job['id']}/cancel")
+    assert api.wait(job["id"], timeout_s=60)["status"] == "canceled"
 
 
 def test_campaign_page_previews_runs_and_offers_downloads(page, platform, tmp_path):

@@ -209,6 +209,57 @@ def test_keys_submit_and_status_from_the_command_line(platform):
     assert platform.api(key).get("/v1/jobs").status_code == 401
 
 
+def test_finetune_from_the_command_line(platform, tmp_path):
+    """files upload, finetune create, events --follow to the end, list, checkpoints; pause, resume and cancel."""
+    from tests.integration.test_finetune import corpus_bytes
+
+    key = platform.create_key("cli-trainer")
+    api = platform.api(key)
+    env = {**platform.env, "AIGC_API_URL": platform.web_url, "AIGC_API_KEY": key}
+    (tmp_path / "ads.jsonl").write_bytes(corpus_bytes(100))
+    uploaded = _aigc(["files", "upload", str(tmp_path / "ads.jsonl"), "--purpose", "fine-tune"], env)
+    assert uploaded.returncode == 0, uploaded.stderr
+    file_id = uploaded.stdout.strip()
+    assert api.get(f"/v1/files/{file_id}").json()["filename"] == "ads.jsonl"
+
+    def create(*extra: str) -> subprocess.CompletedProcess:
+        return _aigc(["finetune", "create", "--model", "builtin:tiny-gpt2", "--training-file", file_id, *extra], env)
+    made = create("--epochs", "1", "--batch-size", "4", "--learning-rate-multiplier", "6", "--max-steps", "12",
+                  "--lora-r", "4", "--suffix", "cli")
+    assert made.returncode == 0, made.stderr
+    job_id = made.stdout.strip()
+    assert job_id.startswith("ftjob-")
+    hp = api.get(f"/v1/jobs/{job_id}").json()["input"]["hyperparameters"]
+    assert hp["lora"]["r"] == 4 and hp["max_steps"] == 12 and hp["learning_rate"] == pytest.approx(6 * 5e-4)
+
+    followed = _aigc(["finetune", "events", job_id, "--follow"], env, timeout=180)
+    assert followed.returncode == 0, followed.stderr
+    lines = followed.stdout.splitlines()
+    assert lines[0].endswith("Created fine-tuning job") and lines[-1].endswith("The job has successfully completed")
+    assert any("train_loss=" in line for line in lines) and any("valid_loss=" in line for line in lines)
+    assert "100.0%" in followed.stderr and "12/12 steps" in followed.stderr and "succeeded" in followed.stderr
+    assert _aigc(["finetune", "events", job_id], env).stdout.splitlines() == lines  # oldest first, once each
+
+    listed = _aigc(["finetune", "list"], env).stdout
+    assert job_id in listed and f"-> ft:builtin:tiny-gpt2:cli:{job_id[-8:]}" in listed
+    assert f":ckpt-step-12  train_loss=" in _aigc(["finetune", "checkpoints", job_id], env).stdout
+
+    bad = create("--epochs", "0")
+    assert bad.returncode == 2 and "n_epochs" in bad.stderr
+
+    long = create("--max-steps", "100000", "--batch-size", "4", "--lora-r", "4").stdout.strip()
+    try:
+        assert _aigc(["finetune", "pause", long], env).returncode == 0
+        api.wait(long, timeout_s=60, until=("paused",))
+        assert "paused" in _aigc(["finetune", "list"], env).stdout
+        resumed = _aigc(["finetune", "resume", long], env)
+        assert resumed.returncode == 0 and resumed.stdout.split()[:2] == [long, "queued"], resumed.stdout
+    finally:
+        canceled = _aigc(["finetune", "cancel", long], env)
+    assert canceled.returncode == 0, canceled.stderr
+    assert api.wait(long, timeout_s=60)["status"] == "canceled"
+
+
 def test_demo_fine_tunes_on_the_shipped_corpus_and_generates(platform):
     env = {**platform.env, "AIGC_API_URL": platform.web_url, "AIGC_API_KEY": platform.create_key("demo-user")}
     run = _aigc(["demo", "--steps", "20"], env, timeout=300)

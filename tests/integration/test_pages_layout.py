@@ -36,7 +36,7 @@ def pages(platform):
         time.sleep(0.3)
     return key, {"jobs": "/jobs", "new-job": "/jobs/new", "job-text": f"/jobs/{job['id']}",
                  "job-gan": f"/jobs/{gan['id']}", "campaigns": "/campaigns", "campaign": f"/campaigns/{campaign['id']}",
-                 "chat": "/chat", "gan": "/gan", "images": "/images"}
+                 "chat": "/chat", "gan": "/gan", "images": "/images", "finetune": "/finetune/new"}
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))

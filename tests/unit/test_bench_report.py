@@ -19,7 +19,8 @@ def test_each_ratio_gets_its_targets_verdict():
 def test_every_ratio_the_issue_names_has_a_target():
     assert set(TARGETS) == {"platform_vs_serial", "platform_vs_batched", "rest_vs_celery_jobs_per_s",
                             "gan_vs_plain", "finetune_vs_plain", "rss_growth", "ttft_vs_plain",
-                            "web_p99_budget_vs_measured", "images_api_vs_plain", "label_fidelity_dcgan"}
+                            "web_p99_budget_vs_measured", "images_api_vs_plain", "label_fidelity_dcgan",
+                            "lora_vs_full_tokens_per_s", "lora_vs_full_peak_rss", "multi_adapter_vs_single"}
 
 
 def test_percentile_is_nearest_rank():

@@ -161,6 +161,18 @@ def test_lora_is_the_default_above_fifty_million_parameters_and_can_be_chosen_ei
 
     assert lora_settings(None, 10_000_000) is None
     assert lora_settings(None, 124_000_000) == {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": None}
-    assert lora_settings(False, 124_000_000) is None
-    assert lora_settings(True, 1_000)["r"] == 8
+    assert lora_settings({"enabled": False}, 124_000_000) is None
+    assert lora_settings({}, 1_000)["r"] == 8
     assert lora_settings({"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["c_attn"]}, 1_000)["r"] == 4
+
+
+def test_lora_true_and_false_are_shorthands_and_errors_name_the_field():
+    from core.schemas import FinetuneHyperparameters
+    from core.shapes import check
+
+    assert check(FinetuneHyperparameters, {"lora": True})["lora"]["enabled"] is True
+    assert check(FinetuneHyperparameters, {"lora": False})["lora"]["enabled"] is False
+    assert check(FinetuneHyperparameters, {})["lora"] is None
+    with pytest.raises(InvalidInput) as exc:
+        check(FinetuneHyperparameters, {"lora": {"r": 0}}, "hyperparameters")
+    assert exc.value.param == "hyperparameters.lora.r" and len(exc.value.errors) == 1

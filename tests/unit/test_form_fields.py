@@ -18,6 +18,14 @@ def test_bounds_come_from_the_declared_limits_and_the_servers_caps():
     assert bounds["seed"] == {"min": 0, "max": 2**32 - 1}
 
 
+def test_an_exclusive_bound_of_a_field_stepped_any_is_left_open():
+    from core.schemas import FinetuneHyperparameters
+
+    bounds = number_bounds(FinetuneHyperparameters, Settings(), {"learning_rate": "any", "epochs": "1"})
+    assert bounds["learning_rate"] == {"min": None, "max": 1}  # > 0 has no nearest step
+    assert bounds["epochs"] == {"min": 1, "max": 100}
+
+
 def test_errors_read_as_words_under_the_forms_labels():
     labels = {"input.max_new_tokens": "Max new tokens", "input.stop": "Stop sequences"}
     assert in_words("input.max_new_tokens must be >= 1", labels) == "Max new tokens must be at least 1"

@@ -152,6 +152,13 @@ def test_new_job_post_without_csrf_token_is_400(client, api_key):
     assert resp.status_code == 400
 
 
+@pytest.mark.parametrize("path", ["/finetune/new", "/finetune/ftjob-1/pause", "/finetune/ftjob-1/resume"])
+def test_finetune_posts_without_csrf_token_are_400(client, api_key, path):
+    token = login_form_token(client)
+    client.post("/login", data={"api_key": api_key, "csrf_token": token})
+    assert client.post(path, data={"base_model": "builtin:tiny-gpt2"}).status_code == 400
+
+
 def test_login_with_a_valid_key_then_list_jobs(client, api_key):
     token = login_form_token(client)
     resp = client.post("/login", data={"api_key": api_key, "csrf_token": token})

@@ -18,7 +18,9 @@
     $("progress").setAttribute("aria-valuenow", String(Math.round(pct)));
     let text = p.total ? `${p.completed} / ${p.total} ${p.unit || ""}` : "";
     $("progress").setAttribute("aria-valuetext", text || job.status);
-    if (p.eta_s != null && !TERMINAL.includes(job.status)) text += ` · about ${Math.ceil(p.eta_s)} s left`;
+    if (p.eta_s != null && !TERMINAL.includes(job.status) && job.status !== "paused") {
+      text += ` · about ${Math.ceil(p.eta_s)} s left`;
+    }
     if (job.attempts > 1) text += ` · attempt ${job.attempts}`;
     if (job.status === "queued" && job.queue_position) {  // refreshed by the page's 5 s tick while it waits
       const place = job.queue_position === 1 ? "Next in line" : `Number ${job.queue_position} in line`;
@@ -49,7 +51,8 @@
       $("usage").textContent = `${out.usage.prompt_tokens} prompt tokens, ${out.usage.completion_tokens} completion tokens, seed ${out.seed}`;
     }
     if (out && out.model && out.steps !== undefined) {
-      $("usage").textContent = `Model ${out.model} · ${out.steps} steps · validation loss ` +
+      const method = { lora: " (LoRA)", full: " (every weight)" }[out.method] || "";
+      $("usage").textContent = `Model ${out.model}${method} · ${out.steps} steps · validation loss ` +
         `${out.first_valid_loss} → ${out.valid_loss}` +
         (out.resumed_from_step ? ` · resumed from step ${out.resumed_from_step}` : "");
     }
@@ -83,6 +86,8 @@
       if (cancel) cancel.remove();
       root.dataset.terminal = "true";
     }
+    // What one kind adds to the page (finetune_job.js: checkpoints, pause and resume) follows each render.
+    root.dispatchEvent(new CustomEvent("job-render", { detail: job }));
   }
 
   // Images the job publishes (GAN grids): shown as a gallery, newest last, as they arrive.
