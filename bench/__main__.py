@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 import transformers
 
-from bench import (finetune_plain, gan_plain, generation, images, platform_generation, queue_overhead, rss_growth,
-                   streaming)
+from bench import (finetune_plain, gan_plain, generation, images, lora, platform_generation, queue_overhead,
+                   rss_growth, streaming)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -24,13 +24,15 @@ TARGETS = {
     "rest_vs_celery_jobs_per_s": (">=", 0.5), "gan_vs_plain": (">=", 0.95), "finetune_vs_plain": (">=", 0.95),
     "rss_growth": ("<", 0.05), "ttft_vs_plain": (">=", 0.7), "web_p99_budget_vs_measured": (">=", 1),
     "images_api_vs_plain": (">=", 0.8), "label_fidelity_dcgan": (">=", 0.9),
+    "lora_vs_full_tokens_per_s": (">=", 1.0), "lora_vs_full_peak_rss": ("<=", 0.75),
+    "multi_adapter_vs_single": (">=", 0.7),
 }
-_COMPARE = {">=": operator.ge, "<": operator.lt}
+_COMPARE = {">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 
 PARTS = {"generation": generation, "platform_generation": platform_generation, "queue_overhead": queue_overhead,
          "rss_growth": rss_growth, "finetune_plain": finetune_plain, "gan_plain": gan_plain, "streaming": streaming,
-         "images": images}
+         "images": images, "lora": lora}
 
 
 def machine() -> dict:
