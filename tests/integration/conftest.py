@@ -24,8 +24,8 @@ def models_dir(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="session")
-def make_platform(tmp_path_factory, s3, models_dir):
+def _platforms(tmp_path_factory, s3, models_dir):
+    """A factory of platforms and the list of those it made, for the fixture that closes them."""
     made = []
 
     def make(name: str) -> Platform:
@@ -33,19 +33,41 @@ def make_platform(tmp_path_factory, s3, models_dir):
         platform.env["AIGC_MODELS_DIR"] = str(models_dir)
         made.append(platform)
         return platform
+    return make, made
 
-    yield make
+
+def _close(made: list[Platform]) -> None:
     for platform in made:
         platform.close()
 
 
+# A platform lives only as long as what made it: one left running idles on for the rest of the
+# session, and a score of idle web servers, workers and Redis servers slowed the whole suite by half.
+@pytest.fixture
+def make_platform(tmp_path_factory, s3, models_dir):
+    """Platforms of one test, closed when it ends."""
+    make, made = _platforms(tmp_path_factory, s3, models_dir)
+    yield make
+    _close(made)
+
+
+@pytest.fixture(scope="module")
+def make_module_platform(tmp_path_factory, s3, models_dir):
+    """Platforms shared by one module's tests, closed after its last."""
+    make, made = _platforms(tmp_path_factory, s3, models_dir)
+    yield make
+    _close(made)
+
+
 @pytest.fixture(scope="session")
-def platform(make_platform):
+def platform(tmp_path_factory, s3, models_dir):
     """The shared platform: web server and one worker serving every queue."""
-    p = make_platform("shared")
+    make, made = _platforms(tmp_path_factory, s3, models_dir)
+    p = make("shared")
     p.start_web()
     p.start_worker()
-    return p
+    yield p
+    _close(made)
 
 
 @pytest.fixture(scope="session")

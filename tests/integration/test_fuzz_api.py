@@ -19,8 +19,8 @@ CASES_PER_ROUTE = 40
 
 
 @pytest.fixture(scope="module")
-def fuzzed(make_platform):
-    p = make_platform("fuzz")
+def fuzzed(make_module_platform):
+    p = make_module_platform("fuzz")
     p.env.update({
         "AIGC_RATE_LIMIT_PER_MINUTE": "0", "AIGC_MAX_OPEN_JOBS": "0",  # the fuzzer is one busy key
         "AIGC_MAX_NEW_TOKENS": "16", "AIGC_MAX_CHOICES": "2", "AIGC_MAX_CAMPAIGN_ROWS": "20",

@@ -13,12 +13,12 @@ SLOW = {"model": "slow-gpt2", "prompt": "a", "max_new_tokens": 900, "n": 4, "see
 
 
 @pytest.fixture(scope="module")
-def own(make_platform):
+def own(make_module_platform):
     """A platform of this module's own, with no worker between tests: a test that needs jobs to wait
     in the queue submits them before it starts a worker (`worker_of`). These tests used to keep the
     shared worker busy with a slow job instead, so "still queued" was a race between the slow model
     and the test, and every other test waited behind it."""
-    platform = make_platform("jobs-own-worker")
+    platform = make_module_platform("jobs-own-worker")
     platform.start_web()
     return platform, platform.api(platform.create_key("carol"))
 

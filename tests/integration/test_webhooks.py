@@ -38,8 +38,8 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def hooked(make_platform):
-    p = make_platform("webhooks")
+def hooked(make_module_platform):
+    p = make_module_platform("webhooks")
     p.env["AIGC_WEBHOOK_ALLOW_PRIVATE"] = "true"  # the receiver is on 127.0.0.1
     p.env["AIGC_WEBHOOK_PROGRESS_EVERY_S"] = "0.5"  # progress events within a job of seconds
     p.start_web()
