@@ -9,10 +9,10 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import torch
-from transformers import get_linear_schedule_with_warmup
 
 from models.precision import training_autocast
 
@@ -144,6 +144,20 @@ def split_blocks(blocks: torch.Tensor, seed: int, fraction: float = 0.1) -> tupl
     return blocks[perm[n_valid:]], blocks[perm[:n_valid]]
 
 
+def _linear_with_warmup(step: int, warmup: int, total: int) -> float:
+    """The learning rate's factor at a step: up from 0 over `warmup` steps, then down to 0 at `total`
+    (transformers' get_linear_schedule_with_warmup)."""
+    if step < warmup:
+        return step / max(1, warmup)
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def linear_schedule_with_warmup(optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    # Not transformers' own: importing transformers.optimization imports its trainer utilities, and
+    # they import peft where it is installed, 5 s more for every worker process that starts.
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_linear_with_warmup, warmup=warmup, total=total))
+
+
 class Trainer:
     """AdamW with linear warm-up and decay; `run` calls back on steps, evaluations and checkpoints."""
 
@@ -160,8 +174,8 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=cfg.learning_rate)
-        self.scheduler = get_linear_schedule_with_warmup(
-            self.optimizer, min(cfg.warmup_steps, self.total_steps), self.total_steps)
+        self.scheduler = linear_schedule_with_warmup(self.optimizer, min(cfg.warmup_steps, self.total_steps),
+                                                     self.total_steps)
 
     def batch(self, step: int) -> torch.Tensor:
         """Batch number `step` (1-based), (B, 2, T): a fresh permutation per epoch, seeded by epoch."""

@@ -176,3 +176,20 @@ def test_lora_true_and_false_are_shorthands_and_errors_name_the_field():
     with pytest.raises(InvalidInput) as exc:
         check(FinetuneHyperparameters, {"lora": {"r": 0}}, "hyperparameters")
     assert exc.value.param == "hyperparameters.lora.r" and len(exc.value.errors) == 1
+
+
+@pytest.mark.parametrize("warmup,total", [(10, 100), (0, 5), (3, 3)])
+def test_the_learning_rate_schedule_is_transformers_linear_warmup(warmup, total):
+    from transformers import get_linear_schedule_with_warmup
+
+    from models.finetune import linear_schedule_with_warmup
+
+    ours, theirs = [], []
+    for make, out in ((linear_schedule_with_warmup, ours), (get_linear_schedule_with_warmup, theirs)):
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        schedule = make(optimizer, warmup, total)
+        for _ in range(total + 2):
+            out.append(schedule.get_last_lr()[0])
+            optimizer.step()
+            schedule.step()
+    assert ours == pytest.approx(theirs, abs=1e-12)
