@@ -53,12 +53,6 @@ def with_lora(model: torch.nn.Module, lora: dict) -> torch.nn.Module:
         return get_peft_model(model, config)
 
 
-def adapter_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    from peft import get_peft_model_state_dict
-
-    return get_peft_model_state_dict(model)
-
-
 def load_adapter_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
     from peft import set_peft_model_state_dict
 
@@ -70,6 +64,19 @@ def save_adapter(model: torch.nn.Module, directory: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         model.save_pretrained(directory, safe_serialization=True)
+
+
+def read_adapter(directory: Path) -> tuple[float, dict[str, dict[str, torch.Tensor]]]:
+    """A saved adapter (safetensors only): its scale (alpha / r) and {module path: {"A", "B"}}."""
+    from safetensors.torch import load_file
+
+    config = json.loads((directory / ADAPTER_CONFIG).read_text())
+    pairs: dict[str, dict[str, torch.Tensor]] = {}
+    for name, tensor in load_file(str(directory / ADAPTER_WEIGHTS)).items():
+        # base_model.model.transformer.h.0.attn.c_attn.lora_A.weight -> transformer.h.0.attn.c_attn, A
+        path, _, rest = name.removeprefix("base_model.model.").partition(".lora_")
+        pairs.setdefault(path, {})[rest[0]] = tensor
+    return config["lora_alpha"] / config["r"], pairs
 
 
 # -- serving -------------------------------------------------------------------------------------
@@ -111,17 +118,8 @@ class AdapterSet:
         return key in self.slots
 
     def add(self, key: str, directory: Path) -> None:
-        """Load an adapter saved by save_adapter (safetensors only) into a free slot."""
-        from safetensors.torch import load_file
-
-        config = json.loads((directory / ADAPTER_CONFIG).read_text())
-        scale = config["lora_alpha"] / config["r"]
-        weights = load_file(str(directory / ADAPTER_WEIGHTS))
-        pairs: dict[str, dict[str, torch.Tensor]] = {}
-        for name, tensor in weights.items():
-            # base_model.model.transformer.h.0.attn.c_attn.lora_A.weight -> transformer.h.0.attn.c_attn, A
-            path, _, rest = name.removeprefix("base_model.model.").partition(".lora_")
-            pairs.setdefault(path, {})[rest[0]] = tensor
+        """Load an adapter saved by save_adapter into a free slot."""
+        scale, pairs = read_adapter(directory)
         if len(self.slots) >= self.capacity:
             self.slots.popitem(last=False)
         used = set(self.slots.values())
@@ -185,15 +183,9 @@ class AdapterSet:
 @torch.no_grad()
 def merge_adapter(model: torch.nn.Module, directory: Path) -> None:
     """Fold a saved adapter into the base weights (a private copy, to train further)."""
-    from safetensors.torch import load_file
     from transformers.pytorch_utils import Conv1D
 
-    config = json.loads((directory / ADAPTER_CONFIG).read_text())
-    scale = config["lora_alpha"] / config["r"]
-    pairs: dict[str, dict[str, torch.Tensor]] = {}
-    for name, tensor in load_file(str(directory / ADAPTER_WEIGHTS)).items():
-        path, _, rest = name.removeprefix("base_model.model.").partition(".lora_")
-        pairs.setdefault(path, {})[rest[0]] = tensor
+    scale, pairs = read_adapter(directory)
     for path, ab in pairs.items():
         layer = model.get_submodule(path)
         delta = (ab["B"] @ ab["A"]) * scale  # (out, in)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.errors import LeaseLost
-from core.finetune_names import checkpoint_entry
+from core.finetune_names import kept_checkpoints
 from core.registry import ModelRegistry, model_prefix
 from core.storage_dirs import download_dir, upload_dir
 from tasks.runner import JobContext
@@ -22,7 +22,7 @@ from tasks.runner import JobContext
 
 # What a checkpoint holds only to resume training (optimizer, schedule, random state): dropped when
 # the checkpoint becomes a model.
-TRAINING_STATE_FILES = ("training_state.pt",)
+STATE_FILE = "training_state.pt"
 
 
 def checkpoints_dir(job_id: str) -> str:
@@ -50,8 +50,8 @@ def save_checkpoint(ctx: JobContext, step: int, write: Callable[[Path], None], k
     with tempfile.TemporaryDirectory() as tmp:
         write(Path(tmp))
         manifest = upload_dir(rt.storage, Path(tmp), prefix)
-    before = ctx.job.get("checkpoint") or {}
-    earlier = [c for c in before.get("kept") or ([checkpoint_entry(before)] if before else []) if c["step"] < step]
+    before = kept_checkpoints(ctx.job)
+    earlier = [c for c in before if c["step"] < step]
     entry = {"step": step, "prefix": prefix, "manifest": manifest, "metrics": metrics or {},
              "created_at": int(time.time())}
     kept = (earlier + [entry])[-keep:]
@@ -61,8 +61,8 @@ def save_checkpoint(ctx: JobContext, step: int, write: Callable[[Path], None], k
         raise LeaseLost("lease lost before the checkpoint could be committed")
     ctx.job["checkpoint"] = pointer
     still = {c["prefix"] for c in kept}
-    for old in [before] + (before.get("kept") or []) if before else []:
-        if old.get("prefix") and old["prefix"] not in still:
+    for old in before:
+        if old["prefix"] not in still:
             delete_prefix(rt.storage, old["prefix"])
     return pointer
 
@@ -101,7 +101,7 @@ def register_model(ctx: JobContext, model_id: str, kind: str, base: str, prefix:
     registry.add(model_id, ctx.job["owner"], kind, base, ctx.id, prefix, manifest, info)
     kept = {}
     for ckpt_id, ckpt, ckpt_info in checkpoints:
-        weights = {name: meta for name, meta in ckpt["manifest"].items() if name not in TRAINING_STATE_FILES}
+        weights = {name: meta for name, meta in ckpt["manifest"].items() if name != STATE_FILE}
         registry.add(ckpt_id, ctx.job["owner"], kind, base, ctx.id, ckpt["prefix"], weights, ckpt_info)
         kept[ckpt["prefix"]] = set(weights)
     # Every other checkpoint of the job goes, not only the committed one: a worker killed mid-upload

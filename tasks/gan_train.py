@@ -21,10 +21,9 @@ from models.dcgan import DCGANConfig, generate, latent
 from models.gan_training import GanTrainConfig, GanTrainer
 from models.vae import VaeTrainer
 from models.image_grid import grid_png
-from tasks.checkpoints import load_checkpoint, publish_model, register_model, save_checkpoint
+from tasks.checkpoints import STATE_FILE, load_checkpoint, publish_model, register_model, save_checkpoint
 from tasks.runner import JobContext, run_job
 
-STATE_FILE = "training_state.pt"
 GRID_SAMPLES = 64  # the fixed latents each epoch's grid shows, so grids compare epoch to epoch
 GRID_PER_CLASS = 8  # a conditional model's grid: one row per class, the same 8 latents in each row
 SCORE_SAMPLES = 500

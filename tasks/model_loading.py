@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.catalog import local_model_path, resolve_text_model
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
 from core.registry import ModelRegistry
 from core.storage_dirs import download_dir
 from models.lora import AdapterSet, merge_adapter
@@ -25,8 +25,10 @@ def _fine_tune(name: str, owner: str) -> dict | None:
     """The owner's registry record of an `ft:` model (ownership and readiness checked), else None."""
     if not name.startswith("ft:"):
         return None
-    registry = ModelRegistry(get_runtime().redis)
-    return registry.get(name, owner) if registry.exists(name, owner) else None
+    try:
+        return ModelRegistry(get_runtime().redis).get(name, owner)
+    except NotFound:
+        return None
 
 
 def _download(record: dict) -> Path:
@@ -82,11 +84,10 @@ def load_cached(name: str, owner: str, param: str = "input.model") -> TextModel:
 def load_for_rows(names: list[str], owner: str, param: str = "input.model") -> tuple[TextModel, list[str | None]]:
     """One model for jobs naming `names` (one model, or adapters of one base, which batch together:
     core/batches.py) and the adapter of each name (None: the base itself)."""
-    first = load_cached(names[0], owner, param)
-    keys = []
-    for name in names:
-        tm = first if name == names[0] else load_cached(name, owner, param)
+    # Once per distinct name: a batch of sixteen jobs on one adapter looks it up once.
+    loaded = {name: load_cached(name, owner, param) for name in dict.fromkeys(names)}
+    first = loaded[names[0]]
+    for name, tm in loaded.items():
         if tm.model is not first.model:
             raise InvalidInput(f"{name!r} is not served by the same base as {names[0]!r}", param=param)
-        keys.append(tm.adapter)
-    return first, keys
+    return first, [loaded[name].adapter for name in names]

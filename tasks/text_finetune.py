@@ -26,11 +26,10 @@ from core.finetune_names import checkpoint_model_id, kept_checkpoints, model_id_
 from core.schemas import LoraSettings
 from models import lora as lora_models
 from models.finetune import ExampleTooLong, FinetuneConfig, Trainer, build_blocks, split_blocks
-from tasks.checkpoints import load_checkpoint, publish_model, register_model, save_checkpoint
+from tasks.checkpoints import STATE_FILE, load_checkpoint, publish_model, register_model, save_checkpoint
 from tasks.model_loading import load_fresh
 from tasks.runner import JobContext, run_job
 
-STATE_FILE = "training_state.pt"
 KEEP_CHECKPOINTS = 3  # as OpenAI keeps: the last three, each a usable model once the job succeeds
 RESULTS_PURPOSE = "fine-tune-results"
 
@@ -55,6 +54,16 @@ def _examples(ctx: JobContext, file_id: str | None, param: str) -> list[dict] | 
         raise InvalidInput(f"File {file_id!r} was deleted before training started", param=param) from None
 
 
+def write_weights(model, tokenizer, adapter: bool, directory: Path) -> None:
+    """What a checkpoint and the final model hold besides training state: the adapter alone for a
+    LoRA run, else the weights and the tokenizer (a full model describes itself)."""
+    if adapter:
+        lora_models.save_adapter(model, directory)
+    else:
+        model.save_pretrained(directory, safe_serialization=True)
+        tokenizer.save_pretrained(directory)
+
+
 class Checkpointer:
     """Saves weights, tokenizer and training state under the job (see tasks.checkpoints)."""
 
@@ -66,11 +75,7 @@ class Checkpointer:
 
     def save(self, step: int) -> None:
         def write(tmp: Path) -> None:
-            if self.adapter:
-                lora_models.save_adapter(self.model, tmp)
-            else:
-                self.model.save_pretrained(tmp, safe_serialization=True)
-                self.tokenizer.save_pretrained(tmp)  # a checkpoint describes itself
+            write_weights(self.model, self.tokenizer, self.adapter, tmp)
             (tmp / STATE_FILE).write_bytes(self.trainer.state_bytes(step))
         save_checkpoint(self.ctx, step, write, keep=KEEP_CHECKPOINTS, metrics={"step": step, **self.metrics},
                         first_valid_loss=self.first_valid_loss)
@@ -162,13 +167,7 @@ def finetune(ctx: JobContext) -> dict:
 
     model_id = model_id_for(ctx.job)
 
-    def write(tmp: Path) -> None:
-        if lora is not None:
-            lora_models.save_adapter(model, tmp)
-        else:
-            model.save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
-    prefix, manifest = publish_model(ctx, write)
+    prefix, manifest = publish_model(ctx, lambda tmp: write_weights(model, tokenizer, lora is not None, tmp))
     results = _results_file(ctx)
     output = {"model": model_id, "method": "lora" if lora else "full", "train_loss": round(train_loss, 4),
               "valid_loss": round(last["valid"], 4), "first_valid_loss": round(first_valid, 4),

@@ -6,22 +6,20 @@ from flask import Blueprint, g, jsonify, redirect, render_template, request, url
 
 from core import schemas
 from core.catalog import DEFAULT_TEXT_MODEL
-from core.errors import InvalidInput, NotFound, TooLarge
+from core.errors import InvalidInput, TooLarge
 from core.file_checks import FINE_TUNE, check_upload
 from core.finetune_names import checkpoint_model_id, kept_checkpoints
-from core.jobs import PAUSED, QUEUED, RUNNING
 from core.schemas import FinetuneHyperparameters, LoraSettings, TextFinetuneInput
 from core.shapes import defaults
+from web import finetune_jobs
 from web.auth import login_required
 from web.csrf import check_csrf
-from web.deps import get_celery, get_files, get_settings, get_store
+from web.deps import get_files, get_settings, get_store
+from web.finetune_jobs import KIND, finetune_job
 from web.form_fields import in_words, number_bounds
-from web.limits import check_open_jobs
 from web.service import models_for, owner_lookups, submit_job
-from workers.task_messages import task_message
 
 bp = Blueprint("finetune_ui", __name__, url_prefix="/finetune")
-KIND = "text.finetune"
 
 
 @bp.before_request
@@ -170,10 +168,7 @@ def new():
 
 def _finetune_job(job_id: str) -> dict:
     """The signed-in owner's fine-tune job; 404 for another owner's job or another kind."""
-    job = get_store().get(job_id, g.ui_owner)
-    if job["kind"] != KIND:
-        raise NotFound(f"No fine-tuning job {job_id!r}", param="job_id")
-    return job
+    return finetune_job(job_id, g.ui_owner, param="job_id")
 
 
 def checkpoint_rows(job: dict) -> list[dict]:
@@ -200,8 +195,7 @@ def job_json(job_id):
 def pause(job_id):
     """Queued: paused at once. Running: the worker checkpoints at its next step, then pauses. Any
     other status (a page left open) changes nothing; the page shows the job as it is."""
-    if _finetune_job(job_id)["status"] in (QUEUED, RUNNING):
-        get_store().request_pause(job_id)
+    finetune_jobs.pause(_finetune_job(job_id))
     return redirect(url_for("ui.job_page", job_id=job_id))
 
 
@@ -210,7 +204,5 @@ def pause(job_id):
 def resume(job_id):
     """A paused job goes back to the queue and continues from its last checkpoint; a pause not yet
     taken is withdrawn. Any other status changes nothing."""
-    if _finetune_job(job_id)["status"] == PAUSED:
-        check_open_jobs(g.ui_owner)  # resumed, it counts as open again
-    get_store().resume(job_id, task_message(get_celery(), KIND, [job_id]))
+    finetune_jobs.resume(_finetune_job(job_id))
     return redirect(url_for("ui.job_page", job_id=job_id))

@@ -7,22 +7,21 @@ import time
 from flask import Blueprint, jsonify, request
 
 from core import webhooks
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput
 from core.finetune_names import checkpoint_model_id, kept_checkpoints
 from core.jobs import PAUSED, QUEUED, RUNNING
 from core.openai_finetune_schemas import DEFAULTS, FineTuningJobCreate, job_input, request_param
 from core.shapes import parse
 from web.auth import api_owner
+from web import finetune_jobs
 from web.deps import get_celery, get_settings, get_store
-from web.limits import check_open_jobs
+from web.finetune_jobs import KIND, finetune_job
 from web.openai_objects import unix
 from web.request_input import int_arg, json_body
 from web.service import submit_job
-from workers.task_messages import task_message
 
 bp = Blueprint("openai_finetuning", __name__, url_prefix="/v1/fine_tuning")
 
-KIND = "text.finetune"
 _STATUS = {"queued": "queued", "running": "running", "canceling": "running", "paused": "queued",
            "succeeded": "succeeded", "failed": "failed", "canceled": "cancelled"}
 
@@ -55,13 +54,6 @@ def fine_tuning_job(job: dict) -> dict:
     }
 
 
-def _job(job_id: str, owner: str) -> dict:
-    job = get_store().get(job_id, owner)
-    if job["kind"] != KIND:
-        raise NotFound(f"No fine-tuning job {job_id!r}", param="fine_tuning_job_id")
-    return job
-
-
 @bp.post("/jobs")
 def create():
     """Check the request in OpenAI's terms, then queue a text.finetune job (id ftjob-...)."""
@@ -91,13 +83,13 @@ def list_jobs():
 
 @bp.get("/jobs/<job_id>")
 def retrieve(job_id):
-    return jsonify(fine_tuning_job(_job(job_id, api_owner())))
+    return jsonify(fine_tuning_job(finetune_job(job_id, api_owner())))
 
 
 @bp.post("/jobs/<job_id>/cancel")
 def cancel(job_id):
     """Queued or paused: cancelled at once. Running: cancelled at the worker's next step."""
-    before = _job(job_id, api_owner())
+    before = finetune_job(job_id, api_owner())
     if before["status"] not in (QUEUED, RUNNING, PAUSED, "canceling"):
         raise InvalidInput(f"The job is {_STATUS[before['status']]}; only a queued, running or paused job can be "
                            "cancelled", param="fine_tuning_job_id")
@@ -111,23 +103,18 @@ def cancel(job_id):
 def pause(job_id):
     """Queued: paused at once. Running: the worker checkpoints at its next step and lets the job go
     (the answer may still read running; it reads paused once that is done)."""
-    before = _job(job_id, api_owner())
+    before = finetune_job(job_id, api_owner())
     if before["status"] not in (QUEUED, RUNNING, PAUSED):
         raise InvalidInput(f"The job is {_STATUS[before['status']]}; only a queued or running job can be paused",
                            param="fine_tuning_job_id")
-    job = before if before["status"] == PAUSED else get_store().request_pause(job_id)
-    return jsonify(fine_tuning_job(job))
+    return jsonify(fine_tuning_job(finetune_jobs.pause(before)))
 
 
 @bp.post("/jobs/<job_id>/resume")
 def resume(job_id):
     """A paused job goes back to the queue and continues from its last checkpoint; a pause not yet
     taken by the worker is withdrawn."""
-    owner = api_owner()
-    before = _job(job_id, owner)
-    if before["status"] == PAUSED:
-        check_open_jobs(owner)
-    outcome = get_store().resume(job_id, task_message(get_celery(), KIND, [job_id]))
+    outcome = finetune_jobs.resume(finetune_job(job_id, api_owner()))
     if outcome not in ("resumed", "unpaused"):
         raise InvalidInput(f"The job is {_STATUS.get(outcome, outcome)}, not paused", param="fine_tuning_job_id")
     return jsonify(fine_tuning_job(get_store().get(job_id)))
@@ -191,7 +178,7 @@ def _page(items: list[dict], after: str | None, limit: int) -> tuple[list[dict],
 
 @bp.get("/jobs/<job_id>/events")
 def events(job_id):
-    job = _job(job_id, api_owner())
+    job = finetune_job(job_id, api_owner())
     page, more = _page(fine_tuning_events(job), request.args.get("after") or None, int_arg("limit", 20, 1, 1000))
     return jsonify({"object": "list", "data": page, "has_more": more})
 
@@ -212,7 +199,7 @@ def checkpoint_objects(job: dict) -> list[dict]:
 
 @bp.get("/jobs/<job_id>/checkpoints")
 def checkpoints(job_id):
-    job = _job(job_id, api_owner())
+    job = finetune_job(job_id, api_owner())
     page, more = _page(checkpoint_objects(job), request.args.get("after") or None, int_arg("limit", 10, 1, 100))
     return jsonify({"object": "list", "data": page, "has_more": more,
                     "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None})

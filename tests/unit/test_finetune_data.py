@@ -193,3 +193,18 @@ def test_the_learning_rate_schedule_is_transformers_linear_warmup(warmup, total)
             optimizer.step()
             schedule.step()
     assert ours == pytest.approx(theirs, abs=1e-12)
+
+
+def test_adapters_of_one_base_share_a_batch_list_and_other_models_do_not():
+    from core.batches import batch_list_key
+
+    def job(model: str) -> dict:
+        return {"model": model, "max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0, "top_k": 0, "n": 1,
+                "stop": [], "prompt": "hi"}
+    group = "adapters-of:builtin:tiny-gpt2"
+    a = batch_list_key("ann", "text.chat", job("ft:builtin:tiny-gpt2:a:1"), group)
+    b = batch_list_key("ann", "text.chat", job("ft:builtin:tiny-gpt2:b:2"), group)
+    assert a == b
+    assert batch_list_key("bob", "text.chat", job("ft:builtin:tiny-gpt2:a:1"), group) != a  # owner-scoped
+    assert batch_list_key("ann", "text.chat", job("ft:builtin:tiny-gpt2:a:1")) != \
+        batch_list_key("ann", "text.chat", job("ft:builtin:tiny-gpt2:b:2"))  # full fine-tunes: one model each
