@@ -14,7 +14,7 @@ import torch
 import transformers
 
 from bench import (finetune_plain, gan_plain, generation, images, lora, platform_generation, queue_overhead,
-                   rss_growth, streaming)
+                   rss_growth, serving, streaming)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -26,13 +26,15 @@ TARGETS = {
     "images_api_vs_plain": (">=", 0.8), "label_fidelity_dcgan": (">=", 0.9),
     "lora_vs_full_tokens_per_s": (">=", 1.0), "lora_vs_full_peak_rss": ("<=", 0.75),
     "multi_adapter_vs_single": (">=", 0.7),
+    "serving_vs_serial": (">=", 8), "serving_vs_static": (">=", 2), "serving_vs_engine_in_process": (">=", 0.85),
+    "ttft_p50_ratio": ("<=", 4),
 }
 _COMPARE = {">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 
 PARTS = {"generation": generation, "platform_generation": platform_generation, "queue_overhead": queue_overhead,
          "rss_growth": rss_growth, "finetune_plain": finetune_plain, "gan_plain": gan_plain, "streaming": streaming,
-         "images": images, "lora": lora}
+         "images": images, "lora": lora, "serving": serving}
 
 
 def machine() -> dict:

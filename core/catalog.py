@@ -120,8 +120,30 @@ def context_tokens(name: str, settings: Settings) -> int | None:
     (fine-tunes, models only the workers have): the worker then refuses what does not fit."""
     if name in BUILTIN_CONTEXT_TOKENS:
         return BUILTIN_CONTEXT_TOKENS[name]
-    if not _NAME_RE.match(name) or ".." in name:
+    values = _text_config(name, settings)
+    sizes = [values.get(k) for k in _CONTEXT_KEYS]
+    return next((int(v) for v in sizes if isinstance(v, int) and v > 0), None)
+
+
+def kv_bytes_per_token(name: str, settings: Settings) -> int | None:
+    """Key/value-cache bytes one sequence-token of a text model takes in fp32 (the most a worker keeps
+    it in), from its config where the web can read it; None where it cannot."""
+    values = _text_config(name, settings)
+    layers, hidden, heads = (values.get(k) for k in ("num_hidden_layers", "hidden_size", "num_attention_heads"))
+    layers = layers or values.get("n_layer")
+    hidden, heads = hidden or values.get("n_embd"), heads or values.get("n_head")
+    if not all(isinstance(v, int) and v > 0 for v in (layers, hidden, heads)):
         return None
+    kv_heads = values.get("num_key_value_heads") or heads
+    head_dim = values.get("head_dim") or hidden // heads
+    return 2 * layers * kv_heads * head_dim * 4
+
+
+def _text_config(name: str, settings: Settings) -> dict:
+    """A model's config.json where the web can read it (a multimodal config's text section merged
+    over it), else {}."""
+    if name in BUILTIN_CONTEXT_TOKENS or not _NAME_RE.match(name) or ".." in name:
+        return {}
     config = None
     local = _local_dir(settings, name)
     if local is not None:
@@ -132,15 +154,15 @@ def context_tokens(name: str, settings: Settings) -> int | None:
         found = try_to_load_from_cache(name, "config.json", cache_dir=hub_cache_dir())
         config = Path(found) if isinstance(found, str) else None
     if config is None:
-        return None
+        return {}
     try:
         values = json.loads(config.read_text())
     except (OSError, ValueError):
-        return None
-    sizes = [values.get(k) for k in _CONTEXT_KEYS]
-    # A multimodal config keeps the text model's settings in a section of their own.
-    sizes += [(values.get("text_config") or {}).get(k) for k in _CONTEXT_KEYS]
-    return next((int(v) for v in sizes if isinstance(v, int) and v > 0), None)
+        return {}
+    if not isinstance(values, dict):
+        return {}
+    text = values.get("text_config")
+    return {**values, **text} if isinstance(text, dict) else values
 
 
 def local_model_path(settings: Settings, name: str) -> Path:

@@ -83,7 +83,9 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0, description="0 = CPUs divided by worker concurrency")
     worker_concurrency: int = Field(1, ge=1, description="processes per worker")
     task_events: bool = Field(True, description="workers send Celery task events (what Flower shows)")
-    generate_batch_jobs: int = Field(16, ge=1, description="queued text.generate (or gan.sample) jobs run as one batch")
+    generate_batch_jobs: int = Field(16, ge=1, description="queued text or gan.sample jobs one claim takes")
+    kv_cache_bytes: int = Field(4 << 30, ge=1 << 20, description="key/value cache one worker's engine holds per "
+                                                                 "model; more requests wait for room")
     presign_ttl_s: int = Field(300, ge=10, description="lifetime of artifact download links")
     # Per-caller limits (0 turns one off): a 429 with Retry-After beyond them.
     rate_limit_per_minute: int = Field(3000, ge=0, description="API requests per key per minute")

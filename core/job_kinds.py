@@ -22,9 +22,12 @@ class JobKind:
     task_module: str  # where its task lives; a worker imports it
     input: type[Shape] | None  # None: not submitted through POST /v1/jobs (it has its own route)
     summary: str = ""
-    # Fields (besides the prompt and the seed) that must match for queued jobs to share one model
-    # call; empty: the kind runs one job per task message.
+    # Fields that must match for queued jobs to be taken together by one worker (text: only the
+    # model; the engine serves every request with its own settings); empty: one job per task message.
     batch_on: tuple[str, ...] = ()
+    # Kinds with the same group share one batch list per model (text.generate and text.chat share
+    # the model's engine); empty: the kind's own lists. The group's first kind names its task.
+    batch_group: str = ""
     # The progress bar known at submission: (unit, input field holding the total).
     progress: tuple[str, str] | None = None
     # How web/static/job.js shows the output: generic | text | text.finetune | gan.train | gan.sample.
@@ -36,17 +39,15 @@ class JobKind:
     reaper_resends: bool = True
 
 
-# What queued generation jobs must share to run in one model call (all but prompt, seed, stream).
-_GENERATION_SETTINGS = ("model", "max_new_tokens", "temperature", "top_p", "top_k", "n", "stop")
 
 KINDS: dict[str, JobKind] = {k.name: k for k in (
     JobKind("text.generate", "inference", "tasks.text_generate", TextGenerateInput,
             summary="Generate text from a prompt",
-            batch_on=_GENERATION_SETTINGS,
+            batch_on=("model",), batch_group="text",
             progress=("tokens", "max_new_tokens"), page="text"),
     JobKind("text.chat", "inference", "tasks.text_chat", TextChatInput,
             summary="Write the assistant's next turn of a conversation (POST /v1/chat/completions)",
-            batch_on=_GENERATION_SETTINGS, progress=("tokens", "max_new_tokens"), page="text"),
+            batch_on=("model",), batch_group="text", progress=("tokens", "max_new_tokens"), page="text"),
     JobKind("text.finetune", "training", "tasks.text_finetune", TextFinetuneInput,
             summary="Fine-tune a text model on an uploaded file", page="text.finetune"),
     JobKind("gan.train", "training", "tasks.gan_train", GanTrainInput,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 
-from core.catalog import context_tokens, resolve_text_model
+from core.catalog import context_tokens, kv_bytes_per_token, resolve_text_model
 from core.errors import InvalidInput
 from core.shapes import Lookups, NO_LOOKUPS, Shape, check, collect, context, refuse, reraise
 
@@ -115,8 +115,25 @@ def _check_window(model: str, new_tokens: int | None, info, field: str, prompt: 
                                       f"({prompt} needs room too)", relative=True, field=field)
 
 
+def _check_cache(shape: "Sampling", info) -> None:
+    """A request whose sequences could never fit a worker's key/value cache (AIGC_KV_CACHE_BYTES),
+    even with a one-token prompt: refused at submission, not after the job waited in the queue."""
+    settings, _ = context(info)
+    if settings is None or shape.max_new_tokens is None:
+        return
+    per_token = kv_bytes_per_token(shape.model, settings)
+    rows = shape.n if shape.temperature > 0 else 1  # greedy choices are generated once
+    if per_token and rows * (shape.max_new_tokens + 1) * per_token > settings.kv_cache_bytes:
+        most = settings.kv_cache_bytes // (per_token * (shape.max_new_tokens + 1))
+        raise refuse("invalid_input", f"must be at most {most}: {rows} sequences of {shape.max_new_tokens} "
+                                          f"new tokens would need more key/value cache than a worker holds for "
+                                          f"{shape.model} (AIGC_KV_CACHE_BYTES); lower n or max_new_tokens",
+                     relative=True, field="n")
+
+
 def _new_tokens_fit(shape: "Sampling", info):
     _check_window(shape.model, shape.max_new_tokens, info, "max_new_tokens", "the prompt")
+    _check_cache(shape, info)
     return shape
 
 

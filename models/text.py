@@ -334,7 +334,7 @@ def generate_batch(tm: TextModel, prompts: list[str], params: GenerationParams,
     for p, prompt_ids in enumerate(enc["attention_mask"].sum(dim=1).tolist()):
         choices, used = [], 0
         for i in range(params.n):
-            choice, n_tokens = _finish(tok, generated[p * per_prompt + i % per_prompt], params, tm.end_ids)
+            choice, n_tokens = finish_choice(tok, generated[p * per_prompt + i % per_prompt], params, tm.end_ids)
             choices.append({"index": i, **choice})
             used += n_tokens
         results.append({"choices": choices, "prompt_tokens": int(prompt_ids), "completion_tokens": used})
@@ -403,7 +403,7 @@ def _calls(tm: TextModel, indices: list[int], lengths: list[int], params: Genera
     return [indices[start:start + per_call] for start in range(0, len(indices), per_call)]
 
 
-def _finish(tok, ids: list[int], params: GenerationParams, end_ids: tuple[int, ...] = ()) -> tuple[dict, int]:
+def finish_choice(tok, ids: list[int], params: GenerationParams, end_ids: tuple[int, ...] = ()) -> tuple[dict, int]:
     """Cut a completion at its first end token (`end_ids`; the tokenizer's end-of-text where none are
     given) or the first stop string; say why it ended.
 

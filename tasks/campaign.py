@@ -28,7 +28,8 @@ from core.textfiles import text_lines
 from core.jobs import CANCELED, SUCCEEDED, TERMINAL, archive_record
 from core.storage import artifact_key
 from models.chat import chat_prompt, chat_stops
-from models.text import GenerationParams, PromptTooLong, generate_rows
+from models.engine import Request, RequestTooLarge, engine_for
+from models.text import GenerationParams, PromptTooLong
 from tasks.model_loading import load_cached
 from tasks.runner import PartLease, run_part
 from workers.runtime import get_runtime
@@ -36,10 +37,9 @@ from workers.runtime import get_runtime
 log = logging.getLogger(__name__)
 
 NDJSON = "application/x-ndjson; charset=utf-8"  # a download says how its text is encoded
-# Sequences per generate call (rows x variants), fewer if their KV cache would not fit
-# (models.text.sequences_per_call). For GPT-2 small on a 2-core CPU, 64 measured ~1.5x the
-# throughput of 16, and 128 another ~8%: each decoding step streams every weight from memory once
-# for the whole batch. Rows are sorted by length so padding stays small.
+# The in-process batch the campaign benchmark compares with (bench/platform_generation.py): for
+# GPT-2 small on a 2-core CPU, 64 sequences a call measured ~1.5x the throughput of 16, and 128
+# another ~8%.
 BATCH_SEQUENCES = 128
 
 
@@ -49,18 +49,34 @@ def _read_jsonl(storage, key: str) -> list[dict]:
 
 def rows_output(model, rows: list[dict], params: GenerationParams, lease: PartLease | None = None
                 ) -> tuple[list[dict], list[dict]]:
-    """Generate for each row (batched, shortest prompts together); a row too long for the model is an
-    error of that row alone. With a lease, generation stops once another worker took the chunk over."""
+    """Generate for each row on the model's engine (models/engine.py): rows join as others finish,
+    each with a seed of its own (the chunk's seed and the row's index), so a row's text does not
+    depend on what shared its batch. A row too long for the model is an error of that row alone.
+    With a lease, generation stops once another worker took the chunk over."""
     outputs, errors = [], []
-    ordered = sorted(rows, key=lambda r: len(r["prompt"]))
-    on_step = (lambda _call, _done, _total: lease.check()) if lease else None
-    results = generate_rows(model, [r["prompt"] for r in ordered], params, max_sequences=BATCH_SEQUENCES,
-                            on_step=on_step)
-    for row, result in zip(ordered, results):
-        if isinstance(result, PromptTooLong):
-            errors.append({"row": row["index"], "id": row["id"], "error": {"code": "prompt_too_long",
-                                                                           "message": str(result)}})
+    engine = engine_for(model, get_runtime().settings.kv_cache_bytes)
+    requests = []
+    for row in rows:
+        ids = model.tokenizer(row["prompt"])["input_ids"]
+        request = Request(ids, params, seed=(params.seed * 1_000_003 + row["index"]) % 2**32, adapter=model.adapter,
+                          tag=row)
+        try:
+            engine.check(request)
+        except (PromptTooLong, RequestTooLarge) as exc:
+            errors.append({"row": row["index"], "id": row["id"], "error": {
+                "code": "prompt_too_long" if isinstance(exc, PromptTooLong) else "request_too_large",
+                "message": str(exc)}})
             continue
+        requests.append(request)
+    with engine.serving():
+        for request in requests:
+            engine.add(request)
+        while not all(request.done for request in requests):
+            engine.step()
+            if lease:
+                lease.check()
+    for request in requests:
+        row, result = request.tag, request.result
         for choice in result["choices"]:
             outputs.append({"row": row["index"], "id": row["id"], "variant": choice["index"],
                             "text": choice["text"], "finish_reason": choice["finish_reason"],

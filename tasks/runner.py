@@ -205,12 +205,34 @@ BatchHandler = Callable[[list[JobContext]], dict[str, Outcome]]
 def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler, limit: int) -> str:
     """Claim the lead job (if any) and its batchmates, run them, finish each; returns a summary."""
     rt = get_runtime()
+    claims, ctxs, ended = claim_jobs(task, lead_id, batch_list, limit)
+    # Jobs with nothing to run end now, before their leases could lapse during the others' run.
+    counts = finish_jobs(task, rt, ended)
+    if ctxs:
+        started, clock = time.time(), time.monotonic()
+        with logs.about_jobs([ctx.job for ctx in ctxs]):
+            log.info("running %d job(s), attempt %s", len(ctxs), ",".join(str(c.job["attempts"]) for c in ctxs))
+            writes = _run(task, ctxs, handler)
+            counts.update(finish_jobs(task, rt, writes))
+        report_riders(task, ctxs, writes, lead_id, started, time.monotonic() - clock)
+    settle_unclaimed(rt, claims)
+    summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+    return f"batch of {len(claims)}: {summary or 'nothing to run'}"
+
+
+def claim_jobs(task, lead_id: str | None, batch_list: str, limit: int, continuation: bool = True
+               ) -> tuple[list, list[JobContext], list[TerminalWrite]]:
+    """Claim the lead job (if any) and up to `limit` jobs in all from `batch_list`. Returns the claims,
+    a context per job to run, and the terminal writes of claimed jobs with nothing to run (canceled
+    while queued, too many attempts). With `continuation`, jobs left in the list wake another worker.
+    A lead another worker holds raises a Celery retry for when its lease would lapse."""
+    rt = get_runtime()
     store, settings = rt.store, rt.settings
     # Pushed only if this batch leaves jobs in the list: it wakes a worker for the rest.
-    continuation = task_message(task.app, task.name, [None, batch_list]) if batch_list else None
+    message = task_message(task.app, task.name, [None, batch_list]) if batch_list and continuation else None
     try:
         # Progress stays as submitted (0 of the job's total): no write until there is some.
-        claims = store.claim_batch(lead_id, batch_list, limit, settings.lease_ttl_s, continuation,
+        claims = store.claim_batch(lead_id, batch_list, limit, settings.lease_ttl_s, message,
                                    placement=rt.placement(getattr(task.request, "hostname", "") or ""))
     except TRANSIENT as exc:
         # The script ran whole or not at all; if its reply was lost, the claimed jobs' leases
@@ -238,32 +260,30 @@ def run_batch(task, lead_id: str | None, batch_list: str, handler: BatchHandler,
     if not ctxs and not ended and lead_id and claims[0][0].outcome == "busy":
         # Another worker holds the lead's lease; look again once it would have lapsed.
         raise task.retry(countdown=_until_lapsed(rt, lead_id), max_retries=None)
-    # Jobs with nothing to run end now, before their leases could lapse during the others' run.
-    counts = _finish(task, rt, ended)
-    if ctxs:
-        started, clock = time.time(), time.monotonic()
-        with logs.about_jobs([ctx.job for ctx in ctxs]):
-            log.info("running %d job(s), attempt %s", len(ctxs), ",".join(str(c.job["attempts"]) for c in ctxs))
-            writes = _run(task, ctxs, handler)
-            counts.update(_finish(task, rt, writes))
-        # Jobs that came with no message of their own show in Flower through an event of their own.
-        riders = {ctx.id: ctx.job for ctx in ctxs if ctx.id != lead_id}
-        ran = time.monotonic() - clock
-        task_events.batchmates_ended(task, [(riders[w.job_id], w.status, started, ran) for w in writes
-                                            if w.job_id in riders])
-        _report_gpu_memory(rt, getattr(task.request, "hostname", "") or "worker")
+    return claims, ctxs, ended
+
+
+def report_riders(task, ctxs: list[JobContext], writes: list[TerminalWrite], lead_id: str | None,
+                  started: float, ran_s: float) -> None:
+    """Jobs that came with no message of their own show in Flower through an event of their own."""
+    riders = {ctx.id: ctx.job for ctx in ctxs if ctx.id != lead_id}
+    task_events.batchmates_ended(task, [(riders[w.job_id], w.status, started, ran_s) for w in writes
+                                        if w.job_id in riders])
+    _report_gpu_memory(ctxs[0].rt, getattr(task.request, "hostname", "") or "worker")
+
+
+def settle_unclaimed(rt: Runtime, claims: list) -> None:
+    """Claims that found nothing to run: a missing record is logged, a finished one (a duplicate
+    delivery, or canceled while queued) gets its record into storage."""
     for claim, _ in claims:
         if claim.outcome == "missing":
             log.warning("job %s: no record, message dropped", claim.job_id)
         elif claim.outcome == "terminal":
-            # Finished (a duplicate delivery) or canceled while queued: its record goes to storage.
             try:
                 if not rt.storage.exists(job_json_key(claim.job_id)):
                     archive_record(rt.store, rt.storage, claim.job_id)
             except Exception:
                 log.exception("job %s: could not write job.json", claim.job_id)
-    summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
-    return f"batch of {len(claims)}: {summary or 'nothing to run'}"
 
 
 def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[TerminalWrite]:
@@ -303,9 +323,14 @@ def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[TerminalWr
         raise task.retry(countdown=5, max_retries=None) from exc
     except Exception as exc:
         log.exception("batch of %s failed", ctxs[0].id)
-        return [TerminalWrite(ctx.id, ctx.token, FAILED, {"error": _internal_error(exc)}) for ctx in ctxs]
+        return [TerminalWrite(ctx.id, ctx.token, FAILED, {"error": internal_error(exc)}) for ctx in ctxs]
     finally:
         beat.done.set()
+    return terminal_writes(ctxs, outcomes)
+
+
+def terminal_writes(ctxs: list[JobContext], outcomes: dict[str, Outcome]) -> list[TerminalWrite]:
+    """Each job's terminal write from its outcome (none for a job whose lease was lost)."""
     ended = []
     for ctx in ctxs:
         outcome = outcomes[ctx.id]
@@ -318,7 +343,7 @@ def _run(task, ctxs: list[JobContext], handler: BatchHandler) -> list[TerminalWr
         elif isinstance(outcome, AigcError):
             ended.append(TerminalWrite(ctx.id, ctx.token, FAILED, {"error": outcome.to_dict()}))
         elif isinstance(outcome, Exception):
-            ended.append(TerminalWrite(ctx.id, ctx.token, FAILED, {"error": _internal_error(outcome)}))
+            ended.append(TerminalWrite(ctx.id, ctx.token, FAILED, {"error": internal_error(outcome)}))
         else:
             ended.append(TerminalWrite(ctx.id, ctx.token, SUCCEEDED, {"output": outcome, "artifacts": ctx.artifacts},
                                        ctx.final_progress))
@@ -361,11 +386,11 @@ def _flush_metrics(rt: Runtime, *writes) -> None:
         log.warning("could not record metrics", exc_info=True)
 
 
-def _internal_error(exc: Exception) -> dict:
+def internal_error(exc: Exception) -> dict:
     return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"[:1000], "param": None}
 
 
-def _finish(task, rt, ended: list[TerminalWrite]) -> Counter:
+def finish_jobs(task, rt, ended: list[TerminalWrite]) -> Counter:
     """Terminal writes in one round trip (each fenced by its own lease), then each record to storage."""
     counts: Counter = Counter()
     if not ended:

@@ -253,7 +253,9 @@ def test_finetune_from_the_command_line(platform, tmp_path):
         api.wait(long, timeout_s=60, until=("paused",))
         assert "paused" in _aigc(["finetune", "list"], env).stdout
         resumed = _aigc(["finetune", "resume", long], env)
-        assert resumed.returncode == 0 and resumed.stdout.split()[:2] == [long, "queued"], resumed.stdout
+        # Resumed: queued again, or already claimed by the training worker by the time it answers.
+        assert resumed.returncode == 0 and resumed.stdout.split()[:1] == [long], resumed.stdout
+        assert resumed.stdout.split()[1] in ("queued", "running"), resumed.stdout
     finally:
         canceled = _aigc(["finetune", "cancel", long], env)
     assert canceled.returncode == 0, canceled.stderr

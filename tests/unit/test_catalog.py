@@ -12,7 +12,7 @@ import pytest
 from huggingface_hub import constants
 
 from core.catalog import (BUILTIN_CONTEXT_TOKENS, BUILTIN_TEXT_MODELS, DEFAULT_TEXT_MODEL, ModelRef, context_tokens,
-                          list_text_models, local_model_path, resolve_text_model)
+                          kv_bytes_per_token, list_text_models, local_model_path, resolve_text_model)
 from core.errors import InvalidInput
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,3 +189,23 @@ def test_models_announced_by_workers_resolve(settings):
     ref = resolve_text_model("only-on-workers", settings, "input.model", None,
                              lambda: {"only-on-workers": "local"})
     assert (ref.id, ref.source) == ("only-on-workers", "local")
+
+
+def test_a_request_that_could_never_fit_the_cache_is_refused_at_submission(make_settings, hub_cache):
+    from core.schemas import job_create
+
+    settings = make_settings(AIGC_KV_CACHE_BYTES=str(64 << 20))
+    path = add_local_model(settings, "wide-gpt")
+    # 24 layers x 2 x 1024 wide x 4 bytes: 192 KiB a token, so 64 MiB holds 341 tokens.
+    (path / "config.json").write_text(json.dumps({"n_layer": 24, "n_embd": 1024, "n_head": 16, "n_positions": 2048}))
+    assert kv_bytes_per_token("wide-gpt", settings) == 24 * 2 * 1024 * 4
+
+    def submit(**inp):
+        body = {"kind": "text.generate", "input": {"model": "wide-gpt", "prompt": "hi", **inp}}
+        return job_create(body, settings)
+
+    submit(max_new_tokens=300, n=1)  # 301 tokens fit
+    submit(max_new_tokens=300, n=8, temperature=0)  # greedy choices are one sequence
+    with pytest.raises(InvalidInput) as exc:
+        submit(max_new_tokens=300, n=2, temperature=1.0)
+    assert exc.value.param == "input.n" and exc.value.code == "invalid_input" and "at most 1" in exc.value.message

@@ -38,13 +38,18 @@ def test_jsonl_upload_lines_are_checked_and_deep_nesting_is_a_400():
 
 
 def test_in_a_worker_a_prompt_that_is_not_unicode_fails_its_job_alone():
-    """Jobs of several owners share a batch: the one with bad text fails, the others get their prompts."""
+    """Jobs of several owners share a serving loop: the one with bad text fails, the others get their prompts."""
     from types import SimpleNamespace
 
-    from tasks.text_generate import PLAIN, _prompts
+    from tasks.replies import PLAIN, job_prompt
 
     ctxs = [SimpleNamespace(id=name, job={"input": {"prompt": prompt}})
             for name, prompt in [("a", "fine"), ("b", "bad \ud800"), ("c", "也很好")]]
-    outcomes: dict = {}
-    assert _prompts(ctxs, None, PLAIN, outcomes) == {"a": "fine", "c": "也很好"}
-    assert list(outcomes) == ["b"] and outcomes["b"].param == "input.prompt"
+    prompts, errors = {}, {}
+    for ctx in ctxs:
+        try:
+            prompts[ctx.id] = job_prompt(ctx, None, PLAIN)
+        except InvalidInput as exc:
+            errors[ctx.id] = exc
+    assert prompts == {"a": "fine", "c": "也很好"}
+    assert list(errors) == ["b"] and errors["b"].param == "input.prompt"

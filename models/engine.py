@@ -1,0 +1,531 @@
+"""Continuous batching: one decoding loop per loaded model that requests join at any step, each with its own sampling settings, and leave the moment they finish.
+
+The loop is driven by its caller, a step at a time (`Engine.step`): a worker's serving task
+(tasks/serving.py) admits queued jobs between steps, the campaign chunk and the benchmarks run their
+rows to the end. Per step:
+
+1. Requests that were canceled leave; their rows' cache slots are reused at once.
+2. Waiting requests are admitted while the key/value-cache budget allows, and prefilled together
+   in one forward pass (their prompts left-padded among themselves). Each request's first token is
+   drawn from that pass, its `n` rows sharing the prompt's cache (copied, not recomputed).
+3. One decoding forward pass over every running row, on a cache of preallocated slots
+   (`SlotCache`: written in place, never concatenated), each row aligned to the right: row r holds
+   its tokens in columns [start_r, T) and attends to nothing left of start_r.
+4. Each row's next token under its own request's temperature, top-k and top-p, drawn from the
+   request's own generator, so a seed gives the same text whatever shares the batch (up to the
+   float rounding of a different batch shape). Rows that reach an end token, a stop string or
+   `max_tokens` leave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import torch
+from transformers import DynamicCache
+from transformers.cache_utils import Cache, CacheLayerMixin
+
+from models.sampling import choose_tokens
+from models.text import (KV_CACHE_BUDGET_BYTES, GenerationParams, TextModel, _cpu_threads, check_prompt_fits,
+                         finish_choice, kv_bytes_per_token, sequences_per_prompt)
+
+# Rows decoded together at most (the key/value budget may allow fewer): for GPT-2 small on a 2-core
+# CPU, 64 rows a step gave ~1.5x the throughput of 16 and 128 another ~8% (a step streams every
+# weight from memory once for all its rows); past that a step only gets longer.
+MAX_ROWS = 128
+# Prompt tokens prefilled in one step at most (a long prompt alone may exceed it): a flood of
+# arrivals is taken in a few steps, so the running rows' next token is not held up for all of them.
+PREFILL_TOKENS_PER_STEP = 2048
+
+
+class RequestTooLarge(ValueError):
+    """A request whose rows could never fit the engine's key/value-cache budget, even alone."""
+
+
+@dataclass(eq=False)
+class Request:
+    """One prompt's `params.n` completions. The engine fills `result` (generate_batch's shape:
+    choices, prompt_tokens, completion_tokens) when the last row finishes."""
+
+    prompt_ids: list[int]
+    params: GenerationParams
+    seed: int = 0
+    adapter: str | None = None  # the LoRA adapter its rows run with (None: the base)
+    # Each step's new token of every row (choice order; a finished row repeats an end token).
+    on_tokens: Callable[["Request", list[int]], None] | None = None
+    tag: object = None  # the caller's own (a job context, a row index)
+    # Filled by the engine:
+    result: dict | None = None
+    canceled: bool = False
+    generated: int = 0  # tokens drawn so far (the longest row's)
+    _rows: list["_Row"] = field(default_factory=list, repr=False)
+    _generator: torch.Generator | None = field(default=None, repr=False)
+    _added: bool = field(default=False, repr=False)
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None or self.canceled
+
+    @property
+    def rows(self) -> int:
+        return sequences_per_prompt(self.params)
+
+    @property
+    def reserved_tokens(self) -> int:
+        """The cache it may come to hold: every row at its full length."""
+        return self.rows * (len(self.prompt_ids) + self.params.max_new_tokens)
+
+
+@dataclass(eq=False)
+class _Row:
+    request: Request
+    index: int  # which of the request's sequences
+    start: int  # the first cache column it uses
+    tokens: list[int] = field(default_factory=list)
+    finished: bool = False
+
+
+class _SlotLayer(CacheLayerMixin):
+    """One layer's keys and values in preallocated [rows, heads, columns, head_dim] buffers, written
+    in place at the engine's current column (DynamicLayer concatenates a new tensor every step)."""
+
+    is_sliding = False
+
+    def __init__(self, shape: "_Shape"):
+        super().__init__()
+        self.shape = shape
+        self.is_initialized = True
+
+    def lazy_initialization(self, key_states, value_states) -> None:  # buffers come from the engine
+        pass
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        rows, col, q = self.shape.rows, self.shape.columns, key_states.shape[-2]
+        self.keys[:rows, :, col:col + q] = key_states
+        self.values[:rows, :, col:col + q] = value_states
+        return self.keys[:rows, :, :col + q], self.values[:rows, :, :col + q]
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self.shape.columns + query_length, 0
+
+    def get_seq_length(self) -> int:
+        return self.shape.columns
+
+    def get_max_length(self) -> int:
+        return -1
+
+
+@dataclass
+class _Shape:
+    rows: int = 0  # running rows (slots 0..rows-1)
+    columns: int = 0  # columns written (T): the next token of every row goes to column T
+
+
+class SlotCache(Cache):
+    """The running rows' cache: one _SlotLayer per model layer, sharing one shape."""
+
+    def __init__(self, layers: int):
+        self.shape = _Shape()
+        super().__init__(layers=[_SlotLayer(self.shape) for _ in range(layers)])
+
+    @property
+    def allocated(self) -> tuple[int, int]:
+        """(row slots, columns) the buffers hold."""
+        keys = self.layers[0].keys
+        return (0, 0) if keys is None else (keys.shape[0], keys.shape[2])
+
+    def reserve(self, rows: int, columns: int, like: torch.Tensor, dtype: torch.dtype, max_rows: int,
+                max_columns: int) -> None:
+        """Buffers for at least `rows` slots of `columns`, grown by doubling up to the caps (the
+        content kept)."""
+        have_rows, have_cols = self.allocated
+        if rows <= have_rows and columns <= have_cols:
+            return
+        new_rows = max(rows, min(max(2 * have_rows, 8), max_rows))
+        new_cols = max(columns, min(max(2 * have_cols, 128), max_columns))
+        b, t = self.shape.rows, self.shape.columns
+        heads, dim = like.shape[1], like.shape[-1]
+        for layer in self.layers:
+            for name in ("keys", "values"):
+                buf = torch.zeros(new_rows, heads, new_cols, dim, dtype=dtype, device=like.device)
+                old = getattr(layer, name)
+                if old is not None and b and t:
+                    buf[:b, :, :t] = old[:b, :, :t]
+                setattr(layer, name, buf)
+
+    def release(self) -> None:
+        """Free the buffers (an idle engine holds no cache)."""
+        for layer in self.layers:
+            layer.keys = layer.values = None
+        self.shape.rows = self.shape.columns = 0
+
+    def move_row(self, src: int, dst: int) -> None:
+        t = self.shape.columns
+        for layer in self.layers:
+            layer.keys[dst, :, :t] = layer.keys[src, :, :t]
+            layer.values[dst, :, :t] = layer.values[src, :, :t]
+
+    def shift(self, by: int) -> None:
+        """Move every running row's columns right (by > 0) or left (by < 0)."""
+        b, t = self.shape.rows, self.shape.columns
+        for layer in self.layers:
+            for buf in (layer.keys, layer.values):
+                if by > 0:
+                    buf[:b, :, by:by + t] = buf[:b, :, :t].clone()
+                else:
+                    buf[:b, :, :t + by] = buf[:b, :, -by:t].clone()
+        self.shape.columns = t + by
+
+
+class Engine:
+    """Continuous batching over one loaded model (see the module's docstring)."""
+
+    def __init__(self, tm: TextModel, budget_bytes: int = KV_CACHE_BUDGET_BYTES, max_rows: int = MAX_ROWS):
+        self.tm = tm
+        per_token = kv_bytes_per_token(tm) or 1
+        self.budget_tokens = max(1, budget_bytes // per_token)
+        self.max_rows = max_rows
+        self.waiting: deque[Request] = deque()
+        self.running: list[Request] = []
+        self.rows: list[_Row] = []  # row i sits in cache slot i
+        self.cache = SlotCache(tm.model.config.num_hidden_layers)
+        self.mask: torch.Tensor | None = None  # [slots, columns] 1 where a row has a token
+        self.reserved = 0  # tokens the running requests may come to hold
+        self.steps = 0
+        self.adapters = tm.adapters  # the base's AdapterSet, once an adapter was loaded over it
+        self._dtype = torch.bfloat16 if tm.device.type == "cuda" else next(tm.model.parameters()).dtype
+        self.suppressed = _suppressed_tokens(tm)
+
+    # -- the caller's side ------------------------------------------------------------------
+    def check(self, request: Request) -> None:
+        """PromptTooLong or RequestTooLarge if the request could never be admitted."""
+        check_prompt_fits(self.tm, len(request.prompt_ids), request.params.max_new_tokens)
+        if request.reserved_tokens > self.budget_tokens:
+            raise RequestTooLarge(
+                f"{request.rows} sequence(s) of {len(request.prompt_ids)} + {request.params.max_new_tokens} tokens "
+                f"need more key/value cache than this worker holds for one model ({self.budget_tokens} tokens)")
+
+    def add(self, request: Request) -> None:
+        """Queue a request; it joins the running batch at the next step the budget allows."""
+        if request._added:
+            raise ValueError("this request was added already")
+        self.check(request)
+        request._added = True
+        self.waiting.append(request)
+
+    def cancel(self, request: Request) -> None:
+        """Drop a request; its rows leave at the start of the next step."""
+        request.canceled = True
+
+    @contextlib.contextmanager
+    def serving(self):
+        """A caller's run of steps (a worker process runs one task at a time, so one caller drives the
+        engine at a time). Should the run raise (a lost lease, a broken model, an error inside a
+        step), the engine starts over empty: nothing half-placed outlives it."""
+        try:
+            yield self
+        except BaseException:
+            self.reset()
+            raise
+
+    def reset(self) -> None:
+        """Drop every request and the cache (after an error inside a step)."""
+        for request in [*self.waiting, *self.running]:
+            request.canceled = True
+        self.waiting.clear()
+        self.running.clear()
+        self.rows.clear()
+        self.reserved = 0
+        self.cache.release()
+        self.mask = None
+
+    @property
+    def idle(self) -> bool:
+        return not self.waiting and not self.running
+
+    @property
+    def free_rows(self) -> int:
+        queued = sum(r.rows for r in self.waiting)
+        return max(0, self.max_rows - len(self.rows) - queued)
+
+    def run(self, requests: list[Request]) -> list[Request]:
+        """Add `requests` (those not added yet) and step until every one of them is done."""
+        for request in requests:
+            if not request._added:
+                self.add(request)
+        while not all(r.done for r in requests):
+            self.step()
+        return requests
+
+    def step(self) -> list[Request]:
+        """One scheduling step; returns the requests that finished in it."""
+        finished: list[Request] = []
+        self._drop_canceled()
+        self._admit(finished)
+        if self.rows:
+            self._decode(finished)
+        self.steps += 1
+        if not self.rows:
+            self.cache.release()
+            self.mask = None
+        return finished
+
+    # -- admission and prefill ----------------------------------------------------------------
+    def _admit(self, finished: list[Request]) -> None:
+        batch, tokens = [], 0
+        while self.waiting:
+            request = self.waiting[0]
+            if request.canceled:
+                self.waiting.popleft()
+                continue
+            rows = len(self.rows) + sum(r.rows for r in batch) + request.rows
+            # A request of more rows than max_rows (a big n) runs once it is alone.
+            too_many = rows > self.max_rows and (self.rows or batch)
+            if too_many or self.reserved + request.reserved_tokens > self.budget_tokens:
+                break
+            if batch and tokens + len(request.prompt_ids) > PREFILL_TOKENS_PER_STEP:
+                break
+            self.waiting.popleft()
+            batch.append(request)
+            tokens += len(request.prompt_ids)
+            self.reserved += request.reserved_tokens
+        if batch:
+            self._prefill(batch, finished)
+
+    def _prefill(self, batch: list[Request], finished: list[Request]) -> None:
+        tm, dev = self.tm, self.tm.device
+        longest = max(len(r.prompt_ids) for r in batch)
+        pad = tm.tokenizer.pad_token_id or 0
+        ids = torch.tensor([[pad] * (longest - len(r.prompt_ids)) + r.prompt_ids for r in batch], device=dev)
+        mask = torch.tensor([[0] * (longest - len(r.prompt_ids)) + [1] * len(r.prompt_ids) for r in batch],
+                            device=dev)
+        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
+        prefill = DynamicCache(config=tm.model.config)
+        with self._forward_context(len(batch), [r.adapter for r in batch]):
+            logits = tm.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=prefill,
+                              use_cache=True, logits_to_keep=1).logits[:, -1]
+            self._suppress(logits)
+        for request in batch:
+            request._generator = torch.Generator(dev).manual_seed(request.seed)
+        # A request's rows share its prompt's logits (and cache) for their first token.
+        sources = [(b, request, i) for b, request in enumerate(batch) for i in range(request.rows)]
+        first = self._choose(logits[[b for b, _, _ in sources]], [(request, i) for _, request, i in sources])
+        new_rows: list[tuple[int, _Row]] = []
+        for (b, request, i), token in zip(sources, first):
+            row = _Row(request, i, start=0, tokens=[token])
+            request._rows.append(row)
+            new_rows.append((b, row))
+        for request in batch:
+            request.generated = 1
+            self._retire_finished_rows(request)
+            self._emit(request)
+            if all(row.finished for row in request._rows):
+                self._complete(request, finished)
+            else:
+                self.running.append(request)
+        self._place([(b, row) for b, row in new_rows if not row.finished], prefill, longest)
+
+    def _place(self, placed: list[tuple[int, _Row]], prefill: DynamicCache, longest: int) -> None:
+        """Copy the prefilled rows into cache slots, each right-aligned at the current column."""
+        if not placed:
+            return
+        shape, keys0 = self.cache.shape, prefill.layers[0].keys
+        before = shape.columns
+        self._reserve(shape.rows + len(placed), max(before, longest) + 1, keys0)
+        if longest > before:  # the running rows move right to make room on the left
+            by = longest - before
+            if shape.rows:
+                self.cache.shift(by)
+                self.mask[:shape.rows, by:longest] = self.mask[:shape.rows, :before].clone()
+                self.mask[:shape.rows, :by] = 0
+                for row in self.rows:
+                    row.start += by
+            shape.columns = longest
+        t, b0 = shape.columns, shape.rows
+        slots = torch.arange(b0, b0 + len(placed), device=keys0.device)
+        sources = torch.tensor([b for b, _ in placed], device=keys0.device)
+        # Right-aligned prefill: the prompt's columns [longest - len, longest) go to [t - longest, t).
+        for layer, src in zip(self.cache.layers, prefill.layers):
+            layer.keys[slots, :, t - longest:t] = src.keys[sources].to(self._dtype)
+            layer.values[slots, :, t - longest:t] = src.values[sources].to(self._dtype)
+        self.mask[b0:b0 + len(placed)] = 0
+        for i, (b, row) in enumerate(placed):
+            row.start = t - len(row.request.prompt_ids)
+            self.mask[b0 + i, row.start:t] = 1
+            self.rows.append(row)
+        shape.rows = b0 + len(placed)
+
+    def _reserve(self, rows: int, columns: int, like: torch.Tensor) -> None:
+        self.cache.reserve(rows, columns, like, self._dtype, max(rows, self.max_rows), self.tm.max_positions + 1)
+        self._reserve_mask(rows, columns)
+
+    def _reserve_mask(self, rows: int, columns: int) -> None:
+        have = (0, 0) if self.mask is None else tuple(self.mask.shape)
+        if rows <= have[0] and columns <= have[1]:
+            return
+        rows_cap, cols_cap = self.cache.allocated
+        mask = torch.zeros(max(rows, rows_cap), max(columns, cols_cap), dtype=torch.long, device=self.tm.device)
+        if self.mask is not None:
+            b, t = self.cache.shape.rows, self.cache.shape.columns
+            mask[:b, :t] = self.mask[:b, :t]
+        self.mask = mask
+
+    # -- decoding ---------------------------------------------------------------------------
+    def _decode(self, finished: list[Request]) -> None:
+        shape, tm = self.cache.shape, self.tm
+        self._trim()
+        b, t = shape.rows, shape.columns
+        self._reserve(b, t + 1, self.cache.layers[0].keys)
+        self.mask[:b, t] = 1
+        dev = tm.device
+        ids = torch.tensor([[row.tokens[-1]] for row in self.rows], device=dev)
+        positions = torch.tensor([[t - row.start] for row in self.rows], device=dev)
+        with self._forward_context(b, [row.request.adapter for row in self.rows]):
+            logits = tm.model(input_ids=ids, attention_mask=self.mask[:b, :t + 1], position_ids=positions,
+                              cache=self.cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+            self._suppress(logits)
+        shape.columns = t + 1
+        requests = list(dict.fromkeys(row.request for row in self.rows))
+        for request in requests:
+            request.generated += 1
+        tokens = self._choose(logits, [(row.request, row.index) for row in self.rows])
+        for row, token in zip(self.rows, tokens):
+            row.tokens.append(token)
+        for request in requests:
+            self._retire_finished_rows(request)
+            self._emit(request)
+            if all(row.finished for row in request._rows):
+                self._complete(request, finished)
+        self._free_finished_slots()
+
+    def _suppress(self, logits: torch.Tensor) -> None:
+        if self.suppressed is not None:
+            logits[:, self.suppressed] = -float("inf")
+
+    def _forward_context(self, rows: int, adapters: list[str | None]):
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        # On CUDA in bf16. A CPU stays in fp32, even one with native bf16 where generate_batch uses
+        # autocast for big batches: the cache keeps one dtype, and every step here has a new shape,
+        # for which oneDNN would build and keep a bf16 primitive of its own (the RSS growth measured
+        # on an AMX CPU; bench/serving.py).
+        if self.tm.device.type == "cuda":
+            stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
+        stack.enter_context(_cpu_threads(self.tm, rows))
+        if self.adapters is not None and any(adapters):
+            stack.enter_context(self.adapters.rows(adapters))
+        return stack
+
+    def _trim(self) -> None:
+        """Drop leading columns no running row uses, once they are half the cache's width, or when
+        the next column would not fit the model's context."""
+        shape = self.cache.shape
+        unused = min(row.start for row in self.rows)
+        if unused and (2 * unused >= shape.columns or shape.columns + 1 > self.tm.max_positions):
+            self.cache.shift(-unused)
+            b, t = shape.rows, shape.columns
+            self.mask[:b, :t] = self.mask[:b, unused:unused + t].clone()
+            for row in self.rows:
+                row.start -= unused
+
+    def _choose(self, logits: torch.Tensor, rows: list[tuple[Request, int]]) -> list[int]:
+        """Each logits row's token, row i for rows[i] = (request, which of its sequences). A sampling
+        request draws a uniform for each of its n sequences every step, finished ones too, so each
+        sequence gets the stream generate_batch would give it (models/text._SampleByCdf)."""
+        draws: dict[int, torch.Tensor] = {}
+        for request, _ in rows:
+            if request.params.temperature > 0 and id(request) not in draws:
+                draws[id(request)] = torch.rand(request.rows, device=logits.device, generator=request._generator)
+        uniforms = torch.stack([draws[id(r)][i] if id(r) in draws else torch.zeros((), device=logits.device)
+                                for r, i in rows])
+        return choose_tokens(logits, [r.params.temperature for r, _ in rows], [r.params.top_k for r, _ in rows],
+                             [r.params.top_p for r, _ in rows], uniforms)
+
+    # -- leaving --------------------------------------------------------------------------------
+    def _retire_finished_rows(self, request: Request) -> None:
+        params, end_ids = request.params, self.tm.end_ids
+        for row in request._rows:
+            if row.finished:
+                continue
+            token = row.tokens[-1]
+            if token in end_ids or len(row.tokens) >= params.max_new_tokens:
+                row.finished = True
+            elif params.stop:
+                tail = self.tm.tokenizer.decode(row.tokens[-_tail_tokens(params.stop):],
+                                                clean_up_tokenization_spaces=False)
+                row.finished = any(s in tail for s in params.stop)
+
+    def _emit(self, request: Request) -> None:
+        if request.on_tokens is None:
+            return
+        end = self.tm.end_ids[0] if self.tm.end_ids else 0
+        # A row that finished on an earlier step repeats an end token, as a finished row does in generate.
+        tokens = [row.tokens[request.generated - 1] if len(row.tokens) >= request.generated else end
+                  for row in request._rows]
+        per = request.rows
+        request.on_tokens(request, [tokens[i % per] for i in range(request.params.n)])
+
+    def _complete(self, request: Request, finished: list[Request]) -> None:
+        tok, params = self.tm.tokenizer, request.params
+        choices, used = [], 0
+        for i in range(params.n):
+            choice, n_tokens = finish_choice(tok, request._rows[i % request.rows].tokens, params, self.tm.end_ids)
+            choices.append({"index": i, **choice})
+            used += n_tokens
+        request.result = {"choices": choices, "prompt_tokens": len(request.prompt_ids), "completion_tokens": used}
+        finished.append(request)
+        self._leave(request)
+
+    def _leave(self, request: Request) -> None:
+        if request in self.running:
+            self.running.remove(request)
+            self.reserved -= request.reserved_tokens
+        for row in request._rows:
+            row.finished = True
+
+    def _drop_canceled(self) -> None:
+        for request in [r for r in self.running if r.canceled]:
+            self._leave(request)
+        self._free_finished_slots()
+
+    def _free_finished_slots(self) -> None:
+        """Swap-remove: the last running row moves into each freed slot (one row's copy, not the batch's)."""
+        shape = self.cache.shape
+        for slot in sorted((i for i, row in enumerate(self.rows) if row.finished), reverse=True):
+            last = len(self.rows) - 1
+            if slot != last:
+                self.cache.move_row(last, slot)
+                self.mask[slot, :shape.columns] = self.mask[last, :shape.columns]
+                self.rows[slot] = self.rows[last]
+            self.rows.pop()
+            shape.rows = len(self.rows)
+
+
+def _suppressed_tokens(tm: TextModel) -> torch.Tensor | None:
+    """Tokens the model's generation config never lets it write (`suppress_tokens`, one-token
+    `bad_words_ids`), as generate honours them. The config's other processors (repetition penalty,
+    n-gram bans) are not applied: a request's own settings are what the engine samples with."""
+    config = getattr(tm.model, "generation_config", None)
+    ids = list(getattr(config, "suppress_tokens", None) or [])
+    ids += [words[0] for words in getattr(config, "bad_words_ids", None) or [] if len(words) == 1]
+    return torch.tensor(sorted(set(ids)), device=tm.device) if ids else None
+
+
+def _tail_tokens(stop: tuple[str, ...]) -> int:
+    """Enough trailing tokens to contain any stop string (a token is at least one byte)."""
+    return max(len(s.encode()) for s in stop) + 2
+
+
+def engine_for(tm: TextModel, budget_bytes: int = KV_CACHE_BUDGET_BYTES) -> Engine:
+    """The engine of a loaded model (one per model per process; it goes when the model is evicted).
+    Adapters of one base share their base's engine: each request names its own."""
+    engine = getattr(tm.model, "_serving_engine", None)
+    if engine is None:
+        engine = Engine(replace(tm, adapter=None), budget_bytes)
+        tm.model._serving_engine = engine
+    if tm.adapters is not None:
+        engine.adapters = tm.adapters
+    return engine

@@ -1,0 +1,224 @@
+"""The continuous-batching engine: requests join and leave at any step with their own settings, texts match generate_batch, seeds hold whatever shares the batch, the cache stays bounded."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel, TopKLogitsWarper, TopPLogitsWarper
+
+import models.text as text_module
+from models.builtin import BUILTIN_CONFIGS, byte_level_tokenizer
+from models.engine import Engine, Request, RequestTooLarge, engine_for
+from models.sampling import _top_k, choose_tokens
+from models.text import GenerationParams, PromptTooLong, TextModel, generate_batch
+
+TINY = "builtin:tiny-gpt2"
+
+
+@pytest.fixture(autouse=True)
+def _fp32(monkeypatch):
+    """generate_batch (the reference) in fp32 on every CPU, as the engine runs on a CPU."""
+    monkeypatch.setattr(text_module, "cpu_native_bf16", lambda: False)
+
+
+@pytest.fixture(scope="module")
+def varied() -> TextModel:
+    """The tiny architecture with large random weights, so texts differ from prompt to prompt and a
+    mistake in padding, positions or the cache shows in the text."""
+    tok = byte_level_tokenizer()
+    tok.padding_side = "left"
+    config = GPT2Config(vocab_size=len(tok), bos_token_id=256, eos_token_id=256, pad_token_id=256,
+                        initializer_range=0.3, **BUILTIN_CONFIGS[TINY])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = GPT2LMHeadModel(config).eval()
+    return TextModel("varied", model, tok, torch.device("cpu"), config.n_positions)
+
+
+PROMPTS = ["Hello", "A much longer prompt, long enough to move every running row to the right", "x",
+           "The quick brown fox jumps"]
+SETTINGS = [GenerationParams(max_new_tokens=12, temperature=0),
+            GenerationParams(max_new_tokens=30, temperature=0.8, top_k=20, seed=3),
+            GenerationParams(max_new_tokens=7, temperature=1.0, top_p=0.9, n=3, seed=5),
+            GenerationParams(max_new_tokens=20, temperature=0.7, seed=11)]
+
+
+def request(tm: TextModel, prompt: str, params: GenerationParams, **kw) -> Request:
+    return Request(tm.tokenizer(prompt)["input_ids"], params, seed=params.seed, **kw)
+
+
+def alone(tm: TextModel, prompt: str, params: GenerationParams) -> dict:
+    return generate_batch(tm, [prompt], params, seeds=[params.seed])[0]
+
+
+def test_requests_that_join_at_different_steps_get_the_texts_they_get_alone(varied):
+    want = [alone(varied, p, s) for p, s in zip(PROMPTS, SETTINGS)]
+    engine = Engine(varied)
+    reqs = [request(varied, p, s) for p, s in zip(PROMPTS, SETTINGS)]
+    engine.add(reqs[0])
+    engine.step()
+    engine.step()
+    engine.add(reqs[1])  # a longer prompt: the running row moves right in the cache
+    engine.step()
+    engine.add(reqs[2])
+    engine.add(reqs[3])
+    for _ in range(100):
+        if engine.idle:
+            break
+        engine.step()
+    assert engine.idle
+    assert [r.result for r in reqs] == want
+
+
+def test_a_seed_gives_the_same_text_whatever_shares_the_batch(varied):
+    params = GenerationParams(max_new_tokens=16, temperature=0.9, top_p=0.95, seed=42)
+    [solo] = Engine(varied).run([request(varied, "a seeded prompt", params)])
+    crowd = [request(varied, f"other prompt number {i}" * (i + 1), GenerationParams(
+        max_new_tokens=4 + 3 * i, temperature=0.5 + 0.1 * i, top_k=5 * i, seed=i)) for i in range(6)]
+    mine = request(varied, "a seeded prompt", params)
+    engine = Engine(varied)
+    engine.add(crowd[0])
+    engine.step()
+    for other in crowd[1:]:
+        engine.add(other)
+    engine.add(mine)
+    engine.run(crowd + [mine])
+    assert mine.result == solo.result
+
+
+def test_rows_leave_as_they_finish_and_an_idle_engine_holds_no_cache(varied):
+    engine = Engine(varied)
+    short = request(varied, "short", GenerationParams(max_new_tokens=2, temperature=0))
+    long = request(varied, "long", GenerationParams(max_new_tokens=10, temperature=0))
+    engine.add(short)
+    engine.add(long)
+    finished = engine.step()  # prefill (each row's first token), then a decoding step (the second)
+    assert finished == [short] and short.result["completion_tokens"] == 2
+    assert [row.request for row in engine.rows] == [long]
+    engine.run([long])
+    assert long.result["completion_tokens"] == 10
+    assert engine.idle and engine.cache.allocated == (0, 0) and engine.reserved == 0
+
+
+def test_a_canceled_request_leaves_at_the_next_step_and_the_others_finish(varied):
+    engine = Engine(varied)
+    keep = request(varied, "keep", GenerationParams(max_new_tokens=8, temperature=0))
+    drop = request(varied, "drop", GenerationParams(max_new_tokens=50, temperature=0))
+    engine.add(keep)
+    engine.add(drop)
+    engine.step()
+    engine.cancel(drop)
+    engine.step()
+    assert all(row.request is keep for row in engine.rows)
+    engine.run([keep])
+    assert drop.result is None and keep.result == alone(varied, "keep", keep.params)
+
+
+def test_stop_strings_and_the_end_token_end_a_row(varied):
+    params = GenerationParams(max_new_tokens=40, temperature=0)
+    full = alone(varied, "The quick brown fox jumps", params)["choices"][0]["text"]
+    stop = full[5:7]
+    stopped = GenerationParams(max_new_tokens=40, temperature=0, stop=(stop,))
+    [req] = Engine(varied).run([request(varied, "The quick brown fox jumps", stopped)])
+    assert req.result["choices"][0] == {"index": 0, "text": full[:full.find(stop)], "finish_reason": "stop"}
+    assert req.result == alone(varied, "The quick brown fox jumps", stopped)
+
+
+def test_streamed_tokens_spell_each_choice(varied):
+    seen: list[list[int]] = []
+    params = GenerationParams(max_new_tokens=9, temperature=1.0, n=2, seed=7)
+    req = request(varied, "stream me", params, on_tokens=lambda _r, tokens: seen.append(tokens))
+    Engine(varied).run([req])
+    assert len(seen) == 9
+    for i, choice in enumerate(req.result["choices"]):
+        # (a reply cut by max_tokens drops a trailing partial character)
+        assert varied.tokenizer.decode([step[i] for step in seen]).rstrip("\ufffd") == choice["text"]
+
+
+def test_the_cache_budget_queues_requests_and_refuses_one_that_never_fits(varied):
+    per = (len(varied.tokenizer("aaaa")["input_ids"]) + 6)
+    engine = Engine(varied, budget_bytes=per * 2 * text_module.kv_bytes_per_token(varied))
+    reqs = [request(varied, "aaaa", GenerationParams(max_new_tokens=6, temperature=0)) for _ in range(3)]
+    for r in reqs:
+        engine.add(r)
+    engine.step()
+    assert len(engine.running) == 2 and len(engine.waiting) == 1  # the third waits for room
+    engine.run(reqs)
+    assert all(r.result["completion_tokens"] == 6 for r in reqs)
+    with pytest.raises(RequestTooLarge):
+        engine.add(request(varied, "aaaa", GenerationParams(max_new_tokens=6, temperature=1.0, n=3)))
+    with pytest.raises(PromptTooLong):
+        engine.add(request(varied, "a" * varied.max_positions, GenerationParams(max_new_tokens=6)))
+
+
+def test_many_requests_keep_the_cache_within_its_caps(varied):
+    engine = Engine(varied, max_rows=8)
+    reqs = [request(varied, "p" * (1 + i % 9), GenerationParams(max_new_tokens=1 + i % 13, temperature=0.8, seed=i))
+            for i in range(40)]
+    for r in reqs:
+        engine.add(r)
+    peak = (0, 0)
+    while not engine.idle:
+        engine.step()
+        assert len(engine.rows) <= 8
+        peak = max(peak, engine.cache.allocated)
+    assert peak[0] <= 8 and peak[1] <= varied.max_positions + 1
+    assert all(r.result is not None for r in reqs)
+
+
+def test_one_engine_per_loaded_model(varied):
+    assert engine_for(varied) is engine_for(varied)
+
+
+# -- the batched sampler ----------------------------------------------------------------------
+
+def test_top_k_and_top_p_keep_the_tokens_transformers_keeps():
+    torch.manual_seed(0)
+    logits = torch.randn(6, 300) * 3
+    for k in (1, 5, 40):
+        want = TopKLogitsWarper(k)(None, logits.clone()) > -float("inf")
+        assert torch.equal(_top_k(logits.clone(), [k] * 6) > -float("inf"), want)
+    from models.sampling import _top_p
+    probs = torch.softmax(logits, -1)
+    for p in (0.3, 0.9, 0.99):
+        want = TopPLogitsWarper(p)(None, logits.clone()) > -float("inf")
+        kept = _top_p(probs, torch.full((6,), p)) > 0
+        # The same nucleus, but for a token whose inclusion hangs on float rounding of the mass at p.
+        differ = kept ^ want
+        assert (differ.sum(-1) <= 1).all()
+        for row in differ.any(-1).nonzero().flatten().tolist():
+            assert abs(probs[row][kept[row]].sum() - p) < 0.01 or abs(probs[row][want[row]].sum() - p) < 0.01
+
+
+def test_each_row_is_greedy_or_sampled_by_its_own_settings():
+    logits = torch.tensor([[0.0, 5.0, 1.0], [0.0, 5.0, 1.0], [9.0, 0.0, 8.9]])
+    # Row 0 is greedy, row 1 keeps only its best token (top_k 1), row 2 keeps tokens 0 and 2 (top_k 2)
+    # and its uniform picks between them: a draw near 1 takes the first, near 0 the last.
+    settings = ([0.0, 1.0, 1.0], [0, 1, 2], [1.0, 1.0, 1.0])
+    assert choose_tokens(logits, *settings, torch.tensor([0.5, 0.5, 0.999])) == [1, 1, 0]
+    assert choose_tokens(logits, *settings, torch.tensor([0.5, 0.5, 0.001])) == [1, 1, 2]
+
+
+def test_a_request_of_more_rows_than_the_engine_runs_waits_to_run_alone(varied):
+    engine = Engine(varied, max_rows=4)
+    small = request(varied, "small", GenerationParams(max_new_tokens=6, temperature=0))
+    wide = request(varied, "wide", GenerationParams(max_new_tokens=3, temperature=1.0, n=6, seed=1))
+    engine.add(small)
+    engine.add(wide)
+    engine.step()
+    assert wide in engine.waiting and len(engine.rows) == 1
+    engine.run([small, wide])
+    assert len(wide.result["choices"]) == 6 and wide.result == alone(varied, "wide", wide.params)
+
+
+def test_tokens_the_models_generation_config_suppresses_are_never_written(varied):
+    greedy = GenerationParams(max_new_tokens=6, temperature=0)
+    [first] = Engine(varied).run([request(varied, "suppress", greedy)])
+    banned = first._rows[0].tokens[0]  # the token greedy decoding writes first
+    varied.model.generation_config.suppress_tokens = [banned]
+    try:
+        [again] = Engine(varied).run([request(varied, "suppress", greedy)])
+        assert banned not in again._rows[0].tokens
+        assert again.result == alone(varied, "suppress", greedy)  # as generate honours it
+    finally:
+        varied.model.generation_config.suppress_tokens = None
