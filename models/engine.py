@@ -28,7 +28,9 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import Cache, CacheLayerMixin
 
+from models.engine_attention import fp32_attention
 from models.sampling import choose_tokens
+import models.text as text
 from models.text import (KV_CACHE_BUDGET_BYTES, GenerationParams, TextModel, _cpu_threads, check_prompt_fits,
                          finish_choice, kv_bytes_per_token, sequences_per_prompt)
 
@@ -36,6 +38,8 @@ from models.text import (KV_CACHE_BUDGET_BYTES, GenerationParams, TextModel, _cp
 # CPU, 64 rows a step gave ~1.5x the throughput of 16 and 128 another ~8% (a step streams every
 # weight from memory once for all its rows); past that a step only gets longer.
 MAX_ROWS = 128
+# On a CPU with native bf16: steps of this many rows or more run under bf16 autocast.
+_CPU_BF16_ROWS = text._CPU_AUTOCAST_MIN_SEQUENCES
 # Prompt tokens prefilled in one step at most (a long prompt alone may exceed it): a flood of
 # arrivals is taken in a few steps, so the running rows' next token is not held up for all of them.
 PREFILL_TOKENS_PER_STEP = 2048
@@ -144,8 +148,10 @@ class SlotCache(Cache):
         have_rows, have_cols = self.allocated
         if rows <= have_rows and columns <= have_cols:
             return
-        new_rows = max(rows, min(max(2 * have_rows, 8), max_rows))
-        new_cols = max(columns, min(max(2 * have_cols, 128), max_columns))
+        # Only the dimension that ran out grows: a buffer is a fresh allocation that every page of
+        # is faulted in and zeroed (150 ms for 128 rows x 512 columns of GPT-2 small's layer).
+        new_rows = have_rows if rows <= have_rows else max(rows, min(max(2 * have_rows, 8), max_rows))
+        new_cols = have_cols if columns <= have_cols else max(columns, min(max(2 * have_cols, 128), max_columns))
         b, t = self.shape.rows, self.shape.columns
         heads, dim = like.shape[1], like.shape[-1]
         for layer in self.layers:
@@ -196,7 +202,10 @@ class Engine:
         self.reserved = 0  # tokens the running requests may come to hold
         self.steps = 0
         self.adapters = tm.adapters  # the base's AdapterSet, once an adapter was loaded over it
+        # The key/value buffers: bf16 on CUDA; a CPU keeps the model's dtype even under autocast
+        # (models/engine_attention.py: its bf16 attention kernel is 5x slower than fp32's there).
         self._dtype = torch.bfloat16 if tm.device.type == "cuda" else next(tm.model.parameters()).dtype
+        self._cast: contextlib.ExitStack | None = None  # the autocast region, while entered
         self.suppressed = _suppressed_tokens(tm)
 
     # -- the caller's side ------------------------------------------------------------------
@@ -241,6 +250,7 @@ class Engine:
         self.reserved = 0
         self.cache.release()
         self.mask = None
+        self._leave_bf16()
 
     @property
     def idle(self) -> bool:
@@ -271,6 +281,7 @@ class Engine:
         if not self.rows:
             self.cache.release()
             self.mask = None
+            self._leave_bf16()
         return finished
 
     # -- admission and prefill ----------------------------------------------------------------
@@ -304,6 +315,7 @@ class Engine:
                             device=dev)
         positions = (mask.cumsum(-1) - 1).clamp_(min=0)
         prefill = DynamicCache(config=tm.model.config)
+        self._precision(len(self.rows) + sum(r.rows for r in batch))
         with self._forward_context(len(batch), [r.adapter for r in batch]):
             logits = tm.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=prefill,
                               use_cache=True, logits_to_keep=1).logits[:, -1]
@@ -383,6 +395,7 @@ class Engine:
         dev = tm.device
         ids = torch.tensor([[row.tokens[-1]] for row in self.rows], device=dev)
         positions = torch.tensor([[t - row.start] for row in self.rows], device=dev)
+        self._precision(b)
         with self._forward_context(b, [row.request.adapter for row in self.rows]):
             logits = tm.model(input_ids=ids, attention_mask=self.mask[:b, :t + 1], position_ids=positions,
                               cache=self.cache, use_cache=True, logits_to_keep=1).logits[:, -1]
@@ -405,16 +418,41 @@ class Engine:
         if self.suppressed is not None:
             logits[:, self.suppressed] = -float("inf")
 
+    def _precision(self, rows: int) -> None:
+        """bf16 autocast or not for a step of `rows`: always on CUDA; on a CPU with native bf16 from
+        _CPU_BF16_ROWS rows (below, autocast costs more than it saves: models/text.py) down to half of
+        that, so a batch near the line does not flip back and forth. The autocast region stays entered
+        across steps: its cache of cast weights lives as long as the region (entered per step, every
+        weight was cast again every step, a third of a 128-row GPT-2 step)."""
+        device = self.tm.device.type
+        if device == "cuda":
+            want = True
+        elif device == "cpu" and text.cpu_native_bf16():
+            want = rows >= (_CPU_BF16_ROWS // 2 if self._cast is not None else _CPU_BF16_ROWS)
+        else:
+            want = False
+        if want == (self._cast is not None):
+            return
+        if want:
+            self._cast = contextlib.ExitStack()
+            self._cast.enter_context(torch.autocast(device, dtype=torch.bfloat16))
+        else:
+            self._leave_bf16()
+
+    def _leave_bf16(self) -> None:
+        if self._cast is not None:
+            self._cast.close()
+            self._cast = None
+
     def _forward_context(self, rows: int, adapters: list[str | None]):
         stack = contextlib.ExitStack()
-        stack.enter_context(torch.inference_mode())
-        # On CUDA in bf16. A CPU stays in fp32, even one with native bf16 where generate_batch uses
-        # autocast for big batches: the cache keeps one dtype, and every step here has a new shape,
-        # for which oneDNN would build and keep a bf16 primitive of its own (the RSS growth measured
-        # on an AMX CPU; bench/serving.py).
-        if self.tm.device.type == "cuda":
-            stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
+        # no_grad rather than inference_mode: autocast keeps its cast weights only outside inference
+        # mode (else every weight is cast again at every step: 22 ms a step for GPT-2's 50k x 768
+        # embedding alone).
+        stack.enter_context(torch.no_grad())
         stack.enter_context(_cpu_threads(self.tm, rows))
+        if self.tm.device.type == "cpu":
+            stack.enter_context(fp32_attention(self.tm.model))
         if self.adapters is not None and any(adapters):
             stack.enter_context(self.adapters.rows(adapters))
         return stack

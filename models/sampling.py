@@ -23,11 +23,16 @@ def choose_tokens(logits: torch.Tensor, temperature: list[float], top_k: list[in
                   uniforms: torch.Tensor) -> list[int]:
     """One token per row of `logits` [rows, vocab]. temperature 0 is greedy; top_k 0 and top_p 1.0
     are off; uniforms [rows] in [0, 1) (ignored for greedy rows)."""
-    out = logits.argmax(dim=-1)
+    logits = logits.float()  # (bf16 logits under autocast: argmax and softmax are slow there)
+    out = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+    greedy = [i for i, t in enumerate(temperature) if t <= 0]
+    if greedy:
+        rows = torch.tensor(greedy, device=logits.device)
+        out[rows] = logits[rows].argmax(dim=-1)
     sampling = [i for i, t in enumerate(temperature) if t > 0]
     if sampling:
         rows = torch.tensor(sampling, device=logits.device)
-        scores = logits[rows].float()
+        scores = logits[rows]
         temps = torch.tensor([temperature[i] for i in sampling], device=logits.device)
         if any(temperature[i] != 1.0 for i in sampling):
             scores = scores / temps[:, None]
