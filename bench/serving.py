@@ -26,7 +26,7 @@ from bench.stack import Stack
 from core.openai_schemas import ChatCompletionRequest
 from models.chat import chat_prompt, chat_stops
 from models.engine import Engine, Request
-from models.text import GenerationParams, TextModel, generate_batch, load_text_model
+from models.text import GenerationParams, TextModel, cpu_native_bf16, generate_batch, load_text_model
 
 MODEL = "gpt2-small"
 
@@ -432,8 +432,9 @@ def run() -> dict:
         engine = _rounded(engine_closed_loop(tm, chats, s.clients))
         load("transformers_cb")
         hf_cb = _transformers_cb(tm, chats, s.clients)
-        # The engine's dtype: bf16 on a GPU, fp32 on a CPU (models/engine.py).
-        dtype = torch.bfloat16 if DEVICE.type == "cuda" else torch.float32
+        # The engine's matmul dtype at 32 rows: bf16 on a GPU and on a CPU with native bf16, else
+        # fp32 (models/engine.py).
+        dtype = torch.bfloat16 if DEVICE.type == "cuda" or cpu_native_bf16() else torch.float32
         flops = matmul_flops_per_s(dtype)
         with Stack(models_dir) as stack:
             with _session(stack) as session:  # warm-up: the worker loads the model

@@ -20,6 +20,9 @@ rows to the end. Per step:
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -278,10 +281,11 @@ class Engine:
         if self.rows:
             self._decode(finished)
         self.steps += 1
-        if not self.rows:
+        if not self.rows and self.cache.allocated != (0, 0):
             self.cache.release()
             self.mask = None
             self._leave_bf16()
+            _return_freed_memory()
         return finished
 
     # -- admission and prefill ----------------------------------------------------------------
@@ -540,6 +544,28 @@ class Engine:
                 self.rows[slot] = self.rows[last]
             self.rows.pop()
             shape.rows = len(self.rows)
+
+
+_libc = None
+_last_trim = 0.0
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap's free pages back to the system once the engine goes idle (at most once a
+    second). Cache buffers of every size come and go; past glibc's mmap threshold, which it raises
+    to the largest block freed so far, they come from the heap, whose free pages it keeps: the
+    worker's RSS then climbed with the mix of shapes it had served (bench/rss_growth.py)."""
+    global _libc, _last_trim
+    now = time.monotonic()
+    if now - _last_trim < 1.0:
+        return
+    _last_trim = now
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        _libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        _libc = False
 
 
 def _suppressed_tokens(tm: TextModel) -> torch.Tensor | None:

@@ -63,10 +63,9 @@ class ServingLoop:
         self.engine: Engine | None = None
         self.model: TextModel | None = None
         self.jobs: dict[str, _Job] = {}
-        self.all_ctxs: list[JobContext] = []
+        self.served = 0  # jobs claimed to run (a long loop keeps counts, not the jobs it finished)
         self.deltas: dict[str, list[tuple[int, str]]] = {}
         self.beat: Heartbeat | None = None
-        self.claims: list = []
         self.counts: dict = {}
         self.started, self.clock = time.time(), time.monotonic()
         self.last_claim = 0.0
@@ -78,7 +77,6 @@ class ServingLoop:
         wake another worker (the first claim only: later ones take what this engine has room for)."""
         claims, ctxs, ended = claim_jobs(self.task, lead_id, self.batch_list, limit, continuation)
         self.last_claim = time.monotonic()
-        self.claims += claims
         self._count(finish_jobs(self.task, self.rt, ended))
         settle_unclaimed(self.rt, claims)
         if not ctxs:
@@ -86,7 +84,7 @@ class ServingLoop:
         with logs.about_jobs([ctx.job for ctx in ctxs]):
             log.info("running %d job(s), attempt %s, on the serving loop", len(ctxs),
                      ",".join(str(c.job["attempts"]) for c in ctxs))
-        self.all_ctxs += ctxs
+        self.served += len(ctxs)
         outcomes: dict[str, Outcome] = {}
         try:
             model, adapters = load_for_rows([ctx.job["input"]["model"] for ctx in ctxs], ctxs[0].job["owner"])
@@ -170,7 +168,7 @@ class ServingLoop:
             if self.beat is not None:
                 self.beat.done.set()
         summary = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items()))
-        return f"served {len(self.all_ctxs)} job(s): {summary or 'nothing to run'}"
+        return f"served {self.served} job(s): {summary or 'nothing to run'}"
 
     def _room(self) -> int:
         """Jobs to claim now: as many as the engine has free rows (a job takes n of them), at least one

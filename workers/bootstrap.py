@@ -15,6 +15,12 @@ from workers.reaper import Housekeeper
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
+# oneDNN keeps a compiled primitive for every matmul shape it has run (1,024 by default). The engine's
+# steps come in every shape (rows and columns change each step), and on a CPU with native bf16 each
+# shape's bf16 primitive stayed: a third of the worker's RSS growth over 5,000 mixed requests
+# (bench/rss_growth.py). The hot shapes of a steady load fit in 32. Read when oneDNN first runs,
+# after this import.
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "32")
 _housekeeper: Housekeeper | None = None
 _held = HeldMessages()
 

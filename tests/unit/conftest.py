@@ -43,3 +43,22 @@ def tiny():
     from models.text import load_text_model
 
     return load_text_model("builtin:tiny-gpt2", "builtin")
+
+
+@pytest.fixture(scope="session")
+def varied():
+    """The tiny architecture with large random weights: the built-in's untrained weights make greedy
+    decoding repeat one byte, which would hide padding, position, cache and stop-string mistakes."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from models.builtin import BUILTIN_CONFIGS, byte_level_tokenizer
+    from models.text import TextModel
+
+    tok = byte_level_tokenizer()
+    config = GPT2Config(vocab_size=len(tok), bos_token_id=256, eos_token_id=256, pad_token_id=256,
+                        initializer_range=0.3, **BUILTIN_CONFIGS["builtin:tiny-gpt2"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = GPT2LMHeadModel(config).eval()
+    return TextModel("varied", model, tok, torch.device("cpu"), config.n_positions)

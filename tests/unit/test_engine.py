@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, TopKLogitsWarper, TopPLogitsWarper
+from transformers import TopKLogitsWarper, TopPLogitsWarper
 
 import models.text as text_module
-from models.builtin import BUILTIN_CONFIGS, byte_level_tokenizer
 from models.engine import Engine, Request, RequestTooLarge, engine_for
 from models.sampling import _top_k, choose_tokens
 from models.text import GenerationParams, PromptTooLong, TextModel, generate_batch
@@ -19,20 +18,6 @@ TINY = "builtin:tiny-gpt2"
 def _fp32(monkeypatch):
     """generate_batch (the reference) in fp32 on every CPU, as the engine runs on a CPU."""
     monkeypatch.setattr(text_module, "cpu_native_bf16", lambda: False)
-
-
-@pytest.fixture(scope="module")
-def varied() -> TextModel:
-    """The tiny architecture with large random weights, so texts differ from prompt to prompt and a
-    mistake in padding, positions or the cache shows in the text."""
-    tok = byte_level_tokenizer()
-    tok.padding_side = "left"
-    config = GPT2Config(vocab_size=len(tok), bos_token_id=256, eos_token_id=256, pad_token_id=256,
-                        initializer_range=0.3, **BUILTIN_CONFIGS[TINY])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = GPT2LMHeadModel(config).eval()
-    return TextModel("varied", model, tok, torch.device("cpu"), config.n_positions)
 
 
 PROMPTS = ["Hello", "A much longer prompt, long enough to move every running row to the right", "x",

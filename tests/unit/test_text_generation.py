@@ -7,7 +7,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 import models.text as text_module
-from models.builtin import BUILTIN_CONFIGS, EOS, build_builtin, byte_level_tokenizer
+from models.builtin import EOS, build_builtin, byte_level_tokenizer
 from models.text import GenerationParams, PromptTooLong, TextModel, generate_batch, load_text_model
 
 TINY = "builtin:tiny-gpt2"
@@ -40,19 +40,6 @@ def cpu_path(request, monkeypatch) -> str:
 @pytest.fixture(scope="module")
 def tiny() -> TextModel:
     return load_text_model(TINY, "builtin")
-
-
-@pytest.fixture(scope="module")
-def varied() -> TextModel:
-    """The tiny architecture with large random weights: the built-in's untrained weights make greedy
-    decoding repeat one byte, which would hide padding and stop-string mistakes."""
-    tok = byte_level_tokenizer()
-    config = GPT2Config(vocab_size=len(tok), bos_token_id=256, eos_token_id=256, pad_token_id=256,
-                        initializer_range=0.3, **BUILTIN_CONFIGS[TINY])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = GPT2LMHeadModel(config).eval()
-    return TextModel("varied", model, tok, torch.device("cpu"), config.n_positions)
 
 
 def texts(result: dict) -> list[str]:
