@@ -35,7 +35,7 @@ from models.engine_attention import fp32_attention
 from models.sampling import choose_tokens
 import models.text as text
 from models.text import (KV_CACHE_BUDGET_BYTES, GenerationParams, TextModel, _cpu_threads, check_prompt_fits,
-                         finish_choice, kv_bytes_per_token, sequences_per_prompt)
+                         finish_choice, kv_bytes_per_token, sequences_per_prompt, stop_tail_tokens)
 
 # Rows decoded together at most (the key/value budget may allow fewer): for GPT-2 small on a 2-core
 # CPU, 64 rows a step gave ~1.5x the throughput of 16 and 128 another ~8% (a step streams every
@@ -496,7 +496,7 @@ class Engine:
             if token in end_ids or len(row.tokens) >= params.max_new_tokens:
                 row.finished = True
             elif params.stop:
-                tail = self.tm.tokenizer.decode(row.tokens[-_tail_tokens(params.stop):],
+                tail = self.tm.tokenizer.decode(row.tokens[-stop_tail_tokens(params.stop):],
                                                 clean_up_tokenization_spaces=False)
                 row.finished = any(s in tail for s in params.stop)
 
@@ -576,11 +576,6 @@ def _suppressed_tokens(tm: TextModel) -> torch.Tensor | None:
     ids = list(getattr(config, "suppress_tokens", None) or [])
     ids += [words[0] for words in getattr(config, "bad_words_ids", None) or [] if len(words) == 1]
     return torch.tensor(sorted(set(ids)), device=tm.device) if ids else None
-
-
-def _tail_tokens(stop: tuple[str, ...]) -> int:
-    """Enough trailing tokens to contain any stop string (a token is at least one byte)."""
-    return max(len(s.encode()) for s in stop) + 2
 
 
 def engine_for(tm: TextModel, budget_bytes: int = KV_CACHE_BUDGET_BYTES) -> Engine:

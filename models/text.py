@@ -146,6 +146,11 @@ def sequences_per_call(tm: TextModel, tokens: int, wanted: int) -> int:
     return max(1, min(wanted, KV_CACHE_BUDGET_BYTES // (tokens * per_token)))
 
 
+def stop_tail_tokens(stop: tuple[str, ...]) -> int:
+    """Enough trailing tokens to contain any stop string (a token is at least one byte)."""
+    return max((len(s.encode()) for s in stop), default=0) + 2
+
+
 class _StepHook(StoppingCriteria):
     """Called once per generated token: reports progress and ends rows that hit a stop string.
 
@@ -157,8 +162,7 @@ class _StepHook(StoppingCriteria):
                  on_tokens: Callable[[list[int]], None] | None = None):
         self.prompt_len, self.max_new, self.tokenizer = prompt_len, max_new, tokenizer
         self.stop, self.on_step, self.on_tokens = stop, on_step, on_tokens
-        # Enough trailing tokens to contain any stop string (a token is at least one byte).
-        self.tail = max((len(s.encode()) for s in stop), default=0) + 2
+        self.tail = stop_tail_tokens(stop)
 
     def __call__(self, input_ids, scores, **kwargs):
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)

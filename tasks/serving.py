@@ -69,7 +69,6 @@ class ServingLoop:
         self.counts: dict = {}
         self.started, self.clock = time.time(), time.monotonic()
         self.last_claim = 0.0
-        self.ended: list = []  # terminal writes, for Flower's rider events
 
     # -- admission ----------------------------------------------------------------------------
     def claim(self, lead_id: str | None, limit: int, continuation: bool = False) -> None:
@@ -189,10 +188,7 @@ class ServingLoop:
                 gone[job_id] = LeaseLost("lease lost: another worker owns this job")
             elif job.ctx.canceled.is_set():
                 gone[job_id] = JobCanceled("canceled by request")
-        if gone:
-            for job_id in gone:
-                self.engine.cancel(self.jobs[job_id].request)
-            self._end([self.jobs[job_id].ctx for job_id in gone], gone)
+        self._drop(gone)
 
     def _progress(self) -> None:
         """Each running job's tokens so far (JobContext throttles the writes)."""
@@ -203,10 +199,15 @@ class ServingLoop:
                     job.ctx.progress(job.request.generated, job.request.params.max_new_tokens, "tokens")
                 except (JobCanceled, LeaseLost) as exc:
                     gone[job_id] = exc
+        self._drop(gone)
+
+    def _drop(self, gone: dict[str, Exception]) -> None:
+        """Jobs canceled or lost: their requests leave the engine, their terminal writes go out."""
+        if not gone:
+            return
         for job_id in gone:
             self.engine.cancel(self.jobs[job_id].request)
-        if gone:
-            self._end([self.jobs[job_id].ctx for job_id in gone], gone)
+        self._end([self.jobs[job_id].ctx for job_id in gone], gone)
 
     # -- streaming ----------------------------------------------------------------------------
     def _on_tokens(self, request: Request, tokens: list[int]) -> None:
