@@ -5,9 +5,10 @@ The loop is driven by its caller, a step at a time (`Engine.step`): a worker's s
 rows to the end. Per step:
 
 1. Requests that were canceled leave; their rows' cache slots are reused at once.
-2. Waiting requests are admitted while the key/value-cache budget allows, and prefilled together
-   in one forward pass (their prompts left-padded among themselves). Each request's first token is
-   drawn from that pass, its `n` rows sharing the prompt's cache (copied, not recomputed).
+2. Waiting requests are admitted while the key/value-cache budget allows, and prefilled together,
+   one forward pass per group of similar prompt length (left-padded within the group). Each
+   request's first token is drawn from that pass, its `n` rows sharing the prompt's cache (copied,
+   not recomputed).
 3. One decoding forward pass over every running row, on a cache of preallocated slots
    (`SlotCache`: written in place, never concatenated), each row aligned to the right: row r holds
    its tokens in columns [start_r, T) and attends to nothing left of start_r.
@@ -31,7 +32,7 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import Cache, CacheLayerMixin
 
-from models.engine_attention import fp32_attention
+from models.engine_attention import fp32_attention, row_windows
 from models.sampling import choose_tokens
 import models.text as text
 from models.text import (KV_CACHE_BUDGET_BYTES, GenerationParams, TextModel, _cpu_threads, check_prompt_fits,
@@ -46,6 +47,14 @@ _CPU_BF16_ROWS = text._CPU_AUTOCAST_MIN_SEQUENCES
 # Prompt tokens prefilled in one step at most (a long prompt alone may exceed it): a flood of
 # arrivals is taken in a few steps, so the running rows' next token is not held up for all of them.
 PREFILL_TOKENS_PER_STEP = 2048
+# A decoding step's attention reads the cache per group of this many rows, each from the first
+# column one of them uses; rows are kept roughly in order of their first column (see _order_rows).
+WINDOW_ROWS = 8
+# Rows are put back in order of their first column at most this often, and only where that cuts
+# the cache a step reads by a fifth (the reordering copies the cache once: about two steps' reads).
+REORDER_EVERY_STEPS = 16
+# Padding tokens a prefill group may carry beyond a tenth of its area (see _by_length).
+PREFILL_PAD_SLACK = 32
 
 
 class RequestTooLarge(ValueError):
@@ -177,6 +186,13 @@ class SlotCache(Cache):
             layer.keys[dst, :, :t] = layer.keys[src, :, :t]
             layer.values[dst, :, :t] = layer.values[src, :, :t]
 
+    def permute(self, order: torch.Tensor) -> None:
+        """Slot i takes what slot order[i] held, for the running rows."""
+        b, t = self.shape.rows, self.shape.columns
+        for layer in self.layers:
+            for buf in (layer.keys, layer.values):
+                buf[:b, :, :t] = buf[order, :, :t]
+
     def shift(self, by: int) -> None:
         """Move every running row's columns right (by > 0) or left (by < 0)."""
         b, t = self.shape.rows, self.shape.columns
@@ -209,6 +225,7 @@ class Engine:
         # (models/engine_attention.py: its bf16 attention kernel is 5x slower than fp32's there).
         self._dtype = torch.bfloat16 if tm.device.type == "cuda" else next(tm.model.parameters()).dtype
         self._cast: contextlib.ExitStack | None = None  # the autocast region, while entered
+        self._ordered_at = -REORDER_EVERY_STEPS  # the step at which rows were last put in order of their first column
         self.suppressed = _suppressed_tokens(tm)
 
     # -- the caller's side ------------------------------------------------------------------
@@ -311,29 +328,21 @@ class Engine:
             self._prefill(batch, finished)
 
     def _prefill(self, batch: list[Request], finished: list[Request]) -> None:
-        tm, dev = self.tm, self.tm.device
-        longest = max(len(r.prompt_ids) for r in batch)
-        pad = tm.tokenizer.pad_token_id or 0
-        ids = torch.tensor([[pad] * (longest - len(r.prompt_ids)) + r.prompt_ids for r in batch], device=dev)
-        mask = torch.tensor([[0] * (longest - len(r.prompt_ids)) + [1] * len(r.prompt_ids) for r in batch],
-                            device=dev)
-        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
-        prefill = DynamicCache(config=tm.model.config)
         self._precision(len(self.rows) + sum(r.rows for r in batch))
-        with self._forward_context(len(batch), [r.adapter for r in batch]):
-            logits = tm.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=prefill,
-                              use_cache=True, logits_to_keep=1).logits[:, -1]
-            self._suppress(logits)
+        groups = [(group, *self._prefill_forward(group)) for group in _by_length(batch)]
         for request in batch:
-            request._generator = torch.Generator(dev).manual_seed(request.seed)
+            request._generator = torch.Generator(self.tm.device).manual_seed(request.seed)
         # A request's rows share its prompt's logits (and cache) for their first token.
-        sources = [(b, request, i) for b, request in enumerate(batch) for i in range(request.rows)]
-        first = self._choose(logits[[b for b, _, _ in sources]], [(request, i) for _, request, i in sources])
-        new_rows: list[tuple[int, _Row]] = []
-        for (b, request, i), token in zip(sources, first):
+        sources = [(g, b, request, i) for g, (group, *_) in enumerate(groups) for b, request in enumerate(group)
+                   for i in range(request.rows)]
+        logits = torch.cat([logits[[b for b, request in enumerate(group) for _ in range(request.rows)]]
+                            for group, logits, *_ in groups])
+        first = self._choose(logits, [(request, i) for _, _, request, i in sources])
+        new_rows: list[tuple[int, int, _Row]] = []
+        for (g, b, request, i), token in zip(sources, first):
             row = _Row(request, i, start=0, tokens=[token])
             request._rows.append(row)
-            new_rows.append((b, row))
+            new_rows.append((g, b, row))
         for request in batch:
             request.generated = 1
             self._retire_finished_rows(request)
@@ -342,7 +351,25 @@ class Engine:
                 self._complete(request, finished)
             else:
                 self.running.append(request)
-        self._place([(b, row) for b, row in new_rows if not row.finished], prefill, longest)
+        for g, (_, _, cache, longest) in enumerate(groups):
+            self._place([(b, row) for g2, b, row in new_rows if g2 == g and not row.finished], cache, longest)
+
+    def _prefill_forward(self, group: list[Request]) -> tuple[torch.Tensor, DynamicCache, int]:
+        """One forward pass over `group`'s prompts, left-padded to the longest: (last logits, cache,
+        longest prompt)."""
+        tm, dev = self.tm, self.tm.device
+        longest = max(len(r.prompt_ids) for r in group)
+        pad = tm.tokenizer.pad_token_id or 0
+        ids = torch.tensor([[pad] * (longest - len(r.prompt_ids)) + r.prompt_ids for r in group], device=dev)
+        mask = torch.tensor([[0] * (longest - len(r.prompt_ids)) + [1] * len(r.prompt_ids) for r in group],
+                            device=dev)
+        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
+        cache = DynamicCache(config=tm.model.config)
+        with self._forward_context(len(group), [r.adapter for r in group]):
+            logits = tm.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache,
+                              use_cache=True, logits_to_keep=1).logits[:, -1]
+            self._suppress(logits)
+        return logits, cache, longest
 
     def _place(self, placed: list[tuple[int, _Row]], prefill: DynamicCache, longest: int) -> None:
         """Copy the prefilled rows into cache slots, each right-aligned at the current column."""
@@ -393,6 +420,7 @@ class Engine:
     def _decode(self, finished: list[Request]) -> None:
         shape, tm = self.cache.shape, self.tm
         self._trim()
+        self._order_rows()
         b, t = shape.rows, shape.columns
         self._reserve(b, t + 1, self.cache.layers[0].keys)
         self.mask[:b, t] = 1
@@ -400,7 +428,7 @@ class Engine:
         ids = torch.tensor([[row.tokens[-1]] for row in self.rows], device=dev)
         positions = torch.tensor([[t - row.start] for row in self.rows], device=dev)
         self._precision(b)
-        with self._forward_context(b, [row.request.adapter for row in self.rows]):
+        with self._forward_context(b, [row.request.adapter for row in self.rows], self._windows()):
             logits = tm.model(input_ids=ids, attention_mask=self.mask[:b, :t + 1], position_ids=positions,
                               cache=self.cache, use_cache=True, logits_to_keep=1).logits[:, -1]
             self._suppress(logits)
@@ -448,7 +476,7 @@ class Engine:
             self._cast.close()
             self._cast = None
 
-    def _forward_context(self, rows: int, adapters: list[str | None]):
+    def _forward_context(self, rows: int, adapters: list[str | None], windows=None):
         stack = contextlib.ExitStack()
         # no_grad rather than inference_mode: autocast keeps its cast weights only outside inference
         # mode (else every weight is cast again at every step: 22 ms a step for GPT-2's 50k x 768
@@ -457,9 +485,33 @@ class Engine:
         stack.enter_context(_cpu_threads(self.tm, rows))
         if self.tm.device.type == "cpu":
             stack.enter_context(fp32_attention(self.tm.model))
+            stack.enter_context(row_windows(windows))
         if self.adapters is not None and any(adapters):
             stack.enter_context(self.adapters.rows(adapters))
         return stack
+
+    def _windows(self) -> list[tuple[int, int, int]] | None:
+        """(first row, end row, first column) for each WINDOW_ROWS rows of this step (None: one window)."""
+        if len(self.rows) <= WINDOW_ROWS:
+            return None
+        return [(r0, min(r0 + WINDOW_ROWS, len(self.rows)), min(row.start for row in self.rows[r0:r0 + WINDOW_ROWS]))
+                for r0 in range(0, len(self.rows), WINDOW_ROWS)]
+
+    def _order_rows(self) -> None:
+        """Put the running rows in order of their first column when that cuts the cache the windows
+        read by a fifth (rows join with prompts of any length and leave in any order)."""
+        b, t = len(self.rows), self.cache.shape.columns
+        if b <= WINDOW_ROWS or self.steps - self._ordered_at < REORDER_EVERY_STEPS:
+            return
+        starts = [row.start for row in self.rows]
+        order = sorted(range(b), key=starts.__getitem__)
+        if _window_area([starts[i] for i in order], t) > 0.8 * _window_area(starts, t):
+            return
+        self._ordered_at = self.steps
+        index = torch.tensor(order, device=self.tm.device)
+        self.cache.permute(index)
+        self.mask[:b, :t] = self.mask[index, :t]
+        self.rows = [self.rows[i] for i in order]
 
     def _trim(self) -> None:
         """Drop leading columns no running row uses, once they are half the cache's width, or when
@@ -525,8 +577,13 @@ class Engine:
         if request in self.running:
             self.running.remove(request)
             self.reserved -= request.reserved_tokens
+        # A row and its request point at each other: cut the cycle, so a finished request (its tokens,
+        # its generator's native state) is freed when its caller lets go, not at the next full
+        # collection, which a worker's large heap of long-lived objects makes rare.
         for row in request._rows:
             row.finished = True
+            row.request = None
+        request._generator = None
 
     def _drop_canceled(self) -> None:
         for request in [r for r in self.running if r.canceled]:
@@ -544,6 +601,34 @@ class Engine:
                 self.rows[slot] = self.rows[last]
             self.rows.pop()
             shape.rows = len(self.rows)
+
+
+def _window_area(starts: list[int], columns: int) -> int:
+    """Cache columns a step's attention reads for rows of these first columns, in slot order."""
+    return sum(len(starts[i:i + WINDOW_ROWS]) * (columns - min(starts[i:i + WINDOW_ROWS]))
+               for i in range(0, len(starts), WINDOW_ROWS))
+
+
+def _by_length(batch: list[Request]) -> list[list[Request]]:
+    """The requests of a prefill split into groups of similar prompt length, each one forward pass:
+    left padding to one longest prompt wasted about a third of a mixed batch's work (prompts of
+    16-256 tokens). A group takes the next shorter prompt while its padding stays within a tenth of
+    its area plus PREFILL_PAD_SLACK tokens (a pass of its own costs about that much again)."""
+    ordered = sorted(batch, key=lambda r: -len(r.prompt_ids))
+    groups: list[list[Request]] = []
+    padding = 0
+    for request in ordered:
+        if groups:
+            group = groups[-1]
+            longest = len(group[0].prompt_ids)
+            more = padding + longest - len(request.prompt_ids)
+            if more <= 0.1 * longest * (len(group) + 1) + PREFILL_PAD_SLACK:
+                group.append(request)
+                padding = more
+                continue
+        groups.append([request])
+        padding = 0
+    return groups
 
 
 _libc = None

@@ -71,6 +71,41 @@ def test_a_seed_gives_the_same_text_whatever_shares_the_batch(varied):
     assert mine.result == solo.result
 
 
+def test_prompts_of_very_different_lengths_prefill_in_groups_and_get_their_texts_alone(varied, monkeypatch):
+    import models.engine as engine_module
+    prompts = ["Hi", "word " * 60, "ok", "word " * 58]
+    params = [GenerationParams(max_new_tokens=6, temperature=0.8, seed=i) for i in range(len(prompts))]
+    want = [alone(varied, p, s) for p, s in zip(prompts, params)]
+    groups = []
+    by_length = engine_module._by_length
+    monkeypatch.setattr(engine_module, "_by_length", lambda batch: groups.append(by_length(batch)) or groups[-1])
+    reqs = [request(varied, p, s) for p, s in zip(prompts, params)]
+    Engine(varied).run(reqs)  # all four are admitted in the first step
+    assert [r.result for r in reqs] == want
+    # The two long prompts share a pass and the two short ones another: no 60-token padding.
+    assert [sorted(len(r.prompt_ids) for r in g) for g in groups[0]] == [
+        sorted(len(r.prompt_ids) for r in reqs[1::2]), sorted(len(r.prompt_ids) for r in reqs[::2])]
+
+
+def test_rows_reordered_and_read_in_windows_get_the_texts_they_get_alone(varied, monkeypatch):
+    import models.engine as engine_module
+    monkeypatch.setattr(engine_module, "WINDOW_ROWS", 2)
+    monkeypatch.setattr(engine_module, "REORDER_EVERY_STEPS", 1)
+    # Long and short prompts alternate, so rows in arrival order make every window read from the
+    # long prompts' first column, until the engine puts them in order.
+    prompts = [("word " * 40 if i % 2 else "hi") + str(i) for i in range(8)]
+    params = [GenerationParams(max_new_tokens=5 + i, temperature=0.7 * (i % 2), seed=i) for i in range(8)]
+    want = [alone(varied, p, s) for p, s in zip(prompts, params)]
+    engine = Engine(varied)
+    reqs = [request(varied, p, s) for p, s in zip(prompts, params)]
+    permuted = []
+    permute = engine.cache.permute
+    monkeypatch.setattr(engine.cache, "permute", lambda order: permuted.append(order.tolist()) or permute(order))
+    engine.run(reqs)
+    assert permuted  # the rows were put in order of their first column at least once
+    assert [r.result for r in reqs] == want
+
+
 def test_rows_leave_as_they_finish_and_an_idle_engine_holds_no_cache(varied):
     engine = Engine(varied)
     short = request(varied, "short", GenerationParams(max_new_tokens=2, temperature=0))
@@ -173,6 +208,25 @@ def test_top_k_and_top_p_keep_the_tokens_transformers_keeps():
         assert (differ.sum(-1) <= 1).all()
         for row in differ.any(-1).nonzero().flatten().tolist():
             assert abs(probs[row][kept[row]].sum() - p) < 0.01 or abs(probs[row][want[row]].sum() - p) < 0.01
+
+
+def test_the_nucleus_is_the_smallest_set_of_most_likely_tokens_holding_top_p():
+    from models.sampling import _top_p
+    torch.manual_seed(1)
+    # A flat distribution over a large vocabulary (a model with untrained weights), a peaked one,
+    # and one with ties.
+    logits = torch.stack([torch.randn(50257) * 0.3, torch.randn(50257) * 8,
+                          torch.cat([torch.full((10,), 2.0), torch.randn(50247)])])
+    probs = torch.softmax(logits, -1)
+    for p in (0.2, 0.5, 0.95):
+        kept = _top_p(probs, torch.full((3,), p)) > 0
+        for row in range(3):
+            mass = probs[row][kept[row]].sum(dtype=torch.float64)
+            smallest = probs[row][kept[row]].min()
+            assert mass >= p - 1e-5  # holds p ...
+            assert mass - smallest < p + 1e-5  # ... and without its least likely token would not
+            assert (probs[row][~kept[row]] <= smallest).all()  # and it is the most likely ones
+    assert torch.equal(_top_p(probs, torch.ones(3)), probs)
 
 
 def test_each_row_is_greedy_or_sampled_by_its_own_settings():
