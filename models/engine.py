@@ -53,6 +53,7 @@ WINDOW_ROWS = 8
 # Rows are put back in order of their first column at most this often, and only where that cuts
 # the cache a step reads by a fifth (the reordering copies the cache once: about two steps' reads).
 REORDER_EVERY_STEPS = 16
+REORDER_WHEN_READ_FALLS_TO = 0.8  # (the fifth)
 # Padding tokens a prefill group may carry beyond a tenth of its area (see _by_length).
 PREFILL_PAD_SLACK = 32
 
@@ -505,7 +506,7 @@ class Engine:
             return
         starts = [row.start for row in self.rows]
         order = sorted(range(b), key=starts.__getitem__)
-        if _window_area([starts[i] for i in order], t) > 0.8 * _window_area(starts, t):
+        if _window_area([starts[i] for i in order], t) > REORDER_WHEN_READ_FALLS_TO * _window_area(starts, t):
             return
         self._ordered_at = self.steps
         index = torch.tensor(order, device=self.tm.device)

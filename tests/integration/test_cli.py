@@ -23,6 +23,20 @@ QUICK = {"kind": "text.generate",
          "input": {"model": "builtin:tiny-gpt2", "prompt": "Sale on", "max_new_tokens": 12, "seed": 4}}
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_reaches_the_commands():
+    """Ctrl-C as a terminal delivers it. A suite started in the background by a script (`make test &`)
+    runs with SIGINT ignored, which its children inherit across exec, and a Python child whose
+    SIGINT is ignored never raises KeyboardInterrupt: the tests' Ctrl-C would go unanswered. A
+    handler (unlike an ignored disposition) is reset to the default in the child."""
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, before)
+
+
 def _aigc(args, env, stdin=None, timeout=120):
     return subprocess.run([sys.executable, "-m", "aigc", *args], env=env, input=stdin, capture_output=True,
                           text=True, timeout=timeout, cwd=REPO)
