@@ -53,7 +53,7 @@ WINDOW_ROWS = 8
 # Rows are put back in order of their first column at most this often, and only where that cuts
 # the cache a step reads by a fifth (the reordering copies the cache once: about two steps' reads).
 REORDER_EVERY_STEPS = 16
-REORDER_WHEN_READ_FALLS_TO = 0.8  # (the fifth)
+REORDER_WHEN_READ_FALLS_TO = 0.8
 # Padding tokens a prefill group may carry beyond a tenth of its area (see _by_length).
 PREFILL_PAD_SLACK = 32
 
@@ -339,11 +339,11 @@ class Engine:
         logits = torch.cat([logits[[b for b, request in enumerate(group) for _ in range(request.rows)]]
                             for group, logits, *_ in groups])
         first = self._choose(logits, [(request, i) for _, _, request, i in sources])
-        new_rows: list[tuple[int, int, _Row]] = []
+        new_rows: list[list[tuple[int, _Row]]] = [[] for _ in groups]  # per group: (its batch index, row)
         for (g, b, request, i), token in zip(sources, first):
             row = _Row(request, i, start=0, tokens=[token])
             request._rows.append(row)
-            new_rows.append((g, b, row))
+            new_rows[g].append((b, row))
         for request in batch:
             request.generated = 1
             self._retire_finished_rows(request)
@@ -352,8 +352,8 @@ class Engine:
                 self._complete(request, finished)
             else:
                 self.running.append(request)
-        for g, (_, _, cache, longest) in enumerate(groups):
-            self._place([(b, row) for g2, b, row in new_rows if g2 == g and not row.finished], cache, longest)
+        for (_, _, cache, longest), rows in zip(groups, new_rows):
+            self._place([(b, row) for b, row in rows if not row.finished], cache, longest)
 
     def _prefill_forward(self, group: list[Request]) -> tuple[torch.Tensor, DynamicCache, int]:
         """One forward pass over `group`'s prompts, left-padded to the longest: (last logits, cache,
@@ -477,7 +477,8 @@ class Engine:
             self._cast.close()
             self._cast = None
 
-    def _forward_context(self, rows: int, adapters: list[str | None], windows=None):
+    def _forward_context(self, rows: int, adapters: list[str | None],
+                         windows: list[tuple[int, int, int]] | None = None):
         stack = contextlib.ExitStack()
         # no_grad rather than inference_mode: autocast keeps its cast weights only outside inference
         # mode (else every weight is cast again at every step: 22 ms a step for GPT-2's 50k x 768
@@ -492,11 +493,10 @@ class Engine:
         return stack
 
     def _windows(self) -> list[tuple[int, int, int]] | None:
-        """(first row, end row, first column) for each WINDOW_ROWS rows of this step (None: one window)."""
+        """This step's attention windows (None: one window, the whole batch)."""
         if len(self.rows) <= WINDOW_ROWS:
             return None
-        return [(r0, min(r0 + WINDOW_ROWS, len(self.rows)), min(row.start for row in self.rows[r0:r0 + WINDOW_ROWS]))
-                for r0 in range(0, len(self.rows), WINDOW_ROWS)]
+        return _windows_of([row.start for row in self.rows])
 
     def _order_rows(self) -> None:
         """Put the running rows in order of their first column when that cuts the cache the windows
@@ -604,10 +604,16 @@ class Engine:
             shape.rows = len(self.rows)
 
 
+def _windows_of(starts: list[int]) -> list[tuple[int, int, int]]:
+    """(first row, end row, first column) of each WINDOW_ROWS rows, in slot order, for rows of these
+    first columns."""
+    return [(r0, min(r0 + WINDOW_ROWS, len(starts)), min(starts[r0:r0 + WINDOW_ROWS]))
+            for r0 in range(0, len(starts), WINDOW_ROWS)]
+
+
 def _window_area(starts: list[int], columns: int) -> int:
     """Cache columns a step's attention reads for rows of these first columns, in slot order."""
-    return sum(len(starts[i:i + WINDOW_ROWS]) * (columns - min(starts[i:i + WINDOW_ROWS]))
-               for i in range(0, len(starts), WINDOW_ROWS))
+    return sum((r1 - r0) * (columns - c0) for r0, r1, c0 in _windows_of(starts))
 
 
 def _by_length(batch: list[Request]) -> list[list[Request]]:
