@@ -33,6 +33,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import Cache, CacheLayerMixin
 
 from models.engine_attention import fp32_attention, row_windows
+from models.engine_matmul import PackedMatmuls
 from models.sampling import choose_tokens
 import models.text as text
 from models.text import (KV_CACHE_BUDGET_BYTES, GenerationParams, TextModel, _cpu_threads, check_prompt_fits,
@@ -42,8 +43,6 @@ from models.text import (KV_CACHE_BUDGET_BYTES, GenerationParams, TextModel, _cp
 # CPU, 64 rows a step gave ~1.5x the throughput of 16 and 128 another ~8% (a step streams every
 # weight from memory once for all its rows); past that a step only gets longer.
 MAX_ROWS = 128
-# On a CPU with native bf16: steps of this many rows or more run under bf16 autocast.
-_CPU_BF16_ROWS = text._CPU_AUTOCAST_MIN_SEQUENCES
 # Prompt tokens prefilled in one step at most (a long prompt alone may exceed it): a flood of
 # arrivals is taken in a few steps, so the running rows' next token is not held up for all of them.
 PREFILL_TOKENS_PER_STEP = 2048
@@ -226,6 +225,7 @@ class Engine:
         # (models/engine_attention.py: its bf16 attention kernel is 5x slower than fp32's there).
         self._dtype = torch.bfloat16 if tm.device.type == "cuda" else next(tm.model.parameters()).dtype
         self._cast: contextlib.ExitStack | None = None  # the autocast region, while entered
+        self._packed: PackedMatmuls | None = None  # a CPU's packed bf16 weights, from the first bf16 step
         self._ordered_at = -REORDER_EVERY_STEPS  # the step at which rows were last put in order of their first column
         self.suppressed = _suppressed_tokens(tm)
 
@@ -452,25 +452,19 @@ class Engine:
             logits[:, self.suppressed] = -float("inf")
 
     def _precision(self, rows: int) -> None:
-        """bf16 autocast or not for a step of `rows`: always on CUDA; on a CPU with native bf16 from
-        _CPU_BF16_ROWS rows (below, autocast costs more than it saves: models/text.py) down to half of
-        that, so a batch near the line does not flip back and forth. The autocast region stays entered
-        across steps: its cache of cast weights lives as long as the region (entered per step, every
-        weight was cast again every step, a third of a 128-row GPT-2 step)."""
-        device = self.tm.device.type
-        if device == "cuda":
-            want = True
-        elif device == "cpu" and text.cpu_native_bf16():
-            want = rows >= (_CPU_BF16_ROWS // 2 if self._cast is not None else _CPU_BF16_ROWS)
-        else:
-            want = False
-        if want == (self._cast is not None):
+        """Enter bf16 autocast for the steps to come where it pays: on CUDA, and on a CPU with native
+        bf16 for a step of 1e8 FLOPs or more, where the projections multiply packed bf16 weights
+        (models/engine_matmul.py: with them such a step is faster than fp32's at every batch size, one
+        row included: 19 against 25 ms at one row, 75 against 88 at 32 for GPT-2 small on 2 AVX-512
+        BF16 cores; a smaller step, a tiny model's, is bound by per-op overheads and gains nothing, so
+        it stays fp32). The region stays entered across steps until the engine is idle: autocast keeps
+        its cast weights (a LoRA adapter's) only as long as the region."""
+        if self._cast is not None:
             return
-        if want:
+        device = self.tm.device.type
+        if device == "cuda" or (device == "cpu" and text.cpu_native_bf16() and not text._small_cpu_step(self.tm, rows)):
             self._cast = contextlib.ExitStack()
             self._cast.enter_context(torch.autocast(device, dtype=torch.bfloat16))
-        else:
-            self._leave_bf16()
 
     def _leave_bf16(self) -> None:
         if self._cast is not None:
@@ -488,6 +482,10 @@ class Engine:
         if self.tm.device.type == "cpu":
             stack.enter_context(fp32_attention(self.tm.model))
             stack.enter_context(row_windows(windows))
+            if self._cast is not None:
+                if self._packed is None:
+                    self._packed = PackedMatmuls(self.tm.model)
+                stack.enter_context(self._packed.active())
         if self.adapters is not None and any(adapters):
             stack.enter_context(self.adapters.rows(adapters))
         return stack

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 import torch
 from transformers import TopKLogitsWarper, TopPLogitsWarper
@@ -118,6 +121,24 @@ def test_rows_leave_as_they_finish_and_an_idle_engine_holds_no_cache(varied):
     engine.run([long])
     assert long.result["completion_tokens"] == 10
     assert engine.idle and engine.cache.allocated == (0, 0) and engine.reserved == 0
+
+
+def test_a_finished_request_is_freed_without_a_garbage_collection(varied):
+    """A worker's heap holds ~490k long-lived objects, so full collections are rare: a request kept
+    alive by a reference cycle (its rows pointing back at it) held its tokens and generator state
+    until one ran (bench/rss_growth.py)."""
+    engine = Engine(varied)
+    done = request(varied, "Hello", GenerationParams(max_new_tokens=5, temperature=0.8, n=2, seed=1))
+    gone = weakref.ref(done)
+    gc.collect()
+    gc.disable()
+    try:
+        engine.run([done])
+        assert done.result["choices"]
+        del done
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 def test_a_canceled_request_leaves_at_the_next_step_and_the_others_finish(varied):

