@@ -462,7 +462,9 @@ class Engine:
         if self._cast is not None:
             return
         device = self.tm.device.type
-        if device == "cuda" or (device == "cpu" and text.cpu_native_bf16() and not text._small_cpu_step(self.tm, rows)):
+        # (torch built without oneDNN has neither the packed products nor fast bf16 ones: fp32 there)
+        packs = torch.backends.mkldnn.is_available() and text.cpu_native_bf16()
+        if device == "cuda" or (device == "cpu" and packs and not text._small_cpu_step(self.tm, rows)):
             self._cast = contextlib.ExitStack()
             self._cast.enter_context(torch.autocast(device, dtype=torch.bfloat16))
 
