@@ -307,7 +307,10 @@ def test_gan_demo_trains_scores_and_samples(platform):
 # Passes alone and with the integration files before it (three orderings tried), but in the whole
 # suite, three runs in a row, the chat process printed the first few characters and then stood
 # still (alive, not reading a reply the server had sent in full within 6 s, Ctrl-C unanswered).
-# Not understood yet: kept running, reported, not allowed to fail the suite until it is.
+# Since the fixture above gives SIGINT a handler in suites started in the background (where it was
+# ignored), it has passed in every whole suite run (three, all in the background). Ignored SIGINT
+# explains "Ctrl-C unanswered" but not a chat that stopped printing a reply it had been sent, so
+# the marker stays: kept running, reported, not allowed to fail the suite until that is understood.
 @pytest.mark.xfail(strict=False, reason="hangs in the whole suite only; see the comment above")
 def test_chat_in_the_terminal_streams_stops_on_ctrl_c_and_keeps_going(platform):
     key = platform.create_key("terminal-chatter")
