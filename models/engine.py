@@ -225,7 +225,8 @@ class Engine:
         # (models/engine_attention.py: its bf16 attention kernel is 5x slower than fp32's there).
         self._dtype = torch.bfloat16 if tm.device.type == "cuda" else next(tm.model.parameters()).dtype
         self._cast: contextlib.ExitStack | None = None  # the autocast region, while entered
-        self._packed: PackedMatmuls | None = None  # a CPU's packed bf16 weights, from the first bf16 step
+        self._pack: torch.dtype | None = None  # the packed products' dtype on a CPU, while chosen
+        self._packed: PackedMatmuls | None = None  # a CPU's packed weights, from the first step that packs
         self._ordered_at = -REORDER_EVERY_STEPS  # the step at which rows were last put in order of their first column
         self.suppressed = _suppressed_tokens(tm)
 
@@ -271,7 +272,7 @@ class Engine:
         self.reserved = 0
         self.cache.release()
         self.mask = None
-        self._leave_bf16()
+        self._leave_precision()
 
     @property
     def idle(self) -> bool:
@@ -302,7 +303,7 @@ class Engine:
         if not self.rows and self.cache.allocated != (0, 0):
             self.cache.release()
             self.mask = None
-            self._leave_bf16()
+            self._leave_precision()
             _return_freed_memory()
         return finished
 
@@ -452,26 +453,34 @@ class Engine:
             logits[:, self.suppressed] = -float("inf")
 
     def _precision(self, rows: int) -> None:
-        """Enter bf16 autocast for the steps to come where it pays: on CUDA, and on a CPU with native
-        bf16 for a step of 1e8 FLOPs or more, where the projections multiply packed bf16 weights
-        (models/engine_matmul.py: with them such a step is faster than fp32's at every batch size, one
-        row included: 19 against 25 ms at one row, 75 against 88 at 32 for GPT-2 small on 2 AVX-512
-        BF16 cores; a smaller step, a tiny model's, is bound by per-op overheads and gains nothing, so
-        it stays fp32). The region stays entered across steps until the engine is idle: autocast keeps
-        its cast weights (a LoRA adapter's) only as long as the region."""
-        if self._cast is not None:
+        """Choose the steps' matmul precision until the engine is idle. On CUDA: bf16 autocast. On a
+        CPU, for a step of 1e8 FLOPs or more, the projections multiply weights packed once
+        (models/engine_matmul.py): in bf16 under autocast on a CPU with native bf16 (faster than
+        fp32 at every batch size, one row included: 19 against 25 ms at one row, 75 against 88 at
+        32 for GPT-2 small on 2 AVX-512 BF16 cores), in fp32 elsewhere (182 -> 114 ms a
+        32-row step on 2 AVX2 cores). A smaller step, a tiny model's, is bound by per-op overheads
+        and gains nothing: it runs the model as it is, in fp32. The choice stays until the engine is
+        idle: autocast keeps its cast weights (a LoRA adapter's) only as long as its region."""
+        if self._cast is not None or self._pack is not None:
             return
         device = self.tm.device.type
-        # (torch built without oneDNN has neither the packed products nor fast bf16 ones: fp32 there)
-        packs = torch.backends.mkldnn.is_available() and text.cpu_native_bf16()
-        if device == "cuda" or (device == "cpu" and packs and not text._small_cpu_step(self.tm, rows)):
+        if device == "cuda":
             self._cast = contextlib.ExitStack()
             self._cast.enter_context(torch.autocast(device, dtype=torch.bfloat16))
+        # (torch built without oneDNN has neither the packed products nor fast bf16 ones: plain fp32 there)
+        elif device == "cpu" and torch.backends.mkldnn.is_available() and not text._small_cpu_step(self.tm, rows):
+            if text.cpu_native_bf16():
+                self._cast = contextlib.ExitStack()
+                self._cast.enter_context(torch.autocast(device, dtype=torch.bfloat16))
+                self._pack = torch.bfloat16
+            else:
+                self._pack = torch.float32
 
-    def _leave_bf16(self) -> None:
+    def _leave_precision(self) -> None:
         if self._cast is not None:
             self._cast.close()
             self._cast = None
+        self._pack = None
 
     def _forward_context(self, rows: int, adapters: list[str | None],
                          windows: list[tuple[int, int, int]] | None = None):
@@ -484,9 +493,9 @@ class Engine:
         if self.tm.device.type == "cpu":
             stack.enter_context(fp32_attention(self.tm.model))
             stack.enter_context(row_windows(windows))
-            if self._cast is not None:
-                if self._packed is None:
-                    self._packed = PackedMatmuls(self.tm.model)
+            if self._pack is not None:
+                if self._packed is None or self._packed.dtype != self._pack:
+                    self._packed = PackedMatmuls(self.tm.model, self._pack)
                 stack.enter_context(self._packed.active())
         if self.adapters is not None and any(adapters):
             stack.enter_context(self.adapters.rows(adapters))

@@ -1,4 +1,4 @@
-"""The engine's matrix products on a CPU with native bf16: each projection's weight kept as a bf16 copy in oneDNN's blocked layout, multiplied without a per-call conversion.
+"""The engine's matrix products on a CPU: each projection's weight kept packed in oneDNN's blocked layout (bf16 on a CPU with native bf16, else fp32), multiplied without a per-call conversion.
 
 Under autocast every projection (GPT-2's Conv1D `addmm`, a Linear's `linear`) multiplies a bf16
 copy of its fp32 weight that autocast caches, but in the plain layout: oneDNN then reorders that
@@ -7,7 +7,13 @@ Packed once (`torch.ops.mkldnn._reorder_linear_weight`), GPT-2 small's projectio
 take 13.3 + 6.6 ms at 32 rows instead of 18.4 + 10.0, and 2.4 + 2.2 ms at one row instead of
 4.8 + 4.1 (fp32: 6.2 + 11.1) on 2 AVX-512 BF16 cores.
 
-While `PackedMatmuls.active()` is entered (the engine enters it around a bf16 step's forward pass),
+On a CPU without native bf16 the engine stays in fp32, and the plain fp32 product (MKL's sgemm)
+is the slow part there too: on 2 AVX2 cores GPT-2's LM head takes 41.3 ms at 32 rows and 27.0 at 8
+through `linear`, 21.5 and 9.2 on an fp32 weight packed by oneDNN (an MLP projection 1.58 -> 1.13
+ms at 32 rows). Tiny projections (a 32 x 96 weight) are slower packed (30 us a call of overhead
+against 5): the engine packs only for steps of 1e8 FLOPs or more, as it does for bf16.
+
+While `PackedMatmuls.active()` is entered (the engine enters it around such a step's forward pass),
 each projection of the model multiplies its packed weight; outside it the model is untouched.
 A weight changed in place since it was packed (or replaced) is packed again at its next use.
 """
@@ -29,14 +35,14 @@ def _projections(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 class _Packed:
-    """One projection's packed bf16 weight and bf16 bias, and which version of its weight they copy."""
+    """One projection's packed weight and bias in one dtype, and which version of its weight they copy."""
 
-    def __init__(self, module: torch.nn.Module):
+    def __init__(self, module: torch.nn.Module, dtype: torch.dtype):
         weight = module.weight.detach()
         # Linear keeps [out, in], Conv1D [in, out]; oneDNN's inner product takes [out, in].
         plain = weight.t() if isinstance(module, Conv1D) else weight
-        self.weight = torch.ops.mkldnn._reorder_linear_weight(plain.to(torch.bfloat16).contiguous())
-        self.bias = None if module.bias is None else module.bias.detach().to(torch.bfloat16)
+        self.weight = torch.ops.mkldnn._reorder_linear_weight(plain.to(dtype).contiguous())
+        self.bias = None if module.bias is None else module.bias.detach().to(dtype).contiguous()
         self.source = (module.weight, module.weight._version,
                        None if module.bias is None else (module.bias, module.bias._version))
 
@@ -49,9 +55,10 @@ class _Packed:
 
 
 class PackedMatmuls:
-    """Packed bf16 weights for one model's projections (see the module's docstring)."""
+    """Packed weights in one dtype (bf16 or fp32) for one model's projections (see the module's docstring)."""
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, dtype: torch.dtype = torch.bfloat16):
+        self.dtype = dtype
         self.modules = _projections(model)
         self._packed: dict[torch.nn.Module, _Packed] = {}
 
@@ -71,5 +78,5 @@ class PackedMatmuls:
             return type(module).forward(module, x)
         packed = self._packed.get(module)
         if packed is None or packed.stale(module):
-            packed = self._packed[module] = _Packed(module)
-        return torch.ops.mkldnn._linear_pointwise(x.to(torch.bfloat16), packed.weight, packed.bias, "none", [], "")
+            packed = self._packed[module] = _Packed(module, self.dtype)
+        return torch.ops.mkldnn._linear_pointwise(x.to(self.dtype), packed.weight, packed.bias, "none", [], "")

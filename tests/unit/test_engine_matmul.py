@@ -1,4 +1,4 @@
-"""Packed bf16 projections (models/engine_matmul.py): the model's outputs up to bf16 rounding, every projection packed, the model untouched outside the block or with gradients on, a weight changed in place packed again; the engine steps on them on a CPU with native bf16."""
+"""Packed projections (models/engine_matmul.py): the model's outputs up to bf16 (or fp32) rounding, every projection packed, the model untouched outside the block or with gradients on, a weight changed in place packed again; the engine steps on bf16 ones on a CPU with native bf16, on fp32 ones elsewhere."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def _bf16_inner_product_runs() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not _bf16_inner_product_runs(), reason="this CPU has no oneDNN bf16 inner product")
+needs_bf16 = pytest.mark.skipif(not _bf16_inner_product_runs(), reason="this CPU has no oneDNN bf16 inner product")
+needs_onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch was built without oneDNN")
 
 
 def tiny_llama() -> torch.nn.Module:
@@ -44,6 +45,7 @@ def close_in_bf16(got: torch.Tensor, want: torch.Tensor) -> bool:
     return torch.allclose(got, want, atol=0.05 * want.abs().max().item(), rtol=0.05)
 
 
+@needs_bf16
 @pytest.mark.parametrize("model_of", [lambda varied: varied.model, lambda varied: tiny_llama()],
                          ids=["gpt2-conv1d", "llama-linear"])
 def test_packed_projections_give_the_models_logits_up_to_bf16_rounding(varied, model_of):
@@ -58,6 +60,7 @@ def test_packed_projections_give_the_models_logits_up_to_bf16_rounding(varied, m
     assert not torch.equal(got, torch.zeros_like(got))
 
 
+@needs_bf16
 def test_outside_the_block_or_with_gradients_the_model_is_its_own(varied):
     model = varied.model
     packed = PackedMatmuls(model)
@@ -72,6 +75,7 @@ def test_outside_the_block_or_with_gradients_the_model_is_its_own(varied):
     model.zero_grad(set_to_none=True)
 
 
+@needs_bf16
 def test_a_weight_changed_in_place_is_packed_again():
     model = tiny_llama()
     ids = torch.tensor([[5, 17, 99, 3]])
@@ -84,6 +88,7 @@ def test_a_weight_changed_in_place_is_packed_again():
     assert close_in_bf16(after, -before)
 
 
+@needs_bf16
 def test_the_engine_steps_on_packed_weights_where_the_cpu_has_native_bf16(varied, monkeypatch):
     monkeypatch.setattr(text_module, "cpu_native_bf16", lambda: True)
     prompt = varied.tokenizer("Hello")["input_ids"]
@@ -108,3 +113,48 @@ def test_the_engine_steps_on_packed_weights_where_the_cpu_has_native_bf16(varied
     assert engine.idle and 1 <= one.result["completion_tokens"] <= 6
     assert engine._cast is None  # an idle engine leaves autocast; its packed weights stay for the next request
     assert all("forward" not in m.__dict__ for m in engine._packed.modules)
+
+
+@needs_onednn
+@pytest.mark.parametrize("model_of", [lambda varied: varied.model, lambda varied: tiny_llama()],
+                         ids=["gpt2-conv1d", "llama-linear"])
+def test_packed_fp32_projections_give_the_models_logits_up_to_fp32_rounding(varied, model_of):
+    model = model_of(varied)
+    ids = torch.tensor([[5, 17, 99, 3, 42, 8]])
+    with torch.no_grad():
+        want = model(ids).logits
+    packed = PackedMatmuls(model, torch.float32)
+    with packed.active(), torch.no_grad():
+        got = model(ids).logits
+    assert set(packed._packed) == set(packed.modules)
+    assert all(p.weight.dtype == torch.float32 for p in packed._packed.values())
+    # fp32 keeps 24 bits: only the order of the sums differs between oneDNN's product and MKL's.
+    assert torch.allclose(got, want, atol=1e-4 * want.abs().max().item(), rtol=1e-4)
+    assert not torch.equal(got, torch.zeros_like(got))
+
+
+@needs_onednn
+def test_the_engine_steps_on_packed_fp32_weights_where_the_cpu_has_no_native_bf16(varied, monkeypatch):
+    monkeypatch.setattr(text_module, "cpu_native_bf16", lambda: False)
+    prompt = varied.tokenizer("Hello")["input_ids"]
+    small = Engine(varied)  # a tiny model's steps: the model as it is
+    small.add(Request(prompt, GenerationParams(max_new_tokens=2, temperature=0)))
+    small.step()
+    assert small._pack is None and small._packed is None
+    monkeypatch.setattr(text_module, "_SMALL_STEP_FLOPS", 0)  # as for GPT-2 small from one row
+    engine = Engine(varied)
+    runs = [Request(prompt, GenerationParams(max_new_tokens=6, temperature=0.9), seed=7) for _ in range(2)]
+    engine.add(runs[0])
+    engine.step()
+    assert engine._cast is None and engine._pack == torch.float32  # no autocast: fp32 throughout
+    assert engine._packed.dtype == torch.float32 and set(engine._packed._packed) == set(engine._packed.modules)
+    engine.run(runs[:1])
+    assert engine.idle and engine._pack is None and all("forward" not in m.__dict__ for m in engine._packed.modules)
+    plain = Engine(varied)
+    monkeypatch.setattr(text_module, "_SMALL_STEP_FLOPS", float("inf"))  # the same request, unpacked
+    plain.run(runs[1:])
+    assert plain._packed is None
+    # the same seed samples the same text on packed and plain fp32 weights (sums ordered differently
+    # round apart by 1e-6 of a logit: only a near-tie could split them, and a seeded draw has none here)
+    assert runs[0].result["choices"][0]["text"] == runs[1].result["choices"][0]["text"]
+    assert runs[0].result["completion_tokens"] >= 1
