@@ -35,8 +35,12 @@ demo: install
 demo-gan: install
 	$(VENV)/bin/aigc demo --gan
 
+# Two test processes, each taking whole files (a module's platform stays in one process): the
+# integration tests spend most of their time waiting on leases, restarts and timers, not computing.
+TEST_PROCESSES ?= 2
+
 test: install-dev browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 test-fast: install-dev
 	$(PY) -m pytest tests/unit

@@ -77,9 +77,14 @@ class ManagedProcess:
         self.proc.wait(30)
         self._log.close()
 
-    def stop(self, timeout_s: float = 30) -> int:
+    def terminate(self) -> None:
+        """SIGTERM the whole group without waiting (stop waits)."""
         if self.alive():
             os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def stop(self, timeout_s: float = 30) -> int:
+        if self.alive():
+            self.terminate()
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
@@ -237,6 +242,10 @@ class Platform:
         return sorted(o["Key"] for o in resp.get("Contents", []))
 
     def close(self) -> None:
+        # Every process is told at once, then awaited: a worker's warm shutdown takes a few seconds
+        # (kombu waits out its pending BRPOP), and one after another they added up over the suite.
+        for proc in self.procs:
+            proc.terminate()
         for proc in reversed(self.procs):
             proc.stop(timeout_s=20)
         self.redis.stop()
