@@ -14,7 +14,9 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from bench.device import DEVICE, gpu_autocast, synchronize, to_device
 from bench.stack import Stack
 from models.builtin import byte_level_tokenizer
-from models.text import GenerationParams, TextModel, cpu_native_bf16, generate_batch, load_text_model
+from core.campaigns import CHUNK_ROWS
+from models.engine import Request, engine_for
+from models.text import GenerationParams, TextModel, cpu_native_bf16, load_text_model
 from tasks.campaign import BATCH_SEQUENCES
 
 NEW_TOKENS = 32
@@ -50,13 +52,16 @@ def plain_tokens_per_s(tm: TextModel, prompts: list[str], batch: int) -> float:
     return tokens / (time.perf_counter() - start)
 
 
-def engine_tokens_per_s(tm: TextModel, prompts: list[str], batch: int = BATCH_SEQUENCES) -> float:
-    """The platform's own engine in process (load_text_model, generate_batch), without the queue."""
-    ordered = sorted(prompts, key=len)
+def engine_tokens_per_s(tm: TextModel, prompts: list[str], chunk: int = CHUNK_ROWS) -> float:
+    """The platform's engine in process, without the queue: the rows of each campaign chunk run as
+    one engine run, each row with a seed of its own, as tasks/campaign.py runs them."""
     params = GenerationParams(max_new_tokens=NEW_TOKENS, seed=0)
+    engine = engine_for(tm)
     start, tokens = time.perf_counter(), 0
-    for i in range(0, len(ordered), batch):
-        tokens += sum(r["completion_tokens"] for r in generate_batch(tm, ordered[i:i + batch], params))
+    for i in range(0, len(prompts), chunk):
+        requests = [Request(tm.tokenizer(p)["input_ids"], params, seed=i + j) for j, p in enumerate(prompts[i:i + chunk])]
+        engine.run(requests)
+        tokens += sum(r.result["completion_tokens"] for r in requests)
     return tokens / (time.perf_counter() - start)
 
 

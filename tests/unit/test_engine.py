@@ -207,6 +207,27 @@ def test_many_requests_keep_the_cache_within_its_caps(varied):
     assert all(r.result is not None for r in reqs)
 
 
+def test_rows_admitted_over_several_steps_get_their_slots_in_one_growth(varied, monkeypatch):
+    """A batch whose prompts take several prefill steps to admit grows the cache's row slots once,
+    to every row admitted or waiting, not at each step (each growth zeroes and copies the buffers)."""
+    import models.engine as engine_module
+    monkeypatch.setattr(engine_module, "PREFILL_TOKENS_PER_STEP", 20)  # about 3 prompts a step
+    engine = Engine(varied, max_rows=16)
+    reqs = [request(varied, f"prompt {i:02d}", GenerationParams(max_new_tokens=4, temperature=0.8, seed=i))
+            for i in range(12)]
+    for r in reqs:
+        engine.add(r)
+    growths, have = [], (0, 0)
+    while not engine.idle:
+        engine.step()
+        rows = engine.cache.allocated[0]
+        if rows > have[0]:
+            growths.append(rows)
+        have = engine.cache.allocated
+    assert growths == [12]
+    assert all(r.result["completion_tokens"] == 4 for r in reqs)
+
+
 def test_one_engine_per_loaded_model(varied):
     assert engine_for(varied) is engine_for(varied)
 
