@@ -409,12 +409,25 @@ class Engine:
         shape.rows = b0 + len(placed)
 
     def _reserve(self, rows: int, columns: int, like: torch.Tensor) -> None:
-        # Rows of requests admitted or waiting: a campaign chunk's 128 rows join over three prefill
+        have_rows, have_cols = self.cache.allocated
+        # Growing: to the rows about to run, as a campaign chunk's 128 rows join over three prefill
         # steps, and growing the slots at each (45, 90, 128) zeroed and copied 2.5 GB, not 1.2.
-        expected = len(self.rows) + self._joining + sum(r.rows for r in self.waiting if not r.canceled)
+        expected = self._rows_to_come() if rows > have_rows else 0
         self.cache.reserve(rows, columns, like, self._dtype, max(rows, self.max_rows), self.tm.max_positions + 1,
-                           expected_rows=min(expected, self.max_rows))
+                           expected_rows=expected)
         self._reserve_mask(rows, columns)
+
+    def _rows_to_come(self) -> int:
+        """Rows running, being placed, and waiting that the row cap and the cache budget would admit
+        (a flood of waiting requests reserves no more than admission would let run)."""
+        rows, tokens = len(self.rows) + self._joining, self.reserved
+        for request in self.waiting:
+            if request.canceled:
+                continue
+            if rows + request.rows > self.max_rows or tokens + request.reserved_tokens > self.budget_tokens:
+                break
+            rows, tokens = rows + request.rows, tokens + request.reserved_tokens
+        return rows
 
     def _reserve_mask(self, rows: int, columns: int) -> None:
         have = (0, 0) if self.mask is None else tuple(self.mask.shape)

@@ -207,14 +207,18 @@ def test_many_requests_keep_the_cache_within_its_caps(varied):
     assert all(r.result is not None for r in reqs)
 
 
-def test_rows_admitted_over_several_steps_get_their_slots_in_one_growth(varied, monkeypatch):
+@pytest.mark.parametrize("budget_rows", [None, 7])
+def test_rows_admitted_over_several_steps_get_their_slots_in_one_growth(varied, monkeypatch, budget_rows):
     """A batch whose prompts take several prefill steps to admit grows the cache's row slots once,
-    to every row admitted or waiting, not at each step (each growth zeroes and copies the buffers)."""
+    to every row admitted or waiting, not at each step (each growth zeroes and copies the buffers);
+    never to more rows than the cache budget admits (a flood of waiting requests reserves nothing)."""
     import models.engine as engine_module
     monkeypatch.setattr(engine_module, "PREFILL_TOKENS_PER_STEP", 20)  # about 3 prompts a step
-    engine = Engine(varied, max_rows=16)
     reqs = [request(varied, f"prompt {i:02d}", GenerationParams(max_new_tokens=4, temperature=0.8, seed=i))
             for i in range(12)]
+    budget = {} if budget_rows is None else {
+        "budget_bytes": budget_rows * reqs[0].reserved_tokens * text_module.kv_bytes_per_token(varied)}
+    engine = Engine(varied, max_rows=16, **budget)
     for r in reqs:
         engine.add(r)
     growths, have = [], (0, 0)
@@ -224,7 +228,8 @@ def test_rows_admitted_over_several_steps_get_their_slots_in_one_growth(varied, 
         if rows > have[0]:
             growths.append(rows)
         have = engine.cache.allocated
-    assert growths == [12]
+    # (8 is the fewest slots a growth makes)
+    assert growths == [12 if budget_rows is None else max(budget_rows, 8)]
     assert all(r.result["completion_tokens"] == 4 for r in reqs)
 
 
