@@ -271,7 +271,7 @@ class Engine:
         self.waiting.clear()
         self.running.clear()
         self.rows.clear()
-        self.reserved = 0
+        self.reserved = self._joining = 0
         self.cache.release()
         self.mask = None
         self._leave_precision()
@@ -409,7 +409,7 @@ class Engine:
         shape.rows = b0 + len(placed)
 
     def _reserve(self, rows: int, columns: int, like: torch.Tensor) -> None:
-        have_rows, have_cols = self.cache.allocated
+        have_rows = self.cache.allocated[0]
         # Growing: to the rows about to run, as a campaign chunk's 128 rows join over three prefill
         # steps, and growing the slots at each (45, 90, 128) zeroed and copied 2.5 GB, not 1.2.
         expected = self._rows_to_come() if rows > have_rows else 0
