@@ -158,3 +158,31 @@ def test_the_engine_steps_on_packed_fp32_weights_where_the_cpu_has_no_native_bf1
     # round apart by 1e-6 of a logit: only a near-tie could split them, and a seeded draw has none here)
     assert runs[0].result["choices"][0]["text"] == runs[1].result["choices"][0]["text"]
     assert runs[0].result["completion_tokens"] >= 1
+
+
+@needs_onednn
+def test_fp32_products_of_many_rows_take_the_plain_product_and_few_rows_the_packed_one(varied, monkeypatch):
+    import models.engine_matmul as engine_matmul
+
+    model = varied.model
+    monkeypatch.setattr(engine_matmul, "PLAIN_FP32_FROM_ROWS", 8)
+    calls = []
+    linear = torch.ops.mkldnn._linear_pointwise
+
+    def counted(x, *args):
+        calls.append(x.numel() // x.shape[-1])
+        return linear(x, *args)
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", counted)
+    packed = PackedMatmuls(model, torch.float32)
+    short, long = torch.tensor([[5, 17, 99]]), torch.tensor([[5, 17, 99, 3, 42, 8, 1, 2, 7, 11]])
+    with torch.no_grad():
+        want_short, want_long = model(short).logits, model(long).logits
+        with packed.active():
+            got_long = model(long).logits  # 10 rows: past the line, every product plain
+            assert calls == [] and not packed._packed
+            got_short = model(short).logits  # 3 rows: packed
+    assert calls and set(calls) == {3} and set(packed._packed) == set(packed.modules)
+    # the model's own products (MKL may still round apart run to run with the memory's alignment)
+    assert torch.allclose(got_long, want_long, atol=1e-5 * want_long.abs().max().item(), rtol=1e-5)
+    assert torch.allclose(got_short, want_short, atol=1e-4 * want_short.abs().max().item(), rtol=1e-4)

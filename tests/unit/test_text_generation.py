@@ -343,13 +343,27 @@ def test_small_generation_runs_on_one_thread_and_restores_the_count(tiny, fail, 
 
 # -- CPU speed-ups: fused activation, static KV cache, bf16 where the CPU has it -----------------
 
-def test_loading_swaps_gpt2s_python_gelu_for_the_fused_kernel_with_the_same_values(tiny):
+def test_loading_swaps_gpt2s_python_gelu_for_the_faster_form_with_the_same_values(tiny):
     from transformers.activations import GELUTanh, NewGELUActivation
 
-    acts = [m for m in tiny.model.modules() if isinstance(m, (GELUTanh, NewGELUActivation))]
-    assert acts and all(type(m) is GELUTanh for m in acts)
-    x = torch.linspace(-6, 6, 1001)
-    assert torch.allclose(GELUTanh()(x), NewGELUActivation()(x), atol=1e-6)
+    from models.activations import TanhGELU
+
+    acts = [m for m in tiny.model.modules() if isinstance(m, (GELUTanh, NewGELUActivation, TanhGELU))]
+    assert acts and all(type(m) is TanhGELU for m in acts)
+    x = torch.linspace(-12, 12, 4001)
+    before = x.clone()
+    want = NewGELUActivation()(x.double())
+    with torch.no_grad():  # the sigmoid form, in place
+        assert torch.allclose(TanhGELU()(x).double(), want, atol=1e-6, rtol=1e-5)
+    # With a gradient to keep: torch's kernel, and the gradient flows.
+    xg = x.clone().requires_grad_()
+    out = TanhGELU()(xg)
+    assert torch.allclose(out.double(), want, atol=1e-6, rtol=1e-5)
+    out.sum().backward()
+    assert xg.grad is not None and torch.isfinite(xg.grad).all()
+    # bf16 (autocast's output) keeps torch's kernel, which computes in fp32 inside.
+    assert torch.allclose(TanhGELU()(x.bfloat16()).double(), want, atol=0.05, rtol=0.01)
+    assert torch.equal(x, before)  # the input is never written (a bitwise check, not a float comparison)
 
 
 def test_big_steps_take_the_static_cache_and_decode_the_same_text(varied, monkeypatch):
