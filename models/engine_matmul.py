@@ -35,11 +35,11 @@ def _projections(model: torch.nn.Module) -> list[torch.nn.Module]:
             if isinstance(m, (torch.nn.Linear, Conv1D)) and m.weight.dim() == 2 and m.weight.dtype == torch.float32]
 
 
-# From this many rows (a prefill's tokens) the plain fp32 product beats the packed one: on 2 AVX2
-# cores GPT-2 small's four projections ran at 155 GFLOP/s packed at every size from 128 rows up,
-# and unpacked (MKL's sgemm) at 159 at 128 rows, 168 at 256 and 180 at 1,024 (152 against 140 at
-# 96 rows, where packing still wins).
-PLAIN_FP32_FROM_ROWS = 256
+# From this many rows (a prefill's tokens) the plain fp32 product beats the packed one. On 2 AVX2
+# cores, GPT-2 small's 12 layers of projections (weights read from memory, as in a pass) ran at
+# 139 GFLOP/s packed and 137 plain at 256 rows, 151 and 166 at 384, 152 and 179 at 2,048; under
+# 256 rows packing wins (143 against 117 at 128), and always for an LM head (151 against 97).
+PLAIN_FP32_FROM_ROWS = 320
 
 
 class _Packed:
