@@ -23,5 +23,5 @@ class TanhGELU(torch.nn.Module):
         if x.device.type != "cpu" or x.dtype != torch.float32 or (torch.is_grad_enabled() and x.requires_grad):
             return torch.nn.functional.gelu(x, approximate="tanh")
         # In place on one new tensor: x * sigmoid(2c * x * (1 + 0.044715 x^2)).
-        y = x.square().mul_(0.044715 * _TWO_C).add_(_TWO_C).mul_(x)
+        y = torch.mul(x, x).mul_(0.044715 * _TWO_C).add_(_TWO_C).mul_(x)  # (square() is pow: 2x slower)
         return y.sigmoid_().mul_(x)

@@ -93,6 +93,7 @@ def test_prompts_of_very_different_lengths_prefill_in_groups_and_get_their_texts
 def test_rows_reordered_and_read_in_windows_get_the_texts_they_get_alone(varied, monkeypatch):
     import models.engine as engine_module
     monkeypatch.setattr(engine_module, "WINDOW_ROWS", 2)
+    monkeypatch.setattr(engine_module, "WINDOW_MERGE_BYTES", 0)  # every window its own call
     monkeypatch.setattr(engine_module, "REORDER_EVERY_STEPS", 1)
     # Long and short prompts alternate, so rows in arrival order make every window read from the
     # long prompts' first column, until the engine puts them in order.
@@ -106,6 +107,39 @@ def test_rows_reordered_and_read_in_windows_get_the_texts_they_get_alone(varied,
     monkeypatch.setattr(engine.cache, "permute", lambda order: permuted.append(order.tolist()) or permute(order))
     engine.run(reqs)
     assert permuted  # the rows were put in order of their first column at least once
+    assert [r.result for r in reqs] == want
+
+
+def test_windows_of_near_equal_first_columns_are_read_in_one_call(monkeypatch):
+    import models.engine as engine_module
+    monkeypatch.setattr(engine_module, "WINDOW_ROWS", 2)
+    windows = engine_module._windows_of
+    starts = [10, 11, 12, 12, 40, 41, 9, 9]
+    assert windows(starts) == [(0, 2, 10), (2, 4, 12), (4, 6, 40), (6, 8, 9)]
+    # Merging the second window into the first reads 2 x 2 more cells; the third would add 2 x 30,
+    # and the last, joining the third, 2 x 31.
+    assert windows(starts, 3) == [(0, 2, 10), (2, 4, 12), (4, 6, 40), (6, 8, 9)]
+    assert windows(starts, 4) == [(0, 4, 10), (4, 6, 40), (6, 8, 9)]
+    # With 60 the third joins too, and then the last (6 x 1 more, left of all of them).
+    assert windows(starts, 60) == [(0, 8, 9)]
+    assert engine_module._window_area(starts, 50, 4) == 4 * 40 + 2 * 10 + 2 * 41
+
+
+def test_a_step_reads_merged_windows_and_rows_get_the_texts_they_get_alone(varied, monkeypatch):
+    import models.engine as engine_module
+    import models.engine_attention as attention
+    monkeypatch.setattr(engine_module, "WINDOW_ROWS", 2)
+    # Near-equal lengths: one window of six rows (apart, each would start at its own column).
+    prompts = ["word " * 30 + "z" * i for i in range(6)]
+    params = [GenerationParams(max_new_tokens=4, temperature=0.7 * (i % 2), seed=i) for i in range(6)]
+    want = [alone(varied, p, s) for p, s in zip(prompts, params)]
+    seen = []
+    row_windows = attention.row_windows
+    monkeypatch.setattr(engine_module, "row_windows", lambda w: seen.append(w) or row_windows(w))
+    reqs = [request(varied, p, s) for p, s in zip(prompts, params)]
+    Engine(varied).run(reqs)
+    decoding = [w for w in seen if w is not None]
+    assert decoding and all(len(w) == 1 and w[0][:2] == (0, 6) for w in decoding)
     assert [r.result for r in reqs] == want
 
 
