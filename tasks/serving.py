@@ -3,7 +3,8 @@
 A task message for a text job (or for its batch list) starts a loop in whichever worker process
 takes it. The loop claims the waiting jobs of the list (one per model, both kinds: core/batches.py),
 hands each to the engine (models/engine.py) as a request, and then, step by step:
-- streams each step's new text to the jobs that asked for it, in one round trip for all of them;
+- streams each step's new text to the jobs that asked for it, in one round trip for all of them
+  (new jobs' first text in one more, right after their prefill, before the step's decoding pass);
 - records progress and notices cancels and lost leases (the heartbeat reads the flags) and drops
   those requests from the engine before the next step;
 - finishes the jobs whose requests finished: output.json, then one terminal write for all of them;
@@ -149,7 +150,8 @@ class ServingLoop:
                     break
                 self._check_flags()
                 with self.engine.serving():
-                    finished = self.engine.step()
+                    # New requests' first text goes out before the decoding pass, not after it.
+                    finished = self.engine.step(on_prefilled=self._flush_deltas)
                 self._flush_deltas()
                 self._progress()
                 if finished:

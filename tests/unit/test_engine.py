@@ -143,6 +143,32 @@ def test_a_step_reads_merged_windows_and_rows_get_the_texts_they_get_alone(varie
     assert [r.result for r in reqs] == want
 
 
+def test_a_step_hands_new_requests_first_tokens_over_before_its_decoding_pass(varied):
+    engine = Engine(varied)
+    streamed: list[tuple[str, int]] = []  # (request, tokens it had) at each on_tokens
+    first = request(varied, "Hello", GenerationParams(max_new_tokens=6, temperature=0),
+                    on_tokens=lambda r, t: streamed.append(("first", r.generated)))
+    second = request(varied, "Hi", GenerationParams(max_new_tokens=6, temperature=0),
+                     on_tokens=lambda r, t: streamed.append(("second", r.generated)))
+    calls: list[list[tuple[str, int]]] = []
+
+    def prefilled():
+        calls.append(list(streamed))
+        assert engine.rows and all(len(row.tokens) == 1 for row in engine.rows if row.request is second)
+
+    engine.add(first)
+    engine.step(on_prefilled=prefilled)
+    # Called once the first token was handed over, before the decoding pass drew the second.
+    assert calls == [[("first", 1)]] and streamed == [("first", 1), ("first", 2)]
+    engine.step(on_prefilled=prefilled)  # nothing new joined: not called
+    assert len(calls) == 1
+    engine.add(second)
+    engine.step(on_prefilled=prefilled)
+    assert len(calls) == 2 and calls[1][-1] == ("second", 1) and ("first", 4) not in calls[1]
+    engine.run([first, second])
+    assert first.result["completion_tokens"] == second.result["completion_tokens"] == 6
+
+
 def test_rows_leave_as_they_finish_and_an_idle_engine_holds_no_cache(varied):
     engine = Engine(varied)
     short = request(varied, "short", GenerationParams(max_new_tokens=2, temperature=0))
