@@ -230,6 +230,23 @@ def test_campaign_page_previews_runs_and_offers_downloads(page, platform, tmp_pa
         page.screenshot(path=os.path.join(os.environ["AIGC_SCREENSHOTS"], "campaign.png"), full_page=True)
 
 
+def test_campaign_preview_shows_a_file_chosen_before_the_pages_script_ran(page, platform, tmp_path):
+    # On a slow load the form can be filled before campaigns.js runs: its events fire unheard.
+    sheet = tmp_path / "products.csv"
+    sheet.write_text("product,audience\nTea,students\n", encoding="utf-8")
+    sign_in(page, platform.create_key("early-marketer"))
+    held = []
+    page.route("**/static/campaigns.js", lambda route: held.append(route.request.url) or route.abort())
+    page.click("text=Campaigns")
+    page.wait_for_selector("#file")
+    page.set_input_files("#file", str(sheet))
+    page.fill("#template", "Ad for {product} aimed at {audience}:")
+    assert held and page.locator("#preview ol li").count() == 0  # nothing listened
+    page.unroute("**/static/campaigns.js")
+    page.add_script_tag(url=held[0])  # the script arrives late
+    page.wait_for_selector("#preview ol li >> text='Ad for Tea aimed at students:'")
+
+
 def test_gan_training_form_gallery_and_sampling_form(page, platform):
     sign_in(page, platform.create_key("gan-browser"))
     page.click("text=GAN")

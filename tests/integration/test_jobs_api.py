@@ -8,6 +8,8 @@ import json
 import pytest
 import requests
 
+from tests.harness import wait_for
+
 PROMPT = {"model": "builtin:tiny-gpt2", "prompt": "Fresh coffee beans for", "max_new_tokens": 24, "seed": 7}
 SLOW = {"model": "slow-gpt2", "prompt": "a", "max_new_tokens": 900, "n": 4, "seed": 3}
 
@@ -53,8 +55,11 @@ def test_submit_poll_and_read_the_result(platform, alice):
     assert done["progress"]["completed"] == done["progress"]["total"] == 24
     assert done["attempts"] == 1 and done["started_at"] and done["finished_at"]
 
-    # The finished record is in storage too, enough to recover the result without Redis.
-    stored = platform.s3_client().get_object(Bucket=platform.bucket, Key=f"artifacts/jobs/{job['id']}/job.json")
+    # The finished record is in storage too, enough to recover the result without Redis (written
+    # just after the terminal write: a poll can see the job finished a moment before it lands).
+    key = f"artifacts/jobs/{job['id']}/job.json"
+    wait_for(lambda: key in platform.stored_keys(f"jobs/{job['id']}/"), 30, f"{key} in storage")
+    stored = platform.s3_client().get_object(Bucket=platform.bucket, Key=key)
     record = json.loads(stored["Body"].read())
     assert record["status"] == "succeeded" and record["output"] == out
 

@@ -36,6 +36,9 @@
     }
     $("file").addEventListener("change", refresh);
     $("template").addEventListener("input", () => { clearTimeout(refresh.t); refresh.t = setTimeout(refresh, 300); });
+    // A file chosen before this script ran (a slow page load, a form the browser restored) fired its
+    // events before anyone listened: preview it now.
+    if ($("file").files.length) refresh();
   }
 
   const root = $("campaign");
