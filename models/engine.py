@@ -21,8 +21,7 @@ rows to the end. Per step:
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -34,6 +33,7 @@ from transformers.cache_utils import Cache, CacheLayerMixin
 
 from models.engine_attention import fp32_attention, row_windows
 from models.engine_matmul import PackedMatmuls
+from models.engine_memory import IDLE_RELEASE_S, KEEP_IDLE_CACHE_FROM_BYTES, release_later, return_freed_memory
 from models.sampling import choose_tokens
 import models.text as text
 from models.text import (KV_CACHE_BUDGET_BYTES, GenerationParams, TextModel, _cpu_threads, check_prompt_fits,
@@ -180,8 +180,14 @@ class SlotCache(Cache):
                     buf[:b, :, :t] = old[:b, :, :t]
                 setattr(layer, name, buf)
 
+    @property
+    def layer_bytes(self) -> int:
+        """Bytes of one layer's key buffer (0 when none is allocated)."""
+        keys = self.layers[0].keys
+        return 0 if keys is None else keys.numel() * keys.element_size()
+
     def release(self) -> None:
-        """Free the buffers (an idle engine holds no cache)."""
+        """Free the buffers."""
         for layer in self.layers:
             layer.keys = layer.values = None
         self.shape.rows = self.shape.columns = 0
@@ -238,6 +244,10 @@ class Engine:
         layer_bytes = (kv_bytes_per_token(tm) or 0) // max(1, tm.model.config.num_hidden_layers)
         self._merge_row_columns = WINDOW_MERGE_BYTES // layer_bytes if layer_bytes else 0  # see _windows_of
         self.suppressed = _suppressed_tokens(tm)
+        # A step and the idle release of the cache (from a timer thread) take turns.
+        self._lock = threading.Lock()
+        self._idle_since: float | None = None  # when the last step left no rows (None: running)
+        self._release_pending = False  # a timer will look at the idle cache
 
     # -- the caller's side ------------------------------------------------------------------
     def check(self, request: Request) -> None:
@@ -279,8 +289,9 @@ class Engine:
         self.running.clear()
         self.rows.clear()
         self.reserved = self._joining = 0
-        self.cache.release()
-        self.mask = None
+        with self._lock:
+            self.cache.release()
+            self.mask = None
         self._leave_precision()
 
     @property
@@ -307,19 +318,51 @@ class Engine:
         decoding pass: a caller that streams can send them a step earlier (the time to the first
         token under load is then one decoding step shorter)."""
         finished: list[Request] = []
-        self._drop_canceled()
-        prefilled = self._admit(finished)
-        if prefilled and on_prefilled is not None:
-            on_prefilled()
-        if self.rows:
-            self._decode(finished)
-        self.steps += 1
-        if not self.rows and self.cache.allocated != (0, 0):
+        with self._lock:
+            self._drop_canceled()
+            prefilled = self._admit(finished)
+            if prefilled and on_prefilled is not None:
+                on_prefilled()
+            if self.rows:
+                self._decode(finished)
+            self.steps += 1
+            if self.rows:
+                self._idle_since = None
+            elif self._idle_since is None:
+                self._go_idle()
+        return finished
+
+    def _go_idle(self) -> None:
+        """No rows are left: the next run's rows start at column 0 of the buffers kept, which are freed
+        once the engine has been idle for IDLE_RELEASE_S (models/engine_memory.py). The heap's free
+        pages go back now: kept until then, they held the worker's RSS 20-40% above its level (all
+        that the steps had freed, while requests come and go a second apart)."""
+        self._idle_since = time.monotonic()
+        self.cache.shape.columns = 0
+        self._leave_precision()
+        if self.cache.layer_bytes < KEEP_IDLE_CACHE_FROM_BYTES:
             self.cache.release()
             self.mask = None
-            self._leave_precision()
-            _return_freed_memory()
-        return finished
+        elif not self._release_pending:
+            self._release_pending = True
+            release_later(self, Engine._release_if_idle, IDLE_RELEASE_S)
+        return_freed_memory()
+
+    def _release_if_idle(self) -> None:
+        """Free the cache if the engine is still idle and has been for IDLE_RELEASE_S; if it ran and
+        went idle again since, look again when that idle time is up."""
+        with self._lock:
+            self._release_pending = False
+            if self._idle_since is None or self.cache.allocated == (0, 0):
+                return  # running again: going idle schedules another look
+            left = self._idle_since + IDLE_RELEASE_S - time.monotonic()
+            if left > 0:
+                self._release_pending = True
+                release_later(self, Engine._release_if_idle, left)
+                return
+            self.cache.release()
+            self.mask = None
+        return_freed_memory()
 
     # -- admission and prefill ----------------------------------------------------------------
     def _admit(self, finished: list[Request]) -> bool:
@@ -694,28 +737,6 @@ def _by_length(batch: list[Request]) -> list[list[Request]]:
         groups.append([request])
         padding = 0
     return groups
-
-
-_libc = None
-_last_trim = 0.0
-
-
-def _return_freed_memory() -> None:
-    """Hand the heap's free pages back to the system once the engine goes idle (at most once a
-    second). Cache buffers of every size come and go; past glibc's mmap threshold, which it raises
-    to the largest block freed so far, they come from the heap, whose free pages it keeps: the
-    worker's RSS then climbed with the mix of shapes it had served (bench/rss_growth.py)."""
-    global _libc, _last_trim
-    now = time.monotonic()
-    if now - _last_trim < 1.0:
-        return
-    _last_trim = now
-    try:
-        if _libc is None:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        _libc.malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        _libc = False
 
 
 def _suppressed_tokens(tm: TextModel) -> torch.Tensor | None:

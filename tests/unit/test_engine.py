@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gc
+import time
 import weakref
 
 import pytest
 import torch
 from transformers import TopKLogitsWarper, TopPLogitsWarper
 
+import models.engine as engine_module
 import models.text as text_module
 from models.engine import Engine, Request, RequestTooLarge, engine_for
 from models.sampling import _top_k, choose_tokens
@@ -169,7 +171,9 @@ def test_a_step_hands_new_requests_first_tokens_over_before_its_decoding_pass(va
     assert first.result["completion_tokens"] == second.result["completion_tokens"] == 6
 
 
-def test_rows_leave_as_they_finish_and_an_idle_engine_holds_no_cache(varied):
+def test_rows_leave_as_they_finish_and_an_idle_engine_frees_its_cache_soon_after(varied, monkeypatch):
+    monkeypatch.setattr(engine_module, "KEEP_IDLE_CACHE_FROM_BYTES", 0)  # this tiny cache too
+    monkeypatch.setattr(engine_module, "IDLE_RELEASE_S", 0.05)
     engine = Engine(varied)
     short = request(varied, "short", GenerationParams(max_new_tokens=2, temperature=0))
     long = request(varied, "long", GenerationParams(max_new_tokens=10, temperature=0))
@@ -180,7 +184,33 @@ def test_rows_leave_as_they_finish_and_an_idle_engine_holds_no_cache(varied):
     assert [row.request for row in engine.rows] == [long]
     engine.run([long])
     assert long.result["completion_tokens"] == 10
-    assert engine.idle and engine.cache.allocated == (0, 0) and engine.reserved == 0
+    assert engine.idle and engine.reserved == 0
+    deadline = time.monotonic() + 30
+    while engine.cache.allocated != (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert engine.cache.allocated == (0, 0) and engine.mask is None
+
+
+def test_a_run_soon_after_another_writes_into_the_buffers_it_left(varied, monkeypatch):
+    # A campaign's next chunk reuses the cache of the last (fresh buffers are faulted in and
+    # zeroed page by page), and what the last run left in it changes no text.
+    monkeypatch.setattr(engine_module, "KEEP_IDLE_CACHE_FROM_BYTES", 0)  # this tiny cache too
+    monkeypatch.setattr(engine_module, "IDLE_RELEASE_S", 60.0)
+    engine = Engine(varied)
+    engine.run([request(varied, p, s) for p, s in zip(PROMPTS, SETTINGS)])
+    buffers = [layer.keys.data_ptr() for layer in engine.cache.layers]
+    assert engine.idle and engine.cache.allocated != (0, 0) and engine.cache.shape.columns == 0
+    prompts, settings = PROMPTS[::-1], SETTINGS[1:] + SETTINGS[:1]
+    reqs = engine.run([request(varied, p, s) for p, s in zip(prompts, settings)])
+    assert [layer.keys.data_ptr() for layer in engine.cache.layers] == buffers
+    assert [r.result for r in reqs] == [alone(varied, p, s) for p, s in zip(prompts, settings)]
+
+
+def test_an_idle_engine_frees_a_small_cache_at_once(varied, monkeypatch):
+    monkeypatch.setattr(engine_module, "IDLE_RELEASE_S", 60.0)
+    engine = Engine(varied)
+    engine.run([request(varied, "Hello", GenerationParams(max_new_tokens=3, temperature=0))])
+    assert engine.cache.allocated == (0, 0) and engine.mask is None
 
 
 def test_a_finished_request_is_freed_without_a_garbage_collection(varied):
