@@ -328,7 +328,7 @@ class Engine:
             self.steps += 1
             if self.rows:
                 self._idle_since = None
-            elif self._idle_since is None:
+            elif self._idle_since is None or prefilled:  # (requests may finish in the step that admitted them)
                 self._go_idle()
         return finished
 

@@ -130,10 +130,11 @@ def _draw_among_top_k(logits: torch.Tensor, temperature: list[float], ks: list[i
     values, index = logits.topk(min(k_max + 1, logits.shape[1]), dim=-1)  # one more, to see ties
     k = torch.tensor(ks, device=dev)
     cols = torch.arange(values.shape[1], device=dev)
-    kth = values.gather(1, (k - 1)[:, None])
-    after = values.gather(1, k.clamp(max=values.shape[1] - 1)[:, None])
-    tied = ((after == kth) & (k < values.shape[1])[:, None]).squeeze(1)
+    # Ties as the reference sees them: after the temperature (two neighbouring floats can meet there).
     scores = values / torch.tensor(temperature, device=dev)[:, None]
+    kth = scores.gather(1, (k - 1)[:, None])
+    after = scores.gather(1, k.clamp(max=values.shape[1] - 1)[:, None])
+    tied = ((after == kth) & (k < values.shape[1])[:, None]).squeeze(1)
     scores = scores.masked_fill(cols >= k[:, None], -float("inf"))
     probs = torch.softmax(scores, dim=-1)
     nucleus = [j for j, p in enumerate(ps) if p < 1.0]

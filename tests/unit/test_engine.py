@@ -211,6 +211,9 @@ def test_an_idle_engine_frees_a_small_cache_at_once(varied, monkeypatch):
     engine = Engine(varied)
     engine.run([request(varied, "Hello", GenerationParams(max_new_tokens=3, temperature=0))])
     assert engine.cache.allocated == (0, 0) and engine.mask is None
+    # A run whose requests finish in the step that admitted them goes idle too.
+    engine.run([request(varied, "Hi", GenerationParams(max_new_tokens=2, temperature=0))])
+    assert engine.cache.allocated == (0, 0) and engine.mask is None and engine.cache.shape.columns == 0
 
 
 def test_a_finished_request_is_freed_without_a_garbage_collection(varied):

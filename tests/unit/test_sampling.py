@@ -48,6 +48,15 @@ def test_a_top_k_row_tied_at_its_kth_value_keeps_every_tied_token():
     assert choose_tokens(logits, [1.0], [2], [1.0], torch.tensor([0.0]))[0] == 7
 
 
+def test_logits_that_the_temperature_makes_equal_tie_at_the_kth_value():
+    # Two neighbouring floats that are equal once divided by 1.3, as the reference divides first:
+    # top_k 1 then keeps both, and the draw takes either.
+    logits = torch.tensor([[2.6885896, 2.6885898, 0.0, -1.0]])
+    assert torch.equal(logits[0, 0] / 1.3, logits[0, 1] / 1.3)
+    drawn = {choose_tokens(logits, [1.3], [1], [1.0], torch.tensor([u]))[0] for u in (0.01, 0.99)}
+    assert drawn == {0, 1}
+
+
 def test_the_blockwise_draw_matches_the_running_sum_over_the_whole_vocabulary():
     torch.manual_seed(1)
     # A vocabulary of GPT-2's size (not a multiple of the block), one shorter than a block, and rows
