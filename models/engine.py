@@ -290,8 +290,7 @@ class Engine:
         self.rows.clear()
         self.reserved = self._joining = 0
         with self._lock:
-            self.cache.release()
-            self.mask = None
+            self._free_cache()
         self._leave_precision()
 
     @property
@@ -341,8 +340,7 @@ class Engine:
         self.cache.shape.columns = 0
         self._leave_precision()
         if self.cache.layer_bytes < KEEP_IDLE_CACHE_FROM_BYTES:
-            self.cache.release()
-            self.mask = None
+            self._free_cache()
         elif not self._release_pending:
             self._release_pending = True
             release_later(self, Engine._release_if_idle, IDLE_RELEASE_S)
@@ -360,9 +358,12 @@ class Engine:
                 self._release_pending = True
                 release_later(self, Engine._release_if_idle, left)
                 return
-            self.cache.release()
-            self.mask = None
+            self._free_cache()
         return_freed_memory()
+
+    def _free_cache(self) -> None:
+        self.cache.release()
+        self.mask = None
 
     # -- admission and prefill ----------------------------------------------------------------
     def _admit(self, finished: list[Request]) -> bool:

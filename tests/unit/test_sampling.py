@@ -1,34 +1,31 @@
 """The batched sampler's shortcuts draw what a whole-vocabulary inversion of the cumulative distribution draws: top-k rows among their k best tokens, other rows block by block."""
 
 import torch
+from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from models import sampling
 from models.sampling import _draw, choose_tokens
 
 
 def whole_vocabulary(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, u: float) -> int:
-    """The reference draw, as generate_batch makes it (models/text._SampleByCdf after transformers'
-    warpers): scale, cut to the top-k (ties kept) and the nucleus, then the first token whose
-    running sum reaches (1 - u) of the mass, in vocabulary order."""
-    scores = logits.double() / temperature
+    """The reference draw, as generate_batch makes it: transformers' temperature, top-k (ties kept)
+    and top-p warpers, then models/text._SampleByCdf's first token whose running sum reaches
+    (1 - u) of the mass, in vocabulary order (in float64 here)."""
+    scores = TemperatureLogitsWarper(temperature)(None, logits.double()[None])
     if top_k:
-        kth = scores.topk(top_k).values[-1]
-        scores = scores.masked_fill(scores < kth, -float("inf"))
-    probs = torch.softmax(scores, -1)
+        scores = TopKLogitsWarper(top_k)(None, scores)
     if top_p < 1.0:
-        ordered, order = probs.sort(descending=True)
-        before = ordered.cumsum(0) - ordered  # mass of the more likely tokens
-        keep = torch.zeros_like(probs, dtype=torch.bool)
-        keep[order[before < top_p]] = True
-        probs = probs * keep
-    cdf = probs.cumsum(0)
+        scores = TopPLogitsWarper(top_p)(None, scores)
+    cdf = torch.softmax(scores[0], -1).cumsum(0)
     return int(torch.searchsorted(cdf, (1 - u) * cdf[-1:]).clamp(max=len(cdf) - 1))
 
 
 def test_top_k_rows_draw_among_their_k_best_what_the_whole_vocabulary_draws():
     torch.manual_seed(0)
     vocab = 3000
-    settings = [(1.0, 5, 1.0), (0.7, 50, 1.0), (1.3, 40, 0.6), (1.0, 1, 1.0), (0.9, 300, 0.9)] * 8
+    # (A top-k over CANDIDATES_UP_TO takes the whole-vocabulary path.)
+    settings = [(1.0, 5, 1.0), (0.7, 50, 1.0), (1.3, 40, 0.6), (1.0, 1, 1.0), (0.9, 300, 0.9),
+                (1.0, sampling.CANDIDATES_UP_TO + 500, 0.8)] * 8
     logits = torch.randn(len(settings), vocab) * 2
     uniforms = torch.rand(len(settings))
     uniforms[:3] = torch.tensor([0.0, 0.999999, 0.5])  # both ends of the draw
